@@ -1,0 +1,113 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""The ``memhp`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from collections.abc import Sequence
+
+from memhp.errors import InputError
+from memhp.firmware.types import Machine
+from memhp.kernel.profile import DEFAULT_PROFILE, load_profile
+from memhp.kernel.setup import boot
+from memhp.output import dmesg, json_facts, text
+
+
+def _read_text(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except OSError as e:
+        raise InputError(path, "file", path, e.strerror or "cannot read") from None
+
+
+def load_input(args: argparse.Namespace) -> Machine:
+    """A Machine from a machine file, or from a boot log plus an optional SRAT file."""
+    from memhp.firmware import acpi, bootlog, cmdline, machine_file
+
+    if args.machine and args.boot_log:
+        raise InputError("command line", "MACHINE", args.machine,
+                         "give a machine file or --boot-log, not both")
+    if args.boot_log:
+        m = bootlog.machine_from_boot_log(_read_text(args.boot_log), args.boot_log, args.cmdline)
+        if args.srat:
+            m = dataclasses.replace(m, srat=acpi.load_srat(args.srat))
+        return m
+    if not args.machine:
+        raise InputError("command line", "MACHINE", None, "give a machine file or --boot-log FILE")
+    m = machine_file.load_machine(args.machine)
+    if args.srat:
+        m = dataclasses.replace(m, srat=acpi.load_srat(args.srat))
+    if args.cmdline is not None:
+        m = dataclasses.replace(m, cmdline=cmdline.parse_cmdline(args.cmdline))
+    return m
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    machine = load_input(args)
+    result = boot(machine, load_profile(args.profile))
+    render = {"text": text.render, "dmesg": dmesg.render, "json": json_facts.render}[args.format]
+    sys.stdout.write(render(result))
+    if args.format == "json":
+        sys.stdout.write("\n")
+    return 0
+
+
+def cmd_import_log(args: argparse.Namespace) -> int:
+    from memhp.firmware import acpi, bootlog, machine_file
+
+    m = bootlog.machine_from_boot_log(_read_text(args.log), args.log, None)
+    if args.srat:
+        m = dataclasses.replace(m, srat=acpi.load_srat(args.srat))
+    out = machine_file.dump_machine(m)
+    if args.output in (None, "-"):
+        sys.stdout.write(out)
+    else:
+        try:
+            with open(args.output, "w", encoding="utf-8") as f:
+                f.write(out)
+        except OSError as e:
+            raise InputError(args.output, "-o", args.output, e.strerror or "cannot write") from None
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="memhp",
+        description="Predict where Linux x86_64 puts boot memory, which memory ends up in "
+        "ZONE_MOVABLE and which memory blocks can be hot-removed.",
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+    pr = sub.add_parser("predict", help="predict the boot-time memory layout of a machine")
+    pr.add_argument("machine", nargs="?", help="machine file (TOML)")
+    pr.add_argument("--boot-log", help="a dmesg or serial log: its firmware lines are the input")
+    pr.add_argument("--srat", help="SRAT: raw table, acpidump text or iasl -d text")
+    pr.add_argument("--cmdline", help="kernel command line (replaces the input's)")
+    pr.add_argument("--format", choices=("text", "dmesg", "json"), default="text")
+    pr.add_argument("--profile", default=DEFAULT_PROFILE, help="kernel build profile")
+    pr.set_defaults(func=cmd_predict)
+    im = sub.add_parser("import-log", help="write a machine file from a real boot log")
+    im.add_argument("log", help="dmesg or serial log")
+    im.add_argument("--srat", help="SRAT file to include")
+    im.add_argument("-o", "--output", help="machine file to write (default: stdout)")
+    im.set_defaults(func=cmd_import_log)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        rc: int = args.func(args)
+        return rc
+    except InputError as e:
+        print(f"memhp: error: {e}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,194 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""The firmware memory map (e820): read from dmesg lines or /sys/firmware/memmap, sanitized.
+
+Types are kept as the strings ``e820_print_type`` (arch/x86/kernel/e820.c) prints.  A type
+number the kernel has no name for is kept as ``"type N"``, exactly as the kernel prints it;
+like the kernel, the rest of memhp must treat such ranges as not-RAM (reserved).  ``"type N"``
+for a number that has a name is canonicalised to that name (``"type 1"`` -> ``"usable"``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+
+from memhp.errors import InputError
+from memhp.firmware.types import (
+    E820_ACPI,
+    E820_NVS,
+    E820_PMEM,
+    E820_PRAM,
+    E820_RESERVED,
+    E820_SOFT_RESERVED,
+    E820_UNUSABLE,
+    E820_USABLE,
+    E820Entry,
+)
+
+U64_LIMIT = 1 << 64
+
+# enum e820_type (arch/x86/include/asm/e820/types.h); 128 is E820_TYPE_RESERVED_KERN,
+# which the kernel prints as "usable" and never comes from firmware.
+_NAME_OF = {
+    1: E820_USABLE, 2: E820_RESERVED, 3: E820_ACPI, 4: E820_NVS, 5: E820_UNUSABLE,
+    7: E820_PMEM, 12: E820_PRAM, 0xEFFFFFFF: E820_SOFT_RESERVED, 128: E820_USABLE,
+}
+_NUMBER_OF = {name: number for number, name in _NAME_OF.items() if number != 128}
+_NOMERGE = {12, 0xEFFFFFFF}  # e820_nomerge(): PRAM and soft reserved are never merged
+_TYPE_N = re.compile(r"type (\d{1,10})")
+
+# /sys/firmware/memmap/N/type, written from e820_type_to_string()
+_SYSFS_TYPES = {
+    "System RAM": E820_USABLE,
+    "Reserved": E820_RESERVED,
+    "ACPI Tables": E820_ACPI,
+    "ACPI Non-volatile Storage": E820_NVS,
+    "Unusable memory": E820_UNUSABLE,
+    "Persistent Memory (legacy)": E820_PRAM,
+    "Persistent Memory": E820_PMEM,
+    "Soft Reserved": E820_SOFT_RESERVED,
+    # The number is lost here; the kernel treats unknown types as reserved, and so do we.
+    "Unknown E820 type": E820_RESERVED,
+}
+
+_PREFIX = r"^\s*(?:<\d+>)?(?:\[\s*\d+\.\d+\]\s*)?"
+_E820_TAG = re.compile(_PREFIX + r"BIOS-e820:")
+_E820_LINE = re.compile(
+    _PREFIX + r"BIOS-e820: \[mem 0x([0-9a-fA-F]{1,16})-0x([0-9a-fA-F]{1,16})\] (\S.*?)\s*$"
+)
+
+
+def e820_type_name(number: int) -> str:
+    """The kernel's spelling of e820 type ``number`` (``e820_print_type``)."""
+    return _NAME_OF.get(number, f"type {number}")
+
+
+def e820_type_number(name: str) -> int | None:
+    """The e820 type number of a printed type name (``"usable"`` -> 1, ``"type 9"`` -> 9),
+    or None when ``name`` is no spelling the kernel uses."""
+    if name in _NUMBER_OF:
+        return _NUMBER_OF[name]
+    match = _TYPE_N.fullmatch(name)
+    if match and int(match.group(1)) < 1 << 32:
+        return int(match.group(1))
+    return None
+
+
+def canonical_e820_type(name: str) -> str | None:
+    """``name`` as the kernel would print it, or None if it is not an e820 type at all."""
+    number = e820_type_number(name)
+    return None if number is None else e820_type_name(number)
+
+
+def parse_e820_lines(text: str, source: str) -> tuple[E820Entry, ...]:
+    """The ``BIOS-e820: [mem 0xSTART-0xLAST] TYPE`` lines of a kernel log, in log order.
+
+    ``e820__print_table("BIOS-e820")`` prints an inclusive last address; entries keep the
+    half-open end.  Lines may carry ``[    0.000000] `` timestamps; all other lines are
+    skipped.  The kernel prints the table only after sanitizing it, so no entry can repeat:
+    an exact repeat is a second copy of the log (console plus dmesg) and is dropped.
+    """
+    entries: list[E820Entry] = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not _E820_TAG.match(line):
+            continue
+        match = _E820_LINE.match(line)
+        if not match:
+            raise InputError(source, f"line {lineno}", line.strip(),
+                             "malformed BIOS-e820 line, want '[mem 0xSTART-0xLAST] TYPE'")
+        start, last = int(match.group(1), 16), int(match.group(2), 16)
+        kind = canonical_e820_type(match.group(3))
+        if kind is None:
+            raise InputError(source, f"line {lineno}", line.strip(),
+                             f"unknown e820 type {match.group(3)!r}")
+        if last < start:
+            raise InputError(source, f"line {lineno}", line.strip(), "end below start")
+        entry = E820Entry(start, last + 1, kind)
+        if entry not in entries:
+            entries.append(entry)
+    return tuple(entries)
+
+
+def _read_sysfs(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as file:
+            return file.read().strip()
+    except (OSError, UnicodeDecodeError) as error:
+        raise InputError(path, "file", path, f"cannot read: {error}") from None
+
+
+def _sysfs_address(path: str, field: str) -> int:
+    text = _read_sysfs(path)
+    if not re.fullmatch(r"0[xX][0-9a-fA-F]{1,16}", text):
+        raise InputError(path, field, text, "want a 64-bit hex address like 0x9fbff")
+    return int(text, 16)
+
+
+def read_sys_firmware_memmap(path: str) -> tuple[E820Entry, ...]:
+    """The /sys/firmware/memmap tree (drivers/firmware/memmap.c): one numbered directory per
+    e820 entry (``e820_table_firmware``) holding ``start``, ``end`` (inclusive) and ``type``
+    (``e820_type_to_string``).  Returned sorted by start.  "Unknown E820 type" becomes
+    ``reserved``: the number is not in sysfs, and the kernel treats such ranges as reserved.
+    """
+    try:
+        names = [n for n in os.listdir(path) if n.isdigit() and n.isascii()]
+    except OSError as error:
+        raise InputError(path, "directory", path, f"cannot list: {error}") from None
+    if not names:
+        raise InputError(path, "directory", path, "no numbered entry directories")
+    entries = []
+    for name in sorted(names, key=int):
+        entry_dir = os.path.join(path, name)
+        start = _sysfs_address(os.path.join(entry_dir, "start"), "start")
+        last_path = os.path.join(entry_dir, "end")
+        last = _sysfs_address(last_path, "end")
+        if last < start:
+            raise InputError(last_path, "end", hex(last), f"below start {start:#x}")
+        type_path = os.path.join(entry_dir, "type")
+        text = _read_sysfs(type_path)
+        if text not in _SYSFS_TYPES:
+            raise InputError(type_path, "type", text, "not a type e820_type_to_string() writes")
+        entries.append(E820Entry(start, last + 1, _SYSFS_TYPES[text]))
+    return tuple(sorted(entries, key=lambda e: (e.start, e.end)))
+
+
+def sanitize_e820(entries: Iterable[E820Entry]) -> tuple[E820Entry, ...]:
+    """Model of ``e820__update_table`` (arch/x86/kernel/e820.c).
+
+    Walks the sorted start/end points of all non-empty entries; where entries overlap the
+    highest type number wins; neighbours of one type merge, except PRAM (type 12) and soft
+    reserved, which ``e820_nomerge`` keeps apart.  Type-0 entries count as holes.  Like the
+    kernel, a table of fewer than two entries, or one with an entry running past 2^64, is
+    returned unchanged.  (The kernel also stops at E820_MAX_ENTRIES; not modelled.)
+    """
+    table = tuple(entries)
+    if len(table) < 2 or any(e.end < e.start or e.end >= U64_LIMIT for e in table):
+        return table
+    numbers = []
+    for i, e in enumerate(table):
+        number = e820_type_number(e.type)
+        if number is None:
+            raise InputError("e820", f"entries[{i}].type", e.type, "unknown e820 type")
+        numbers.append(number)
+    # (address, 0 = start / 1 = end, index): at one address starts sort before ends
+    points = sorted(
+        [(e.start, 0, i) for i, e in enumerate(table) if e.end > e.start]
+        + [(e.end, 1, i) for i, e in enumerate(table) if e.end > e.start]
+    )
+    active: list[int] = []
+    out: list[E820Entry] = []
+    last_type, last_addr = 0, 0
+    for addr, is_end, index in points:
+        if is_end:
+            active.remove(index)
+        else:
+            active.append(index)
+        current = max((numbers[i] for i in active), default=0)
+        if current != last_type or current in _NOMERGE:
+            if last_type != 0 and addr != last_addr:
+                out.append(E820Entry(last_addr, addr, e820_type_name(last_type)))
+            if current != 0:
+                last_addr = addr
+            last_type = current
+    return tuple(out)

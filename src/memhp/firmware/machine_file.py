@@ -1,0 +1,385 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""The TOML machine file: everything firmware and boot loader give the kernel, by hand.
+
+Schema (every key optional unless marked *required*; no other keys are allowed)::
+
+    # what the machine shows
+    name = "p01"
+    description = "node 1 hot-pluggable, movable_node"
+    qemu_machine = "pc"         # "pc" or "q35"; absent = not a QEMU machine type
+    hypervisor = true           # X86_FEATURE_HYPERVISOR; default true
+    cmdline = "console=ttyS0 nokaslr movable_node"     # default ""
+    initrd = { start = "0xbfee4000", end = "0xbffe0000" }   # or start + size
+    srat_file = "srat.bin"      # relative to this file; or a [srat] table; not both
+
+    [[e820]]                    # *required*, at least one, kept in the given order
+    start = "0x0"
+    end = "0x9fc00"             # exclusive; or size = "639K"
+    type = "usable"             # as the kernel prints it, or "type N"
+
+    [[acpi_table]]
+    signature = "SRAT"          # 4 characters
+    address = "0xbffe1b33"
+    length = "0xc8"
+    revision = 3                # optional; oem_id (<= 6 chars), oem_table_id (<= 8) too
+
+    [srat]                      # header, all optional: revision, oem_id, oem_table_id,
+    revision = 3                # oem_revision, creator_id, creator_revision, table_revision
+    [[srat.cpu]]                # pxm, apic_id required; enabled = true, x2apic = false,
+    pxm = 0                     # sapic_eid = 0, clock_domain = 0
+    apic_id = 0
+    [[srat.memory]]             # pxm, base required; length or end; either flags = N or
+    pxm = 1                     # enabled = true, hotpluggable = false, non_volatile = false
+    base = "4G"
+    length = "4G"
+    hotpluggable = true
+    [[srat.unknown]]            # any other subtable: data = its bytes in hex, from the
+    data = "0506..."            # type and length bytes on
+
+The SRAT's subtables come in the order cpu, memory, unknown.  For any other order, list
+them instead as ``[[srat.entry]]`` tables, each with ``kind = "cpu" | "memory" | "unknown"``
+and the same keys; the two forms do not mix.
+
+Numbers are TOML integers or strings: ``0x`` hex or decimal, with an optional K/M/G/T/P/E
+suffix (``memparse``); a leading 0 before decimal digits is refused (the kernel would read
+octal).  Errors name the file, the dotted field (``e820[3].end``, indexes from 0) and the
+value.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from typing import NoReturn
+
+from memhp.errors import InputError
+from memhp.firmware.cmdline import memparse, parse_cmdline
+from memhp.firmware.e820 import canonical_e820_type
+from memhp.firmware.types import (
+    SRAT_MEM_ENABLED,
+    SRAT_MEM_HOT_PLUGGABLE,
+    SRAT_MEM_NON_VOLATILE,
+    AcpiTable,
+    E820Entry,
+    Machine,
+    Srat,
+    SratCpu,
+    SratEntry,
+    SratMemory,
+    SratUnknown,
+)
+
+U64 = 1 << 64
+U32 = 1 << 32
+_NUMBER = re.compile(r"(?:0[xX][0-9a-fA-F]{1,16}|0|[1-9][0-9]{0,19})[kKmMgGtTpPeE]?")
+_TOP_KEYS = {"name", "description", "qemu_machine", "hypervisor", "cmdline", "initrd",
+             "srat_file", "srat", "e820", "acpi_table"}
+_SRAT_HEADER = {"revision": 1 << 8, "oem_revision": U32, "creator_revision": U32,
+                "table_revision": U32}
+_SRAT_IDS = {"oem_id": 6, "oem_table_id": 8, "creator_id": 4}
+_KINDS = ("cpu", "memory", "unknown")
+_MEM_FLAGS = {"enabled": SRAT_MEM_ENABLED, "hotpluggable": SRAT_MEM_HOT_PLUGGABLE,
+              "non_volatile": SRAT_MEM_NON_VOLATILE}
+
+
+class _Reader:
+    """Checked access to the parsed TOML; every complaint names ``path`` and the field."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def fail(self, field: str, value: object, problem: str) -> NoReturn:
+        raise InputError(self.path, field, value, problem)
+
+    def table(self, value: object, field: str, allowed: set[str],
+              required: tuple[str, ...] = ()) -> dict[str, object]:
+        if not isinstance(value, dict):
+            self.fail(field, value, "must be a table")
+        prefix = f"{field}." if field else ""
+        for key in value:
+            if key not in allowed:
+                self.fail(prefix + key, value[key], "unknown key")
+        for key in required:
+            if key not in value:
+                self.fail(prefix + key, None, "missing")
+        return value
+
+    def tables(self, doc: dict[str, object], key: str) -> list[object]:
+        value = doc.get(key, [])
+        if not isinstance(value, list):
+            self.fail(key, value, "must be an array of tables ([[...]])")
+        return value
+
+    def number(self, t: dict[str, object], key: str, field: str, limit: int = U64,
+               default: int | None = None) -> int:
+        value = t.get(key, default)
+        name = f"{field}.{key}"
+        if value is None:
+            self.fail(name, None, "missing")
+        if isinstance(value, str):
+            if not _NUMBER.fullmatch(value):
+                self.fail(name, value, "not a number (want 0x hex or decimal, optional "
+                          "K/M/G/T/P/E suffix; no leading 0)")
+            value = memparse(value, wrap=False)[0]
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.fail(name, value, "must be an integer or a number string")
+        if not 0 <= value < limit:
+            self.fail(name, value, f"out of range 0..{limit - 1:#x}")
+        return value
+
+    def string(self, t: dict[str, object], key: str, field: str, default: str = "",
+               width: int | None = None) -> str:
+        value = t.get(key, default)
+        name = f"{field}.{key}" if field else key
+        if not isinstance(value, str):
+            self.fail(name, value, "must be a string")
+        if width is not None and (len(value) > width or not all(c <= "\xff" for c in value)):
+            self.fail(name, value, f"must be at most {width} latin-1 characters")
+        return value
+
+    def boolean(self, t: dict[str, object], key: str, field: str, default: bool) -> bool:
+        value = t.get(key, default)
+        if not isinstance(value, bool):
+            self.fail(f"{field}.{key}" if field else key, value, "must be true or false")
+        return value
+
+    def span(self, t: dict[str, object], field: str, start_key: str, end_key: str,
+             size_key: str, empty_ok: bool = False) -> tuple[int, int]:
+        """``start`` with either an exclusive end or a size; returns (start, end)."""
+        start = self.number(t, start_key, field)
+        if (end_key in t) == (size_key in t):
+            self.fail(f"{field}.{end_key}", t.get(end_key), f"give {end_key} or {size_key}")
+        if size_key in t:
+            end = start + self.number(t, size_key, field, U64 + 1)
+            if end > U64:
+                self.fail(f"{field}.{size_key}", t[size_key], "runs past 2^64")
+            if end == start and not empty_ok:
+                self.fail(f"{field}.{size_key}", t[size_key], "must not be 0")
+        else:
+            end = self.number(t, end_key, field, U64 + 1)
+            if end <= start:
+                self.fail(f"{field}.{end_key}", t[end_key], f"not above {start_key} {start:#x}")
+        return start, end
+
+
+def _e820(r: _Reader, value: object, field: str) -> E820Entry:
+    t = r.table(value, field, {"start", "end", "size", "type"}, ("start", "type"))
+    start, end = r.span(t, field, "start", "end", "size")
+    kind = r.string(t, "type", field)
+    canonical = canonical_e820_type(kind)
+    if canonical is None:
+        r.fail(f"{field}.type", kind, "unknown e820 type (want usable, reserved, ACPI data, "
+               "ACPI NVS, unusable, persistent (type 7), persistent (type 12), soft reserved "
+               "or 'type N')")
+    return E820Entry(start, end, canonical)
+
+
+def _acpi_table(r: _Reader, value: object, field: str) -> AcpiTable:
+    keys = {"signature", "address", "length", "revision", "oem_id", "oem_table_id"}
+    t = r.table(value, field, keys, ("signature", "address", "length"))
+    signature = r.string(t, "signature", field)
+    if len(signature) != 4:
+        r.fail(f"{field}.signature", signature, "must be 4 characters")
+    revision = r.number(t, "revision", field, 1 << 8) if "revision" in t else None
+    return AcpiTable(signature, r.number(t, "address", field), r.number(t, "length", field, U32),
+                     revision, r.string(t, "oem_id", field, width=6),
+                     r.string(t, "oem_table_id", field, width=8))
+
+
+def _srat_entry(r: _Reader, kind: str, value: object, field: str, tagged: bool) -> SratEntry:
+    extra = {"kind"} if tagged else set()
+    if kind == "cpu":
+        keys = {"pxm", "apic_id", "enabled", "x2apic", "sapic_eid", "clock_domain"}
+        t = r.table(value, field, keys | extra, ("pxm", "apic_id"))
+        x2apic = r.boolean(t, "x2apic", field, False)
+        sapic_eid = r.number(t, "sapic_eid", field, 1 << 8, 0)
+        if x2apic and sapic_eid:
+            r.fail(f"{field}.sapic_eid", sapic_eid, "an x2APIC entry has no SAPIC EID")
+        return SratCpu(r.number(t, "pxm", field, U32),
+                       r.number(t, "apic_id", field, U32 if x2apic else 1 << 8),
+                       r.boolean(t, "enabled", field, True), x2apic, sapic_eid,
+                       r.number(t, "clock_domain", field, U32, 0))
+    if kind == "memory":
+        keys = {"pxm", "base", "length", "end", "flags", *_MEM_FLAGS}
+        t = r.table(value, field, keys | extra, ("pxm", "base"))
+        base, end = r.span(t, field, "base", "end", "length", empty_ok=True)
+        if "flags" in t:
+            for key in _MEM_FLAGS:
+                if key in t:
+                    r.fail(f"{field}.{key}", t[key], "give flags or the flag booleans, not both")
+            flags = r.number(t, "flags", field, U32)
+        else:
+            defaults = {"enabled": True, "hotpluggable": False, "non_volatile": False}
+            flags = sum(bit for key, bit in _MEM_FLAGS.items()
+                        if r.boolean(t, key, field, defaults[key]))
+        return SratMemory(r.number(t, "pxm", field, U32), base, end - base, flags)
+    t = r.table(value, field, {"data"} | extra, ("data",))
+    text = r.string(t, "data", field)
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError:
+        r.fail(f"{field}.data", text, "not hex bytes")
+    if not 2 <= len(raw) <= 255 or raw[1] != len(raw) or raw[0] in (0, 1, 2):
+        r.fail(f"{field}.data", text, "must be a whole subtable of 2..255 bytes (type, length "
+               "matching, ...) of a type other than 0, 1, 2")
+    return SratUnknown(raw[0], raw)
+
+
+def _srat(r: _Reader, value: object) -> Srat:
+    t = r.table(value, "srat", {*_SRAT_HEADER, *_SRAT_IDS, *_KINDS, "entry"})
+    entries: list[SratEntry] = []
+    if "entry" in t:
+        for key in _KINDS:
+            if key in t:
+                r.fail(f"srat.{key}", t[key], "srat.entry and per-kind arrays do not mix")
+        for i, item in enumerate(r.tables(t, "entry")):
+            field = f"srat.entry[{i}]"
+            kind = item.get("kind") if isinstance(item, dict) else None
+            if kind not in _KINDS:
+                r.fail(f"{field}.kind", kind, 'must be "cpu", "memory" or "unknown"')
+            entries.append(_srat_entry(r, str(kind), item, field, True))
+    for kind in _KINDS:
+        for i, item in enumerate(r.tables(t, kind)):
+            entries.append(_srat_entry(r, kind, item, f"srat.{kind}[{i}]", False))
+    defaults = Srat(())
+    numbers = {k: r.number(t, k, "srat", lim, getattr(defaults, k))
+               for k, lim in _SRAT_HEADER.items()}
+    ids = {k: r.string(t, k, "srat", getattr(defaults, k), w) for k, w in _SRAT_IDS.items()}
+    return Srat(tuple(entries), numbers["revision"], ids["oem_id"], ids["oem_table_id"],
+                numbers["oem_revision"], ids["creator_id"], numbers["creator_revision"],
+                numbers["table_revision"])
+
+
+def _decode_toml(path: str) -> dict[str, object]:
+    try:
+        with open(path, "rb") as file:
+            text = file.read().decode("utf-8")
+    except OSError as error:
+        raise InputError(path, "file", path, f"cannot read: {error.strerror or error}") from None
+    except UnicodeDecodeError as error:
+        raise InputError(path, "file", path, f"not UTF-8: {error}") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        match = re.search(r"at line (\d+)", str(error))
+        lineno = int(match.group(1)) if match else 0
+        lines = text.splitlines()
+        line = lines[lineno - 1] if 0 < lineno <= len(lines) else ""
+        raise InputError(path, f"line {lineno}", line, f"TOML syntax: {error}") from None
+
+
+def load_machine(path: str) -> Machine:
+    """Read a machine file (schema in the module docstring) into a :class:`Machine`."""
+    r = _Reader(path)
+    doc = r.table(_decode_toml(path), "", _TOP_KEYS, ("e820",))
+    e820 = [_e820(r, item, f"e820[{i}]") for i, item in enumerate(r.tables(doc, "e820"))]
+    if not e820:
+        r.fail("e820", [], "needs at least one entry")
+    tables = [_acpi_table(r, item, f"acpi_table[{i}]")
+              for i, item in enumerate(r.tables(doc, "acpi_table"))]
+    initrd = None
+    if "initrd" in doc:
+        initrd = r.span(r.table(doc["initrd"], "initrd", {"start", "end", "size"}, ("start",)),
+                        "initrd", "start", "end", "size")
+    qemu = doc.get("qemu_machine")
+    if qemu is not None and qemu not in ("pc", "q35"):
+        r.fail("qemu_machine", qemu, "must be \"pc\" or \"q35\"")
+    srat = None
+    if "srat" in doc and "srat_file" in doc:
+        r.fail("srat_file", doc["srat_file"], "give srat_file or [srat], not both")
+    if "srat" in doc:
+        srat = _srat(r, doc["srat"])
+    elif "srat_file" in doc:
+        from memhp.firmware.acpi import load_srat
+
+        name = r.string(doc, "srat_file", "")
+        srat = load_srat(os.path.join(os.path.dirname(os.path.abspath(path)), name))
+    return Machine(
+        e820=tuple(e820),
+        cmdline=parse_cmdline(r.string(doc, "cmdline", "")),
+        acpi_tables=tuple(tables),
+        srat=srat,
+        initrd=initrd,
+        name=r.string(doc, "name", ""),
+        description=r.string(doc, "description", ""),
+        qemu_machine=qemu if isinstance(qemu, str) else None,
+        hypervisor=r.boolean(doc, "hypervisor", "", True),
+    )
+
+
+def _quote(text: str) -> str:
+    """A TOML basic string (control characters, quote and backslash escaped)."""
+    short = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n",
+             "\f": "\\f", "\r": "\\r"}
+
+    def escape(c: str) -> str:
+        if c in short:
+            return short[c]
+        return f"\\u{ord(c):04x}" if c < " " or c == "\x7f" else c
+    return '"' + "".join(escape(c) for c in text) + '"'
+
+
+def _srat_lines(srat: Srat) -> list[str]:
+    defaults = Srat(())
+    lines = ["", "[srat]"]
+    for key in (*_SRAT_HEADER, *_SRAT_IDS):
+        value = getattr(srat, key)
+        if value != getattr(defaults, key):
+            lines.append(f"{key} = {_quote(value) if isinstance(value, str) else value}")
+    order = [_KINDS.index(_kind(e)) for e in srat.entries]
+    tagged = order != sorted(order)
+    for e in srat.entries:
+        kind = _kind(e)
+        lines += ["", "[[srat.entry]]", f'kind = "{kind}"'] if tagged else ["", f"[[srat.{kind}]]"]
+        if isinstance(e, SratCpu):
+            lines += [f"pxm = {e.pxm}", f"apic_id = {e.apic_id}"]
+            lines += [] if e.enabled else ["enabled = false"]
+            lines += ["x2apic = true"] if e.x2apic else []
+            lines += [f"sapic_eid = {e.sapic_eid}"] if e.sapic_eid else []
+            lines += [f"clock_domain = {e.clock_domain}"] if e.clock_domain else []
+        elif isinstance(e, SratMemory):
+            lines += [f"pxm = {e.pxm}", f'base = "{e.base:#x}"', f'length = "{e.length:#x}"']
+            if e.flags & ~0b111:
+                lines.append(f'flags = "{e.flags:#x}"')
+            else:
+                lines += [] if e.enabled else ["enabled = false"]
+                lines += ["hotpluggable = true"] if e.hotpluggable else []
+                lines += ["non_volatile = true"] if e.non_volatile else []
+        else:
+            lines.append(f'data = "{e.raw.hex()}"')
+    return lines
+
+
+def _kind(entry: SratEntry) -> str:
+    return "cpu" if isinstance(entry, SratCpu) else (
+        "memory" if isinstance(entry, SratMemory) else "unknown")
+
+
+def dump_machine(m: Machine) -> str:
+    """A machine file that :func:`load_machine` reads back to ``m``, addresses in hex.
+
+    The command line is written as its raw text, so ``m.cmdline`` must be what
+    ``parse_cmdline`` makes of ``m.cmdline.raw`` (it always is for machines memhp reads)."""
+    title = " - ".join(s for s in (m.name, (m.description.splitlines() or [""])[0]) if s)
+    title = "".join(c for c in title if " " <= c != "\x7f")
+    lines = [f"# memhp machine file{': ' + title if title else ''}"]
+    lines += [f"name = {_quote(m.name)}", f"description = {_quote(m.description)}"]
+    if m.qemu_machine is not None:
+        lines.append(f"qemu_machine = {_quote(m.qemu_machine)}")
+    lines += [f"hypervisor = {'true' if m.hypervisor else 'false'}",
+              f"cmdline = {_quote(m.cmdline.raw)}"]
+    if m.initrd is not None:
+        lines.append(f'initrd = {{ start = "{m.initrd[0]:#x}", end = "{m.initrd[1]:#x}" }}')
+    for e in m.e820:
+        lines += ["", "[[e820]]", f'start = "{e.start:#x}"', f'end = "{e.end:#x}"',
+                  f"type = {_quote(e.type)}"]
+    for t in m.acpi_tables:
+        lines += ["", "[[acpi_table]]", f"signature = {_quote(t.signature)}",
+                  f'address = "{t.address:#x}"', f'length = "{t.length:#x}"']
+        lines += [] if t.revision is None else [f"revision = {t.revision}"]
+        lines += [f"oem_id = {_quote(t.oem_id)}"] if t.oem_id else []
+        lines += [f"oem_table_id = {_quote(t.oem_table_id)}"] if t.oem_table_id else []
+    if m.srat is not None:
+        lines += _srat_lines(m.srat)
+    return "\n".join(lines) + "\n"

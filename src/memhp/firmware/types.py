@@ -1,0 +1,172 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Plain dataclasses for what firmware and the boot loader tell the kernel.
+
+All addresses are physical byte addresses; every range is half-open ``[start, end)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# e820 types, spelled the way the kernel prints them in ``BIOS-e820:`` lines
+# (``e820_print_type`` in arch/x86/kernel/e820.c).
+E820_USABLE = "usable"
+E820_RESERVED = "reserved"
+E820_ACPI = "ACPI data"
+E820_NVS = "ACPI NVS"
+E820_UNUSABLE = "unusable"
+E820_PMEM = "persistent (type 7)"
+E820_PRAM = "persistent (type 12)"
+E820_SOFT_RESERVED = "soft reserved"
+E820_TYPES = (
+    E820_USABLE,
+    E820_RESERVED,
+    E820_ACPI,
+    E820_NVS,
+    E820_UNUSABLE,
+    E820_PMEM,
+    E820_PRAM,
+    E820_SOFT_RESERVED,
+)
+
+
+@dataclass(frozen=True)
+class E820Entry:
+    """One firmware memory-map entry, ``[start, end)`` of ``type`` (one of ``E820_TYPES``)."""
+
+    start: int
+    end: int
+    type: str
+
+
+@dataclass(frozen=True)
+class AcpiTable:
+    """One line of the kernel's ACPI table list (``ACPI: SRAT 0x... 0000C8 (v03 ...)``)."""
+
+    signature: str
+    address: int
+    length: int
+    revision: int | None = None
+    oem_id: str = ""
+    oem_table_id: str = ""
+
+
+# SRAT Memory Affinity flags (ACPI 6.5, 5.2.16.2)
+SRAT_MEM_ENABLED = 1 << 0
+SRAT_MEM_HOT_PLUGGABLE = 1 << 1
+SRAT_MEM_NON_VOLATILE = 1 << 2
+
+
+@dataclass(frozen=True)
+class SratCpu:
+    """Processor Local APIC (type 0) or x2APIC (type 2) Affinity."""
+
+    pxm: int
+    apic_id: int
+    enabled: bool = True
+    x2apic: bool = False
+    sapic_eid: int = 0
+    clock_domain: int = 0
+
+
+@dataclass(frozen=True)
+class SratMemory:
+    """Memory Affinity (type 1): ``[base, base + length)`` in proximity domain ``pxm``."""
+
+    pxm: int
+    base: int
+    length: int
+    flags: int = SRAT_MEM_ENABLED
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.flags & SRAT_MEM_ENABLED)
+
+    @property
+    def hotpluggable(self) -> bool:
+        return bool(self.flags & SRAT_MEM_HOT_PLUGGABLE)
+
+    @property
+    def non_volatile(self) -> bool:
+        return bool(self.flags & SRAT_MEM_NON_VOLATILE)
+
+    @property
+    def end(self) -> int:
+        return self.base + self.length
+
+
+@dataclass(frozen=True)
+class SratUnknown:
+    """A subtable memhp does not decode, kept by type and raw bytes (length = len(raw))."""
+
+    type: int
+    raw: bytes
+
+
+SratEntry = SratCpu | SratMemory | SratUnknown
+
+
+@dataclass(frozen=True)
+class Srat:
+    """System Resource Affinity Table (ACPI 6.5, 5.2.16)."""
+
+    entries: tuple[SratEntry, ...]
+    revision: int = 3
+    oem_id: str = "MEMHP "
+    oem_table_id: str = "MEMHP   "
+    oem_revision: int = 1
+    creator_id: str = "MEMH"
+    creator_revision: int = 1
+    table_revision: int = 1  # the reserved u32 after the header, "must be 1"
+
+    @property
+    def memory(self) -> tuple[SratMemory, ...]:
+        return tuple(e for e in self.entries if isinstance(e, SratMemory))
+
+    @property
+    def cpus(self) -> tuple[SratCpu, ...]:
+        return tuple(e for e in self.entries if isinstance(e, SratCpu))
+
+
+@dataclass(frozen=True)
+class CoreSize:
+    """A ``kernelcore=``/``movablecore=`` value: bytes, or a percentage of memory."""
+
+    bytes: int | None = None
+    percent: int | None = None
+    mirror: bool = False  # kernelcore=mirror
+
+
+@dataclass(frozen=True)
+class CommandLine:
+    """The kernel command line, with the parameters memhp models decoded.
+
+    ``unknown`` keeps every other parameter (the kernel ignores or passes them on).
+    ``notes`` records the kernel's fallbacks for values it rejects, in its own words.
+    """
+
+    raw: str = ""
+    movable_node: bool = False
+    kernelcore: CoreSize | None = None
+    movablecore: CoreSize | None = None
+    mem: int | None = None  # mem=nn[KMG]: highest physical address + 1 of usable RAM
+    numa_off: bool = False  # numa=off
+    memblock_debug: bool = False
+    nokaslr: bool = False
+    unknown: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Machine:
+    """Everything the kernel learns from firmware and boot loader, in one place."""
+
+    e820: tuple[E820Entry, ...]
+    cmdline: CommandLine = field(default_factory=CommandLine)
+    acpi_tables: tuple[AcpiTable, ...] = ()
+    srat: Srat | None = None
+    initrd: tuple[int, int] | None = None  # [start, end) as the ``RAMDISK:`` line says
+    name: str = ""
+    description: str = ""
+    qemu_machine: str | None = None  # "pc" or "q35" where the machine is a QEMU VM
+    hypervisor: bool = True  # X86_FEATURE_HYPERVISOR (decides memory block size)

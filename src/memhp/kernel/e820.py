@@ -1,0 +1,103 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""The kernel's own handling of the firmware memory map, modelled on arch/x86/kernel/e820.c.
+
+The firmware table comes in as read (``memhp.firmware``); these functions change it the
+way the kernel does during ``setup_arch()`` and hand RAM to memblock.
+"""
+
+from __future__ import annotations
+
+from memhp.firmware.types import E820_RESERVED, E820_SOFT_RESERVED, E820_USABLE, E820Entry
+from memhp.kernel import memblock as mbk
+
+ISA_END_ADDRESS = 0x100000
+BIOS_BEGIN = 0xA0000
+BIOS_END = 0x100000
+
+
+def e820_print(entries: tuple[E820Entry, ...], who: str) -> list[str]:
+    """e820__print_table(): ``WHO: [mem 0x...-0x...] type`` lines."""
+    return [f"{who}: [mem {e.start:#018x}-{e.end - 1:#018x}] {e.type}" for e in entries]
+
+
+def e820__update_table(entries: list[E820Entry]) -> tuple[E820Entry, ...]:
+    """e820__update_table() for an already non-overlapping table: sort, merge neighbours."""
+    out: list[E820Entry] = []
+    for e in sorted(entries, key=lambda e: (e.start, e.end)):
+        if e.start >= e.end:
+            continue
+        if out and out[-1].end == e.start and out[-1].type == e.type:
+            out[-1] = E820Entry(out[-1].start, e.end, e.type)
+        else:
+            out.append(e)
+    return tuple(out)
+
+
+def _cut(entries: tuple[E820Entry, ...], start: int, end: int, old_type: str | None,
+         new_type: str | None) -> tuple[E820Entry, ...]:
+    """Retype (``new_type``) or drop (None) the part of every ``old_type`` entry in range."""
+    out: list[E820Entry] = []
+    for e in entries:
+        if (old_type is not None and e.type != old_type) or e.end <= start or e.start >= end:
+            out.append(e)
+            continue
+        if e.start < start:
+            out.append(E820Entry(e.start, start, e.type))
+        if new_type is not None:
+            out.append(E820Entry(max(e.start, start), min(e.end, end), new_type))
+        if e.end > end:
+            out.append(E820Entry(end, e.end, e.type))
+    return e820__update_table(out)
+
+
+def e820__range_update(entries: tuple[E820Entry, ...], start: int, size: int, old_type: str,
+                       new_type: str) -> tuple[tuple[E820Entry, ...], str]:
+    """e820__range_update(): retype ``old_type`` memory in the range; returns the log line."""
+    line = f"e820: update [mem {start:#010x}-{start + size - 1:#010x}] {old_type} ==> {new_type}"
+    return _cut(entries, start, start + size, old_type, new_type), line
+
+
+def e820__range_remove(entries: tuple[E820Entry, ...], start: int, size: int,
+                       old_type: str | None) -> tuple[tuple[E820Entry, ...], str]:
+    """e820__range_remove(): drop memory in the range (only ``old_type`` unless None)."""
+    what = f" {old_type}" if old_type else ""
+    line = f"e820: remove [mem {start:#010x}-{start + size - 1:#010x}]{what}"
+    return _cut(entries, start, start + size, old_type, None), line
+
+
+def e820_end_pfn(entries: tuple[E820Entry, ...], limit_pfn: int, type_: str,
+                 page_shift: int = 12) -> int:
+    """e820_end_pfn(): the end pfn of the highest ``type_`` entry below ``limit_pfn``."""
+    last_pfn = 0
+    for e in entries:
+        if e.type != type_:
+            continue
+        start_pfn, end_pfn = e.start >> page_shift, e.end >> page_shift
+        if start_pfn >= limit_pfn:
+            continue
+        if end_pfn > limit_pfn:
+            last_pfn = limit_pfn
+            break
+        last_pfn = max(last_pfn, end_pfn)
+    return last_pfn
+
+
+def trim_bios_range(entries: tuple[E820Entry, ...]) -> tuple[tuple[E820Entry, ...], list[str]]:
+    """trim_bios_range(): page 0 becomes reserved and 640K-1M is never RAM."""
+    entries, l1 = e820__range_update(entries, 0, 0x1000, E820_USABLE, E820_RESERVED)
+    entries, l2 = e820__range_remove(entries, BIOS_BEGIN, BIOS_END - BIOS_BEGIN, E820_USABLE)
+    return entries, [l1, l2]
+
+
+def e820__memblock_setup(entries: tuple[E820Entry, ...], mb: mbk.Memblock,
+                         page_size: int = 4096) -> None:
+    """e820__memblock_setup(): RAM into memblock.memory, soft-reserved into reserved."""
+    for e in entries:
+        if e.end >= 1 << 64:
+            continue
+        if e.type == E820_SOFT_RESERVED:
+            mbk.memblock_reserve(mb, e.start, e.end - e.start, "e820__memblock_setup")
+        if e.type != E820_USABLE:
+            continue
+        mbk.memblock_add(mb, e.start, e.end - e.start, "e820__memblock_setup")
+    mbk.memblock_trim_memory(mb, page_size)

@@ -1,0 +1,469 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""The boot-time memory allocator, modelled on mm/memblock.c (Linux 6.1).
+
+``Memblock`` holds two region arrays, ``memory`` and ``reserved``, each kept sorted,
+non-overlapping and merged exactly where the kernel merges (adjacent, same node,
+same flags).  A region's ``nid`` is ``None`` where the kernel keeps ``MAX_NUMNODES``
+("no node yet"); requests use ``NUMA_NO_NODE`` (-1) for "any node".
+
+The functions take the ``Memblock`` they work on, like the kernel's functions take
+``&memblock``: the state is plain data passed in, never global.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+NUMA_NO_NODE = -1
+PHYS_ADDR_MAX = (1 << 64) - 1
+# memblock_alloc_*() "end" sentinels (include/linux/memblock.h)
+MEMBLOCK_ALLOC_ANYWHERE = PHYS_ADDR_MAX
+MEMBLOCK_ALLOC_ACCESSIBLE = 0
+MEMBLOCK_ALLOC_NOLEAKTRACE = 1
+
+# enum memblock_flags
+MEMBLOCK_NONE = 0x0
+MEMBLOCK_HOTPLUG = 0x1
+MEMBLOCK_MIRROR = 0x2
+MEMBLOCK_NOMAP = 0x4
+MEMBLOCK_DRIVER_MANAGED = 0x8
+
+PAGE_SIZE = 4096
+
+
+@dataclass
+class Region:
+    """struct memblock_region: ``[base, base + size)`` on ``nid`` with ``flags``."""
+
+    base: int
+    size: int
+    nid: int | None = None
+    flags: int = MEMBLOCK_NONE
+
+    @property
+    def end(self) -> int:
+        return self.base + self.size
+
+
+@dataclass
+class MemblockType:
+    """struct memblock_type: a named, sorted array of regions."""
+
+    name: str
+    regions: list[Region] = field(default_factory=list)
+
+    @property
+    def total_size(self) -> int:
+        return sum(r.size for r in self.regions)
+
+
+@dataclass(frozen=True)
+class Event:
+    """One memblock call as ``memblock=debug`` would log it (``kind``, range, caller)."""
+
+    kind: str  # "add", "reserve", "free", "alloc", "alloc_failed", "remove"
+    base: int
+    size: int
+    caller: str = ""
+    nid: int = NUMA_NO_NODE
+    fallback: bool = False  # the allocation succeeded only on the any-node retry
+
+
+@dataclass
+class Memblock:
+    """struct memblock plus the knobs the allocator reads (``movable_node``)."""
+
+    memory: MemblockType = field(default_factory=lambda: MemblockType("memory"))
+    reserved: MemblockType = field(default_factory=lambda: MemblockType("reserved"))
+    bottom_up: bool = False
+    current_limit: int = MEMBLOCK_ALLOC_ANYWHERE
+    movable_node: bool = False  # movable_node_is_enabled()
+    mirror: bool = False  # system_has_some_mirror
+    events: list[Event] = field(default_factory=list)
+
+
+def _cap_size(base: int, size: int) -> int:
+    """memblock_cap_size(): keep ``base + size`` within the physical address space."""
+    return min(size, PHYS_ADDR_MAX - base)
+
+
+def memblock_merge_regions(type_: MemblockType) -> None:
+    """memblock_merge_regions(): join neighbours that touch with equal nid and flags."""
+    regs = type_.regions
+    i = 0
+    while i < len(regs) - 1:
+        this, nxt = regs[i], regs[i + 1]
+        if this.end != nxt.base or this.nid != nxt.nid or this.flags != nxt.flags:
+            assert this.end <= nxt.base, "memblock regions overlap"
+            i += 1
+            continue
+        this.size += nxt.size
+        del regs[i + 1]
+
+
+def memblock_add_range(
+    type_: MemblockType, base: int, size: int, nid: int | None, flags: int
+) -> None:
+    """memblock_add_range(): insert the parts of the range not yet covered, then merge.
+
+    Parts that already exist keep their own nid and flags, as in the kernel.
+    """
+    size = _cap_size(base, size)
+    if not size:
+        return
+    end = base + size
+    regs = type_.regions
+    new: list[Region] = []
+    idx = bisect.bisect_left([r.end for r in regs], base + 1)
+    insert_at: list[int] = []
+    cur = base
+    i = idx
+    while i < len(regs):
+        r = regs[i]
+        if r.base >= end:
+            break
+        if r.base > cur:
+            new.append(Region(cur, r.base - cur, nid, flags))
+            insert_at.append(i)
+        cur = max(cur, min(r.end, end))
+        i += 1
+    if cur < end:
+        new.append(Region(cur, end - cur, nid, flags))
+        insert_at.append(i)
+    for pos, reg in reversed(list(zip(insert_at, new, strict=True))):
+        regs.insert(pos, reg)
+    if new:
+        memblock_merge_regions(type_)
+
+
+def memblock_isolate_range(type_: MemblockType, base: int, size: int) -> tuple[int, int]:
+    """memblock_isolate_range(): split regions at ``base`` and ``base + size``.
+
+    Returns the index range ``[start, end)`` of the regions now wholly inside.
+    """
+    size = _cap_size(base, size)
+    if not size:
+        return 0, 0
+    end = base + size
+    regs = type_.regions
+    start_rgn = end_rgn = 0
+    i = 0
+    while i < len(regs):
+        r = regs[i]
+        if r.base >= end:
+            break
+        if r.end <= base:
+            i += 1
+            continue
+        if r.base < base:
+            regs.insert(i, Region(r.base, base - r.base, r.nid, r.flags))
+            r.size -= base - r.base
+            r.base = base
+            i += 1
+            continue
+        if r.end > end:
+            regs.insert(i, Region(r.base, end - r.base, r.nid, r.flags))
+            r.size -= end - r.base
+            r.base = end
+            continue
+        if not end_rgn:
+            start_rgn = i
+        end_rgn = i + 1
+        i += 1
+    return start_rgn, end_rgn
+
+
+def memblock_remove_range(type_: MemblockType, base: int, size: int) -> None:
+    """memblock_remove_range(): drop ``[base, base + size)`` from ``type_``."""
+    start, end = memblock_isolate_range(type_, base, size)
+    del type_.regions[start:end]
+
+
+def memblock_add(mb: Memblock, base: int, size: int, caller: str = "") -> None:
+    """memblock_add(): register RAM with no node yet."""
+    mb.events.append(Event("add", base, size, caller))
+    memblock_add_range(mb.memory, base, size, None, MEMBLOCK_NONE)
+
+
+def memblock_add_node(mb: Memblock, base: int, size: int, nid: int, flags: int = 0) -> None:
+    """memblock_add_node(): register RAM on a known node."""
+    memblock_add_range(mb.memory, base, size, nid, flags)
+
+
+def memblock_remove(mb: Memblock, base: int, size: int) -> None:
+    """memblock_remove(): forget RAM."""
+    mb.events.append(Event("remove", base, size))
+    memblock_remove_range(mb.memory, base, size)
+
+
+def memblock_reserve(mb: Memblock, base: int, size: int, caller: str = "") -> None:
+    """memblock_reserve(): mark ``[base, base + size)`` as used by the kernel."""
+    mb.events.append(Event("reserve", base, size, caller))
+    memblock_add_range(mb.reserved, base, size, None, MEMBLOCK_NONE)
+
+
+def memblock_phys_free(mb: Memblock, base: int, size: int, caller: str = "") -> None:
+    """memblock_phys_free(): give a reservation back."""
+    mb.events.append(Event("free", base, size, caller))
+    memblock_remove_range(mb.reserved, base, size)
+
+
+def memblock_setclr_flag(mb: Memblock, base: int, size: int, set_: bool, flag: int) -> None:
+    """memblock_setclr_flag(): set or clear ``flag`` on the memory in the range."""
+    start, end = memblock_isolate_range(mb.memory, base, size)
+    for r in mb.memory.regions[start:end]:
+        r.flags = (r.flags | flag) if set_ else (r.flags & ~flag)
+    memblock_merge_regions(mb.memory)
+
+
+def memblock_mark_hotplug(mb: Memblock, base: int, size: int) -> None:
+    """memblock_mark_hotplug()."""
+    memblock_setclr_flag(mb, base, size, True, MEMBLOCK_HOTPLUG)
+
+
+def memblock_clear_hotplug(mb: Memblock, base: int, size: int) -> None:
+    """memblock_clear_hotplug()."""
+    memblock_setclr_flag(mb, base, size, False, MEMBLOCK_HOTPLUG)
+
+
+def memblock_mark_mirror(mb: Memblock, base: int, size: int) -> None:
+    """memblock_mark_mirror(): also records that the system has mirrored memory."""
+    mb.mirror = True
+    memblock_setclr_flag(mb, base, size, True, MEMBLOCK_MIRROR)
+
+
+def memblock_mark_nomap(mb: Memblock, base: int, size: int) -> None:
+    """memblock_mark_nomap()."""
+    memblock_setclr_flag(mb, base, size, True, MEMBLOCK_NOMAP)
+
+
+def memblock_set_node(type_: MemblockType, base: int, size: int, nid: int | None) -> None:
+    """memblock_set_node(): give every region in the range node ``nid`` (split as needed)."""
+    start, end = memblock_isolate_range(type_, base, size)
+    for r in type_.regions[start:end]:
+        r.nid = nid
+    memblock_merge_regions(type_)
+
+
+def memblock_trim_memory(mb: Memblock, align: int) -> None:
+    """memblock_trim_memory(): shrink memory regions to ``align`` and drop the empty ones."""
+    kept: list[Region] = []
+    for r in mb.memory.regions:
+        start = -(-r.base // align) * align
+        end = (r.end // align) * align
+        if start >= end:
+            continue
+        kept.append(Region(start, end - start, r.nid, r.flags))
+    mb.memory.regions[:] = kept
+
+
+def should_skip_region(mb: Memblock, r: Region, nid: int, flags: int) -> bool:
+    """should_skip_region() for memblock.memory: node, hotplug, mirror and nomap filters."""
+    if nid != NUMA_NO_NODE and nid != r.nid:
+        return True
+    if mb.movable_node and r.flags & MEMBLOCK_HOTPLUG and not flags & MEMBLOCK_HOTPLUG:
+        return True
+    if flags & MEMBLOCK_MIRROR and not r.flags & MEMBLOCK_MIRROR:
+        return True
+    if not flags & MEMBLOCK_NOMAP and r.flags & MEMBLOCK_NOMAP:
+        return True
+    return bool(not flags & MEMBLOCK_DRIVER_MANAGED and r.flags & MEMBLOCK_DRIVER_MANAGED)
+
+
+def free_mem_ranges(
+    mb: Memblock, nid: int = NUMA_NO_NODE, flags: int = MEMBLOCK_NONE, reverse: bool = False
+) -> Iterator[tuple[int, int, int | None]]:
+    """for_each_free_mem_range(_reverse)(): memory not reserved, as (start, end, nid)."""
+    res = mb.reserved.regions
+    ends = [r.end for r in res]
+    out: list[tuple[int, int, int | None]] = []
+    for m in mb.memory.regions:
+        if should_skip_region(mb, m, nid, flags):
+            continue
+        cur = m.base
+        i = bisect.bisect_right(ends, m.base)
+        while i < len(res) and res[i].base < m.end:
+            if res[i].base > cur:
+                out.append((cur, res[i].base, m.nid))
+            cur = max(cur, res[i].end)
+            i += 1
+        if cur < m.end:
+            out.append((cur, m.end, m.nid))
+    return reversed(out) if reverse else iter(out)
+
+
+def memblock_find_in_range_node(
+    mb: Memblock, size: int, align: int, start: int, end: int, nid: int, flags: int
+) -> int:
+    """memblock_find_in_range_node(): first fit bottom-up or top-down; 0 when none fits."""
+    if end in (MEMBLOCK_ALLOC_ACCESSIBLE, MEMBLOCK_ALLOC_NOLEAKTRACE):
+        end = mb.current_limit
+    start = max(start, PAGE_SIZE)
+    end = max(start, end)
+    for this_start, this_end, _ in free_mem_ranges(mb, nid, flags, reverse=not mb.bottom_up):
+        this_start = min(max(this_start, start), end)
+        this_end = min(max(this_end, start), end)
+        if mb.bottom_up:
+            cand = -(-this_start // align) * align
+            if cand < this_end and this_end - cand >= size:
+                return cand
+        else:
+            if this_end < size:
+                continue
+            cand = ((this_end - size) // align) * align
+            if cand >= this_start:
+                return cand
+    return 0
+
+
+def memblock_alloc_range_nid(
+    mb: Memblock,
+    size: int,
+    align: int,
+    start: int,
+    end: int,
+    nid: int,
+    exact_nid: bool,
+    caller: str = "",
+) -> int:
+    """memblock_alloc_range_nid(): find, reserve, retry on any node, then without mirror.
+
+    Returns the physical address, or 0 when nothing fits.
+    """
+    flags = MEMBLOCK_MIRROR if mb.mirror else MEMBLOCK_NONE
+    if not align:
+        align = 64
+    while True:
+        found = memblock_find_in_range_node(mb, size, align, start, end, nid, flags)
+        fallback = False
+        if not found and nid != NUMA_NO_NODE and not exact_nid:
+            found = memblock_find_in_range_node(mb, size, align, start, end, NUMA_NO_NODE, flags)
+            fallback = True
+        if found:
+            mb.events.append(Event("alloc", found, size, caller, nid, fallback))
+            memblock_add_range(mb.reserved, found, size, None, MEMBLOCK_NONE)
+            return found
+        if flags & MEMBLOCK_MIRROR:
+            flags &= ~MEMBLOCK_MIRROR
+            continue
+        mb.events.append(Event("alloc_failed", 0, size, caller, nid))
+        return 0
+
+
+def memblock_phys_alloc_range(
+    mb: Memblock, size: int, align: int, start: int, end: int, caller: str = ""
+) -> int:
+    """memblock_phys_alloc_range(): any node, within ``[start, end)``."""
+    return memblock_alloc_range_nid(mb, size, align, start, end, NUMA_NO_NODE, False, caller)
+
+
+def memblock_phys_alloc_try_nid(
+    mb: Memblock, size: int, align: int, nid: int, caller: str = ""
+) -> int:
+    """memblock_phys_alloc_try_nid(): node ``nid`` first, then any node, below the limit."""
+    return memblock_alloc_range_nid(
+        mb, size, align, 0, MEMBLOCK_ALLOC_ACCESSIBLE, nid, False, caller
+    )
+
+
+def memblock_alloc_internal(
+    mb: Memblock,
+    size: int,
+    align: int,
+    min_addr: int,
+    max_addr: int,
+    nid: int,
+    exact_nid: bool = False,
+    caller: str = "",
+) -> int:
+    """memblock_alloc_internal() behind memblock_alloc_try_nid() and its _raw/_exact_nid kin.
+
+    Caps ``max_addr`` at the current limit and retries without ``min_addr``.
+    """
+    if max_addr > mb.current_limit:
+        max_addr = mb.current_limit
+    found = memblock_alloc_range_nid(mb, size, align, min_addr, max_addr, nid, exact_nid, caller)
+    if not found and min_addr:
+        found = memblock_alloc_range_nid(mb, size, align, 0, max_addr, nid, exact_nid, caller)
+    return found
+
+
+def memblock_overlaps_region(type_: MemblockType, base: int, size: int) -> bool:
+    """memblock_overlaps_region()."""
+    end = base + _cap_size(base, size)
+    return any(r.base < end and base < r.end for r in type_.regions)
+
+
+def memblock_is_region_memory(mb: Memblock, base: int, size: int) -> bool:
+    """memblock_is_region_memory(): the whole range lies inside one memory region."""
+    end = base + _cap_size(base, size)
+    return any(r.base <= base and end <= r.end for r in mb.memory.regions)
+
+
+def memblock_start_of_dram(mb: Memblock) -> int:
+    """memblock_start_of_DRAM()."""
+    return mb.memory.regions[0].base
+
+
+def memblock_end_of_dram(mb: Memblock) -> int:
+    """memblock_end_of_DRAM()."""
+    return mb.memory.regions[-1].end
+
+
+def mem_pfn_ranges(
+    mb: Memblock, nid: int | None = None, page_shift: int = 12
+) -> Iterator[tuple[int, int, int | None]]:
+    """for_each_mem_pfn_range(): whole pages of each memory region as (start, end, nid).
+
+    ``nid=None`` walks every node (the kernel's ``MAX_NUMNODES``).
+    """
+    page = 1 << page_shift
+    for r in mb.memory.regions:
+        spfn = (r.base + page - 1) >> page_shift
+        epfn = r.end >> page_shift
+        if spfn >= epfn:
+            continue
+        if nid is None or nid == r.nid:
+            yield spfn, epfn, r.nid
+
+
+def memblock_search_pfn_nid(mb: Memblock, pfn: int, page_shift: int = 12) -> int | None:
+    """memblock_search_pfn_nid(): node of the memory region holding ``pfn``, or None."""
+    addr = pfn << page_shift
+    regs = mb.memory.regions
+    i = bisect.bisect_right([r.base for r in regs], addr) - 1
+    if i >= 0 and addr < regs[i].end:
+        return regs[i].nid
+    return None
+
+
+def memblock_dump(type_: MemblockType) -> list[str]:
+    """memblock_dump(): one type's lines, as the kernel prints them."""
+    lines = [f" {type_.name}.cnt  = {max(len(type_.regions), 1):#x}"]
+    regions = type_.regions or [Region(0, 0)]
+    for idx, r in enumerate(regions):
+        node = f" on node {r.nid}" if r.nid is not None else ""
+        end = r.base + r.size - 1 if r.size else 0xFFFFFFFFFFFFFFFF
+        lines.append(
+            f" {type_.name}[{idx:#x}]\t[{r.base:#018x}-{end:#018x}], "
+            f"{r.size:#018x} bytes{node} flags: {r.flags:#x}"
+        )
+    return lines
+
+
+def memblock_dump_all(mb: Memblock) -> list[str]:
+    """__memblock_dump_all(): the ``MEMBLOCK configuration:`` block of ``memblock=debug``."""
+    return [
+        "MEMBLOCK configuration:",
+        f" memory size = {mb.memory.total_size:#018x} "
+        f"reserved size = {mb.reserved.total_size:#018x}",
+        *memblock_dump(mb.memory),
+        *memblock_dump(mb.reserved),
+    ]
+
+
+def snapshot(type_: MemblockType) -> list[list[int | None]]:
+    """Regions as ``[base, size, nid, flags]`` (the facts schema of a dump)."""
+    return [[r.base, r.size, r.nid, r.flags] for r in type_.regions]

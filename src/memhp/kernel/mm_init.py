@@ -1,0 +1,324 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Zones at boot, modelled on mm/page_alloc.c of Linux 6.1 (moved to mm/mm_init.c in 6.4).
+
+``free_area_init`` computes the architecture's zone ranges, where ZONE_MOVABLE starts on
+each node (``find_zone_movable_pfns_for_nodes``), each node's zones (start, spanned,
+present) and the holes ``memmap_init`` reports as "pages in unavailable ranges".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from memhp.firmware.types import CommandLine
+from memhp.kernel import memblock as mbk
+from memhp.kernel.numa import absent_pages_in_range
+from memhp.kernel.profile import KernelProfile
+from memhp.kernel.sparse import SparseMap
+
+ZONE_DMA, ZONE_DMA32, ZONE_NORMAL, ZONE_MOVABLE, ZONE_DEVICE = range(5)
+MAX_NR_ZONES = 5
+ZONE_NAMES = ("DMA", "DMA32", "Normal", "Movable", "Device")
+MAX_DMA_PFN = (16 << 20) >> 12  # arch/x86/include/asm/dma.h, for 4K pages
+MAX_DMA32_PFN = (4 << 30) >> 12
+
+
+@dataclass
+class Zone:
+    """A node's zone: ``[start_pfn, start_pfn + spanned)`` with ``present`` pages of RAM."""
+
+    nid: int
+    idx: int
+    start_pfn: int = 0
+    spanned: int = 0
+    present: int = 0
+
+    @property
+    def name(self) -> str:
+        return ZONE_NAMES[self.idx]
+
+    @property
+    def end_pfn(self) -> int:
+        return self.start_pfn + self.spanned
+
+
+@dataclass
+class NodeZones:
+    """pg_data_t as free_area_init_node() leaves it."""
+
+    nid: int
+    start_pfn: int
+    end_pfn: int
+    zones: list[Zone]
+
+    @property
+    def present(self) -> int:
+        return sum(z.present for z in self.zones)
+
+
+@dataclass
+class ZoneLayout:
+    """Everything free_area_init() decided, with its kernel messages."""
+
+    zone_low: list[int]  # arch_zone_lowest_possible_pfn
+    zone_high: list[int]  # arch_zone_highest_possible_pfn
+    zone_movable_pfn: dict[int, int]
+    movable_zone: int
+    nodes: dict[int, NodeZones] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # why kernelcore=/movablecore= did what
+    log: list[str] = field(default_factory=list)
+
+    def zone_of_pfn(self, nid: int, pfn: int) -> Zone | None:
+        for z in self.nodes[nid].zones:
+            if z.spanned and z.start_pfn <= pfn < z.end_pfn:
+                return z
+        return None
+
+
+def zone_sizes_init(max_low_pfn: int) -> list[int]:
+    """zone_sizes_init() (arch/x86/mm/init.c): the highest pfn of each zone on x86_64."""
+    return [min(MAX_DMA_PFN, max_low_pfn), min(MAX_DMA32_PFN, max_low_pfn), max_low_pfn, 0, 0]
+
+
+def get_pfn_range_for_nid(mb: mbk.Memblock, nid: int) -> tuple[int, int]:
+    """get_pfn_range_for_nid(): lowest start and highest end pfn of the node's RAM."""
+    ranges = [(s, e) for s, e, _ in mbk.mem_pfn_ranges(mb, nid)]
+    if not ranges:
+        return 0, 0
+    return min(s for s, _ in ranges), max(e for _, e in ranges)
+
+
+def _core_pages(total: int, size: int | None, percent: int | None, page_shift: int) -> int:
+    if percent:
+        return (total * 100 * percent) // 10000
+    return (size or 0) >> page_shift
+
+
+def find_zone_movable_pfns_for_nodes(
+    mb: mbk.Memblock, cmd: CommandLine, zone_low: list[int], zone_high: list[int],
+    prof: KernelProfile, notes: list[str],
+) -> tuple[dict[int, int], int]:
+    """find_zone_movable_pfns_for_nodes(): where ZONE_MOVABLE starts on each node.
+
+    ``movable_node`` wins: each node's movable zone starts at its lowest hotpluggable
+    region.  Otherwise ``kernelcore=mirror``, else ``kernelcore=``/``movablecore=``
+    spread kernel memory evenly over the nodes.  Starts are rounded up to
+    MAX_ORDER_NR_PAGES and dropped when that passes the node's end.
+    Returns (zone_movable_pfn, movable_zone).
+    """
+    movable_zone = next(i for i in reversed(range(MAX_NR_ZONES))
+                        if i != ZONE_MOVABLE and zone_high[i] > zone_low[i])
+    zmp: dict[int, int] = {}
+    ranges = list(mbk.mem_pfn_ranges(mb))
+    totalpages = sum(e - s for s, e, _ in ranges)
+    mem_nodes = sorted({n for s, e, n in ranges if e > s and n is not None})
+    kc, mc = cmd.kernelcore, cmd.movablecore
+
+    if cmd.movable_node:
+        if kc or mc:
+            notes.append("movable_node is set: kernelcore= and movablecore= are ignored")
+        for r in mb.memory.regions:
+            if r.flags & mbk.MEMBLOCK_HOTPLUG and r.nid is not None:
+                pfn = r.base >> prof.page_shift
+                zmp[r.nid] = min(pfn, zmp[r.nid]) if zmp.get(r.nid) else pfn
+    elif kc is not None and kc.mirror:
+        below_4g = False
+        for r in mb.memory.regions:
+            if r.flags & mbk.MEMBLOCK_MIRROR or r.nid is None:
+                continue
+            pfn = -(-r.base // prof.page_size)
+            if pfn < MAX_DMA32_PFN:
+                below_4g = True
+                continue
+            zmp[r.nid] = min(pfn, zmp[r.nid]) if zmp.get(r.nid) else pfn
+        if below_4g:
+            notes.append("This configuration results in unmirrored kernel memory.")
+    else:
+        required_kernelcore = _core_pages(
+            totalpages, kc.bytes if kc else None, kc.percent if kc else None, prof.page_shift)
+        required_movablecore = _core_pages(
+            totalpages, mc.bytes if mc else None, mc.percent if mc else None, prof.page_shift)
+        if required_movablecore:
+            step = prof.max_order_nr_pages
+            required_movablecore = min(totalpages, -(-required_movablecore // step) * step)
+            required_kernelcore = max(required_kernelcore, totalpages - required_movablecore)
+        if not required_kernelcore or required_kernelcore >= totalpages:
+            if kc or mc:
+                notes.append("kernelcore/movablecore leave no memory for ZONE_MOVABLE")
+            return {}, movable_zone
+        usable_startpfn = zone_low[movable_zone]
+        usable_nodes = len(mem_nodes)
+        while True:
+            kernelcore_node = required_kernelcore // usable_nodes
+            for nid in mem_nodes:
+                if required_kernelcore < kernelcore_node:
+                    kernelcore_node = required_kernelcore // usable_nodes
+                remaining = kernelcore_node
+                for start_pfn, end_pfn, _ in mbk.mem_pfn_ranges(mb, nid):
+                    start_pfn = max(start_pfn, zmp.get(nid, 0))
+                    if start_pfn >= end_pfn:
+                        continue
+                    if start_pfn < usable_startpfn:
+                        kernel_pages = min(end_pfn, usable_startpfn) - start_pfn
+                        remaining -= min(kernel_pages, remaining)
+                        required_kernelcore -= min(kernel_pages, required_kernelcore)
+                        if end_pfn <= usable_startpfn:
+                            zmp[nid] = end_pfn
+                            continue
+                        start_pfn = usable_startpfn
+                    size_pages = min(end_pfn - start_pfn, remaining)
+                    zmp[nid] = start_pfn + size_pages
+                    required_kernelcore -= min(required_kernelcore, size_pages)
+                    remaining -= size_pages
+                    if not remaining:
+                        break
+            usable_nodes -= 1
+            if not (usable_nodes and required_kernelcore > usable_nodes):
+                break
+
+    step = prof.max_order_nr_pages
+    out: dict[int, int] = {}
+    for nid, pfn in zmp.items():
+        pfn = -(-pfn // step) * step
+        _, end_pfn = get_pfn_range_for_nid(mb, nid)
+        if pfn and pfn < end_pfn:
+            out[nid] = pfn
+    return out, movable_zone
+
+
+def adjust_zone_range_for_zone_movable(
+    nid: int, zone_type: int, node_end_pfn: int, zone_start: int, zone_end: int,
+    zmp: dict[int, int], zone_high: list[int], movable_zone: int, mirrored: bool,
+) -> tuple[int, int]:
+    """adjust_zone_range_for_zone_movable(): carve ZONE_MOVABLE out of the highest zone."""
+    movable = zmp.get(nid, 0)
+    if not movable:
+        return zone_start, zone_end
+    if zone_type == ZONE_MOVABLE:
+        return movable, min(node_end_pfn, zone_high[movable_zone])
+    if not mirrored and zone_start < movable < zone_end:
+        return zone_start, movable
+    if zone_start >= movable:
+        return zone_end, zone_end
+    return zone_start, zone_end
+
+
+def calculate_node_totalpages(
+    mb: mbk.Memblock, nid: int, node_start: int, node_end: int, zone_low: list[int],
+    zone_high: list[int], zmp: dict[int, int], movable_zone: int, mirrored: bool, page: int,
+) -> list[Zone]:
+    """calculate_node_totalpages(): spanned and present pages of each of a node's zones.
+
+    With ``kernelcore=mirror`` (zone_absent_pages_in_node) mirrored memory counts as absent
+    from ZONE_MOVABLE and the rest as absent from ZONE_NORMAL.
+    """
+    zones = []
+    for i in range(MAX_NR_ZONES):
+        z = Zone(nid, i)
+        if node_start or node_end:
+            zs = min(max(node_start, zone_low[i]), zone_high[i])
+            ze = min(max(node_end, zone_low[i]), zone_high[i])
+            zs, ze = adjust_zone_range_for_zone_movable(
+                nid, i, node_end, zs, ze, zmp, zone_high, movable_zone, mirrored)
+            if not (ze < node_start or zs > node_end):
+                ze, zs = min(ze, node_end), max(zs, node_start)
+                spanned = ze - zs
+                absent = absent_pages_in_range(mb, nid, zs, ze)
+                if mirrored and zmp.get(nid):
+                    for r in mb.memory.regions:
+                        rs = min(max(-(-r.base // page), zs), ze)
+                        re_ = min(max(r.end // page, zs), ze)
+                        if i == (ZONE_MOVABLE if r.flags & mbk.MEMBLOCK_MIRROR else ZONE_NORMAL):
+                            absent += re_ - rs
+                if spanned:
+                    z.start_pfn, z.spanned, z.present = zs, spanned, spanned - absent
+        zones.append(z)
+    return zones
+
+
+def memmap_init(mb: mbk.Memblock, layout: ZoneLayout, sparse: SparseMap) -> list[str]:
+    """memmap_init(): report the holes between RAM ranges that get struct pages anyway.
+
+    A hole is charged to the zone and node of the range that follows it; pages count
+    only where their memory section is present (pfn_valid).
+    """
+    log: list[str] = []
+
+    def unavailable(spfn: int, epfn: int, zone: int, nid: int) -> None:
+        count = sparse.present_pages_in(spfn, epfn)
+        if count:
+            log.append(f"On node {nid}, zone {ZONE_NAMES[zone]}: "
+                       f"{count} pages in unavailable ranges")
+
+    hole_pfn = 0
+    zone_id, last_nid, end_pfn = 0, 0, 0
+    for start_pfn, end_pfn, nid in mbk.mem_pfn_ranges(mb):
+        assert nid is not None
+        last_nid = nid
+        for z in layout.nodes[nid].zones:
+            if not z.present:
+                continue
+            s = min(max(start_pfn, z.start_pfn), z.end_pfn)
+            e = min(max(end_pfn, z.start_pfn), z.end_pfn)
+            if s < e:
+                if hole_pfn < s:
+                    unavailable(hole_pfn, s, z.idx, nid)
+                hole_pfn = e
+            zone_id = z.idx
+    end_pfn = -(-end_pfn // sparse.pages_per_section) * sparse.pages_per_section
+    if hole_pfn < end_pfn:
+        unavailable(hole_pfn, end_pfn, zone_id, last_nid)
+    return log
+
+
+def free_area_init(
+    mb: mbk.Memblock, max_zone_pfn: list[int], online: list[int], cmd: CommandLine,
+    sparse: SparseMap, prof: KernelProfile,
+) -> ZoneLayout:
+    """free_area_init(): zone ranges, ZONE_MOVABLE, early node map, each node, memmap holes."""
+    zone_low, zone_high = [0] * MAX_NR_ZONES, [0] * MAX_NR_ZONES
+    start_pfn = mbk.memblock_start_of_dram(mb) >> prof.page_shift
+    for i in range(MAX_NR_ZONES):
+        if i == ZONE_MOVABLE:
+            continue
+        end_pfn = max(max_zone_pfn[i], start_pfn)
+        zone_low[i], zone_high[i] = start_pfn, end_pfn
+        start_pfn = end_pfn
+    notes: list[str] = []
+    zmp, movable_zone = find_zone_movable_pfns_for_nodes(
+        mb, cmd, zone_low, zone_high, prof, notes)
+    layout = ZoneLayout(zone_low, zone_high, zmp, movable_zone, notes=notes)
+    log = layout.log
+    log.append("Zone ranges:")
+    for i in range(MAX_NR_ZONES):
+        if i == ZONE_MOVABLE:
+            continue
+        if zone_low[i] == zone_high[i]:
+            log.append(f"  {ZONE_NAMES[i]:<8} empty")
+        else:
+            log.append(f"  {ZONE_NAMES[i]:<8} [mem {zone_low[i] << prof.page_shift:#018x}-"
+                       f"{(zone_high[i] << prof.page_shift) - 1:#018x}]")
+    log.append("Movable zone start for each node")
+    for nid in sorted(zmp):
+        log.append(f"  Node {nid}: {zmp[nid] << prof.page_shift:#018x}")
+    log.append("Early memory node ranges")
+    for s, e, rnid in mbk.mem_pfn_ranges(mb):
+        log.append(f"  node {rnid:3d}: [mem {s << prof.page_shift:#018x}-"
+                   f"{(e << prof.page_shift) - 1:#018x}]")
+    mirrored = bool(cmd.kernelcore and cmd.kernelcore.mirror)
+    if mirrored:
+        layout.notes.append(
+            "kernelcore=mirror: memhp does not model EFI memory attributes, so no memory is "
+            "mirrored here; the layout is the kernel's for a machine without mirrored memory")
+    for nid in sorted(online):
+        s, e = get_pfn_range_for_nid(mb, nid)
+        if s != e:
+            log.append(f"Initmem setup node {nid} [mem {s << prof.page_shift:#018x}-"
+                       f"{(e << prof.page_shift) - 1 if e else 0:#018x}]")
+        else:
+            log.append(f"Initmem setup node {nid} as memoryless")
+        zones = calculate_node_totalpages(
+            mb, nid, s, e, zone_low, zone_high, zmp, movable_zone, mirrored, prof.page_size)
+        layout.nodes[nid] = NodeZones(nid, s, e, zones)
+    log.extend(memmap_init(mb, layout, sparse))
+    return layout

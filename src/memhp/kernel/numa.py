@@ -1,0 +1,203 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""NUMA set-up at boot, modelled on arch/x86/mm/numa.c (Linux 6.1).
+
+``x86_numa_init`` tries the SRAT and falls back to one fake node, like the kernel.
+Along the way it gives memblock regions their nodes, clears the hotplug flag of every
+node that holds kernel (reserved) memory and allocates each node's ``NODE_DATA``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from memhp.firmware.types import Srat
+from memhp.kernel import memblock as mbk
+from memhp.kernel.acpi_numa import NumaMemblk, SratState, acpi_numa_init
+from memhp.kernel.profile import KernelProfile
+
+
+@dataclass
+class NumaResult:
+    """What NUMA set-up decided."""
+
+    meminfo: list[NumaMemblk] = field(default_factory=list)
+    node_data: dict[int, int] = field(default_factory=dict)  # nid -> NODE_DATA address
+    node_data_home: dict[int, int] = field(default_factory=dict)  # nid -> node it sits on
+    online: list[int] = field(default_factory=list)
+    from_srat: bool = False
+    kernel_nodes: set[int] = field(default_factory=set)  # nodes holding reserved memory
+    srat: SratState | None = None
+    failure: str = ""  # why the SRAT configuration was rejected, if it was
+    log: list[str] = field(default_factory=list)
+    dump: list[str] = field(default_factory=list)  # memblock_dump_all() at the end
+
+
+def absent_pages_in_range(mb: mbk.Memblock, nid: int | None, start_pfn: int, end_pfn: int) -> int:
+    """__absent_pages_in_range(): pages in ``[start_pfn, end_pfn)`` not in node ``nid``'s RAM."""
+    absent = end_pfn - start_pfn
+    for s, e, _ in mbk.mem_pfn_ranges(mb, nid):
+        s = min(max(s, start_pfn), end_pfn)
+        e = min(max(e, start_pfn), end_pfn)
+        absent -= e - s
+    return absent
+
+
+def numa_cleanup_meminfo(mi: list[NumaMemblk], mb: mbk.Memblock, max_pfn: int,
+                         page_size: int, log: list[str]) -> tuple[list[NumaMemblk], str]:
+    """numa_cleanup_meminfo(): drop blocks without RAM, trim to max_pfn, merge per node.
+
+    Returns the cleaned blocks and an error text ("" when fine): nodes that overlap
+    make the kernel reject the configuration.
+    """
+    high = max_pfn * page_size
+    blks: list[NumaMemblk] = []
+    for b in mi:
+        if not mbk.memblock_overlaps_region(mb.memory, b.start, b.end - b.start):
+            continue  # kept in numa_reserved_meminfo by the kernel
+        end = min(b.end, high)
+        if b.start < end:
+            blks.append(NumaMemblk(b.start, end, b.nid))
+    i = 0
+    while i < len(blks):
+        j = i + 1
+        while j < len(blks):
+            bi, bj = blks[i], blks[j]
+            if bi.end > bj.start and bi.start < bj.end:
+                if bi.nid != bj.nid:
+                    msg = (f"node {bi.nid} [mem {bi.start:#010x}-{bi.end - 1:#010x}] overlaps with "
+                           f"node {bj.nid} [mem {bj.start:#010x}-{bj.end - 1:#010x}]")
+                    log.append(msg)
+                    return blks, msg
+                log.append(f"Warning: node {bi.nid} [mem {bi.start:#010x}-{bi.end - 1:#010x}] "
+                           f"overlaps with itself [mem {bj.start:#010x}-{bj.end - 1:#010x}]")
+            if bi.nid != bj.nid:
+                j += 1
+                continue
+            start, end = min(bi.start, bj.start), max(bi.end, bj.end)
+            if any(bk.nid != bi.nid and start < bk.end and end > bk.start for bk in blks):
+                j += 1
+                continue
+            log.append(
+                f"NUMA: Node {bi.nid} [mem {bi.start:#010x}-{bi.end - 1:#010x}] + "
+                f"[mem {bj.start:#010x}-{bj.end - 1:#010x}] -> [mem {start:#010x}-{end - 1:#010x}]"
+            )
+            blks[i] = NumaMemblk(start, end, bi.nid)
+            del blks[j]
+        i += 1
+    return blks, ""
+
+
+def numa_clear_kernel_node_hotplug(mb: mbk.Memblock, mi: list[NumaMemblk]) -> set[int]:
+    """numa_clear_kernel_node_hotplug(): nodes with reserved memory lose their hotplug flag.
+
+    Gives memblock.reserved its nodes first; returns the set of such kernel nodes.
+    """
+    for b in mi:
+        mbk.memblock_set_node(mb.reserved, b.start, b.end - b.start, b.nid)
+    kernel_nodes = {r.nid for r in mb.reserved.regions if r.nid is not None}
+    for b in mi:
+        if b.nid in kernel_nodes:
+            mbk.memblock_clear_hotplug(mb, b.start, b.end - b.start)
+    return kernel_nodes
+
+
+def numa_meminfo_cover_memory(mb: mbk.Memblock, mi: list[NumaMemblk], max_pfn: int,
+                              page_shift: int, log: list[str]) -> bool:
+    """numa_meminfo_cover_memory(): the nodes must hold all RAM but 1M."""
+    numaram = 0
+    for b in mi:
+        s, e = b.start >> page_shift, b.end >> page_shift
+        numaram += e - s - absent_pages_in_range(mb, b.nid, s, e)
+        numaram = max(numaram, 0)
+    e820ram = max_pfn - absent_pages_in_range(mb, None, 0, max_pfn)
+    if e820ram - numaram >= 1 << (20 - page_shift):
+        log.append(f"NUMA: nodes only cover {(numaram << page_shift) >> 20}MB of your "
+                   f"{(e820ram << page_shift) >> 20}MB e820 RAM. Not used.")
+        return False
+    return True
+
+
+def alloc_node_data(mb: mbk.Memblock, nid: int, prof: KernelProfile, res: NumaResult) -> None:
+    """alloc_node_data(): NODE_DATA on the node itself, else on any node."""
+    size = prof.node_data_size
+    pa = mbk.memblock_phys_alloc_try_nid(mb, size, prof.smp_cache_bytes, nid, "alloc_node_data")
+    if not pa:
+        res.log.append(f"Cannot find {size} bytes in any node (initial node: {nid})")
+        return
+    res.log.append(f"NODE_DATA({nid}) allocated [mem {pa:#010x}-{pa + size - 1:#010x}]")
+    home = early_pfn_to_nid(mb, pa >> prof.page_shift, res.online or [0], prof.page_shift)
+    if home != nid:
+        res.log.append(f"    NODE_DATA({nid}) on node {home}")
+    res.node_data[nid] = pa
+    res.node_data_home[nid] = home
+    res.online.append(nid)
+
+
+def early_pfn_to_nid(mb: mbk.Memblock, pfn: int, online: list[int], page_shift: int = 12) -> int:
+    """early_pfn_to_nid(): node of the memory holding ``pfn``, else the first online node."""
+    nid = mbk.memblock_search_pfn_nid(mb, pfn, page_shift)
+    return nid if nid is not None else min(online)
+
+
+def numa_register_memblks(mb: mbk.Memblock, mi: list[NumaMemblk], nodes_parsed: set[int],
+                          max_pfn: int, prof: KernelProfile, res: NumaResult) -> bool:
+    """numa_register_memblks(): nodes into memblock, kernel nodes, coverage, NODE_DATA."""
+    possible = set(nodes_parsed) | {b.nid for b in mi}
+    if not possible:
+        res.failure = "no node"
+        return False
+    for b in mi:
+        mbk.memblock_set_node(mb.memory, b.start, b.end - b.start, b.nid)
+    res.kernel_nodes = numa_clear_kernel_node_hotplug(mb, mi)
+    if not numa_meminfo_cover_memory(mb, mi, max_pfn, prof.page_shift, res.log):
+        res.failure = res.log[-1]
+        return False
+    for nid in sorted(possible):
+        spans = [b for b in mi if b.nid == nid]
+        if not spans or min(b.start for b in spans) >= max(b.end for b in spans):
+            continue
+        alloc_node_data(mb, nid, prof, res)
+    res.dump = mbk.memblock_dump_all(mb)
+    return True
+
+
+def numa_init(mb: mbk.Memblock, srat: Srat | None, max_pfn: int, prof: KernelProfile,
+              res: NumaResult, numa_off: bool = False) -> bool:
+    """numa_init(): reset node state, run one init function, register what it found.
+
+    ``srat=None`` runs dummy_numa_init().
+    """
+    mbk.memblock_set_node(mb.memory, 0, mbk.PHYS_ADDR_MAX, None)
+    mbk.memblock_set_node(mb.reserved, 0, mbk.PHYS_ADDR_MAX, None)
+    mbk.memblock_clear_hotplug(mb, 0, mbk.PHYS_ADDR_MAX)
+    res.meminfo, res.node_data, res.node_data_home, res.online = [], {}, {}, []
+    if srat is not None:
+        st = acpi_numa_init(srat, mb, prof)
+        res.srat = st
+        res.log.extend(st.log)
+        if st.disabled or not st.parsed_memblks:
+            res.failure = "SRAT not used" if st.disabled else "no SRAT memory entries"
+            return False
+        mi, parsed = list(st.blks), set(st.nodes_parsed)
+    else:
+        res.log.append("NUMA turned off" if numa_off else "No NUMA configuration found")
+        res.log.append(f"Faking a node at [mem {0:#018x}-{max_pfn * prof.page_size - 1:#018x}]")
+        mi, parsed = [NumaMemblk(0, max_pfn * prof.page_size, 0)], {0}
+    mb.bottom_up = False
+    mi, err = numa_cleanup_meminfo(mi, mb, max_pfn, prof.page_size, res.log)
+    if err:
+        res.failure = err
+        return False
+    res.meminfo = mi
+    return numa_register_memblks(mb, mi, parsed, max_pfn, prof, res)
+
+
+def x86_numa_init(mb: mbk.Memblock, srat: Srat | None, numa_off: bool, max_pfn: int,
+                  prof: KernelProfile) -> NumaResult:
+    """x86_numa_init(): SRAT first (unless ``numa=off``), then the dummy single node."""
+    res = NumaResult()
+    if not numa_off and srat is not None and numa_init(mb, srat, max_pfn, prof, res):
+        res.from_srat = True
+        return res
+    numa_init(mb, None, max_pfn, prof, res, numa_off)
+    return res

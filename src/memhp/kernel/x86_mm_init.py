@@ -1,0 +1,249 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Building the direct map at boot, modelled on arch/x86/mm/init.c and init_64.c (6.1).
+
+Only what decides memblock allocations is modelled: which page-table pages
+``init_mem_mapping()`` needs, and whether each comes from the brk buffer or from
+memblock.  Tables are tracked per physical range they cover (the direct map is linear).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from memhp.kernel import memblock as mbk
+from memhp.kernel.e820 import ISA_END_ADDRESS
+from memhp.kernel.profile import KernelProfile
+
+PMD_SIZE = 1 << 21
+PUD_SIZE = 1 << 30
+P4D_SIZE = 1 << 39
+PGDIR_SIZE_L5 = 1 << 48
+PG_LEVEL_4K, PG_LEVEL_2M, PG_LEVEL_1G = 0, 1, 2
+
+
+def _round_up(x: int, a: int) -> int:
+    return -(-x // a) * a
+
+
+def _round_down(x: int, a: int) -> int:
+    return (x // a) * a
+
+
+@dataclass
+class DirectMap:
+    """The page-table state init_mem_mapping() builds, plus its brk buffer and bounds."""
+
+    levels: int
+    gbpages: bool
+    pgt_buf_end: int  # pfn
+    pgt_buf_top: int  # pfn
+    min_pfn_mapped: int = 0
+    max_pfn_mapped: int = 0
+    tables: set[tuple[str, int]] = field(default_factory=set)
+    pud_large: set[int] = field(default_factory=set)  # GB indexes mapped by a 1G page
+    pmd_large: set[int] = field(default_factory=set)  # 2M indexes mapped by a 2M page
+    can_use_brk_pgt: bool = True
+    brk_pages: int = 0
+    memblock_pages: list[int] = field(default_factory=list)
+
+
+def alloc_low_pages(dm: DirectMap, mb: mbk.Memblock, page_size: int) -> None:
+    """alloc_low_pages(1): a page-table page from the brk buffer or from memblock."""
+    if dm.pgt_buf_end + 1 > dm.pgt_buf_top or not dm.can_use_brk_pgt:
+        found = 0
+        if dm.min_pfn_mapped < dm.max_pfn_mapped:
+            found = mbk.memblock_phys_alloc_range(
+                mb, page_size, page_size, dm.min_pfn_mapped * page_size,
+                dm.max_pfn_mapped * page_size, "alloc_low_pages")
+        if found:
+            dm.memblock_pages.append(found)
+            return
+        # extend_brk(); the kernel panics when that is exhausted too
+        dm.brk_pages += 1
+        return
+    dm.pgt_buf_end += 1
+    dm.brk_pages += 1
+
+
+def _need_table(dm: DirectMap, mb: mbk.Memblock, kind: str, index: int, page_size: int) -> None:
+    if (kind, index) not in dm.tables:
+        alloc_low_pages(dm, mb, page_size)
+        dm.tables.add((kind, index))
+
+
+def kernel_physical_mapping_init(dm: DirectMap, mb: mbk.Memblock, start: int, end: int,
+                                 mask: int, page_size: int) -> None:
+    """kernel_physical_mapping_init() / phys_{p4d,pud,pmd,pte}_init(): tables for a range."""
+    paddr = start
+    while paddr < end:
+        if dm.levels == 5:
+            _need_table(dm, mb, "p4d", paddr // PGDIR_SIZE_L5, page_size)
+        _need_table(dm, mb, "pud", paddr // P4D_SIZE, page_size)
+        gb = paddr // PUD_SIZE
+        gb_next = min((gb + 1) * PUD_SIZE, end)
+        if gb in dm.pud_large and mask & (1 << PG_LEVEL_1G):
+            paddr = gb_next
+            continue
+        if gb not in dm.pud_large and ("pmd", gb) not in dm.tables and mask & (1 << PG_LEVEL_1G):
+            dm.pud_large.add(gb)
+            paddr = gb_next
+            continue
+        _need_table(dm, mb, "pmd", gb, page_size)  # new table, or a 1G page split
+        dm.pud_large.discard(gb)
+        while paddr < gb_next:
+            m2 = paddr // PMD_SIZE
+            m2_next = min((m2 + 1) * PMD_SIZE, end)
+            if mask & (1 << PG_LEVEL_2M) and ("pte", m2) not in dm.tables:
+                dm.pmd_large.add(m2)
+            elif not (m2 in dm.pmd_large and mask & (1 << PG_LEVEL_2M)):
+                _need_table(dm, mb, "pte", m2, page_size)
+                dm.pmd_large.discard(m2)
+            paddr = m2_next
+
+
+def split_mem_range(mb: mbk.Memblock, start: int, end: int, page_size_mask: int,
+                    page_size: int) -> list[tuple[int, int, int]]:
+    """split_mem_range() + adjust_range_page_size_mask(): (start, end, page size mask)."""
+    pmd_pfns, pud_pfns = PMD_SIZE // page_size, PUD_SIZE // page_size
+    limit_pfn = end // page_size
+    pfn = start // page_size
+    mr: list[list[int]] = []
+
+    def save(s: int, e: int, m: int) -> None:
+        if s < e:
+            mr.append([s, e, m])
+
+    end_pfn = min(_round_up(pfn, pmd_pfns), limit_pfn)
+    if pfn < end_pfn:
+        save(pfn, end_pfn, 0)
+        pfn = end_pfn
+    s = _round_up(pfn, pmd_pfns)
+    e = min(_round_up(pfn, pud_pfns), _round_down(limit_pfn, pmd_pfns))
+    if s < e:
+        save(s, e, page_size_mask & (1 << PG_LEVEL_2M))
+        pfn = e
+    s, e = _round_up(pfn, pud_pfns), _round_down(limit_pfn, pud_pfns)
+    if s < e:
+        save(s, e, page_size_mask & ((1 << PG_LEVEL_2M) | (1 << PG_LEVEL_1G)))
+        pfn = e
+    s, e = _round_up(pfn, pmd_pfns), _round_down(limit_pfn, pmd_pfns)
+    if s < e:
+        save(s, e, page_size_mask & (1 << PG_LEVEL_2M))
+        pfn = e
+    save(pfn, limit_pfn, 0)
+
+    for r in mr:
+        for level, size in ((PG_LEVEL_2M, PMD_SIZE), (PG_LEVEL_1G, PUD_SIZE)):
+            bit = 1 << level
+            if page_size_mask & bit and not r[2] & bit:
+                lo = _round_down(r[0] * page_size, size)
+                hi = _round_up(r[1] * page_size, size)
+                if mbk.memblock_is_region_memory(mb, lo, hi - lo):
+                    r[2] |= bit
+    merged: list[list[int]] = []
+    for r in mr:
+        if merged and merged[-1][1] == r[0] and merged[-1][2] == r[2]:
+            merged[-1][1] = r[1]
+        else:
+            merged.append(r)
+    return [(s * page_size, e * page_size, m) for s, e, m in merged]
+
+
+def init_memory_mapping(dm: DirectMap, mb: mbk.Memblock, start: int, end: int,
+                        page_size: int) -> None:
+    """init_memory_mapping(): map ``[start, end)`` and widen the mapped pfn bounds."""
+    mask = (1 << PG_LEVEL_2M) | ((1 << PG_LEVEL_1G) if dm.gbpages else 0)
+    for s, e, m in split_mem_range(mb, start, end, mask, page_size):
+        kernel_physical_mapping_init(dm, mb, s, e, m, page_size)
+    dm.max_pfn_mapped = max(dm.max_pfn_mapped, end // page_size)
+
+
+def init_range_memory_mapping(dm: DirectMap, mb: mbk.Memblock, r_start: int, r_end: int,
+                              page_size: int) -> int:
+    """init_range_memory_mapping(): map the RAM in a step; no brk pages near the brk."""
+    mapped = 0
+    for spfn, epfn, _ in list(mbk.mem_pfn_ranges(mb)):
+        start = min(max(spfn * page_size, r_start), r_end)
+        end = min(max(epfn * page_size, r_start), r_end)
+        if start >= end:
+            continue
+        dm.can_use_brk_pgt = (max(start, dm.pgt_buf_end * page_size)
+                              >= min(end, dm.pgt_buf_top * page_size))
+        init_memory_mapping(dm, mb, start, end, page_size)
+        mapped += end - start
+        dm.can_use_brk_pgt = True
+    return mapped
+
+
+def get_new_step_size(step_size: int) -> int:
+    """get_new_step_size(): grow the mapping step by 2^(PMD_SHIFT - PAGE_SHIFT - 1)."""
+    return step_size << 8
+
+
+def memory_map_top_down(dm: DirectMap, mb: mbk.Memblock, map_start: int, map_end: int,
+                        page_size: int) -> None:
+    """memory_map_top_down(): probe a free 2M at the top, then map downwards."""
+    addr = mbk.memblock_phys_alloc_range(mb, PMD_SIZE, PMD_SIZE, map_start, map_end,
+                                         "init_mem_mapping")
+    mbk.memblock_phys_free(mb, addr, PMD_SIZE, "init_mem_mapping")
+    real_end = addr + PMD_SIZE
+    step_size = PMD_SIZE
+    dm.max_pfn_mapped = 0
+    dm.min_pfn_mapped = real_end // page_size
+    last_start = real_end
+    mapped = 0
+    while last_start > map_start:
+        if last_start > step_size:
+            start = max(_round_down(last_start - 1, step_size), map_start)
+        else:
+            start = map_start
+        mapped += init_range_memory_mapping(dm, mb, start, last_start, page_size)
+        last_start = start
+        dm.min_pfn_mapped = last_start // page_size
+        if mapped >= step_size:
+            step_size = get_new_step_size(step_size)
+    if real_end < map_end:
+        init_range_memory_mapping(dm, mb, real_end, map_end, page_size)
+
+
+def memory_map_bottom_up(dm: DirectMap, mb: mbk.Memblock, map_start: int, map_end: int,
+                         page_size: int) -> None:
+    """memory_map_bottom_up(): map upwards from ``map_start`` in growing steps."""
+    step_size = PMD_SIZE
+    start = map_start
+    dm.min_pfn_mapped = start // page_size
+    mapped = 0
+    while start < map_end:
+        if step_size and map_end - start > step_size:
+            nxt = min(_round_up(start + 1, step_size), map_end)
+        else:
+            nxt = map_end
+        mapped += init_range_memory_mapping(dm, mb, start, nxt, page_size)
+        start = nxt
+        if mapped >= step_size:
+            step_size = get_new_step_size(step_size)
+
+
+def init_mem_mapping(mb: mbk.Memblock, prof: KernelProfile, max_pfn: int) -> DirectMap:
+    """init_mem_mapping(): the ISA range, then all RAM bottom-up or top-down.
+
+    Returns the direct-map state; ``max_pfn_mapped`` becomes the memblock limit.
+    """
+    ps = prof.page_size
+    brk_end_pfn = (prof.brk_start + prof.brk_used) // ps
+    dm = DirectMap(
+        levels=prof.pgtable_levels,
+        gbpages=prof.gbpages,
+        pgt_buf_end=brk_end_pfn - prof.pgt_buf_pages,
+        pgt_buf_top=brk_end_pfn,
+        # head_64.S maps the kernel image area (KERNEL_IMAGE_SIZE, 1G with KASLR support)
+        max_pfn_mapped=PUD_SIZE // ps,
+    )
+    end = max_pfn * ps
+    init_memory_mapping(dm, mb, 0, ISA_END_ADDRESS, ps)
+    if mb.bottom_up:
+        memory_map_bottom_up(dm, mb, prof.kernel_end, end, ps)
+        memory_map_bottom_up(dm, mb, ISA_END_ADDRESS, prof.kernel_end, ps)
+    else:
+        memory_map_top_down(dm, mb, ISA_END_ADDRESS, end, ps)
+    return dm

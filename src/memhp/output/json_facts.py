@@ -1,0 +1,48 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""The JSON facts of a prediction, in the schema of the corpus' tools/facts.py."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from memhp.kernel.setup import Boot
+
+
+def zoneinfo(boot: Boot) -> dict[str, dict[str, dict[str, int]]]:
+    """/proc/zoneinfo's layout numbers: {node: {zone: {start_pfn, spanned, present}}}."""
+    assert boot.zones is not None
+    out: dict[str, dict[str, dict[str, int]]] = {}
+    for nid, node in sorted(boot.zones.nodes.items()):
+        out[str(nid)] = {
+            z.name: {"start_pfn": z.start_pfn, "spanned": z.spanned, "present": z.present}
+            for z in node.zones
+        }
+    return out
+
+
+def memory_blocks(boot: Boot) -> dict[str, dict[str, Any]]:
+    """{id: {state, valid_zones, nodes}} for every sysfs memory block."""
+    return {
+        str(b.id): {"state": b.state, "valid_zones": b.valid_zones, "nodes": list(b.nodes)}
+        for b in boot.blocks
+    }
+
+
+def facts(boot: Boot) -> dict[str, Any]:
+    """Everything compare.py can check, plus what memhp knows beyond it."""
+    dumps = [{"memory": mem, "reserved": res} for mem, res in boot.dumps]
+    return {
+        "dmesg": list(boot.log),
+        "memblock": dumps[-1] if dumps else None,
+        "memblock_dumps": dumps,
+        "zoneinfo": zoneinfo(boot),
+        "memory_blocks": memory_blocks(boot),
+        "block_size_bytes": boot.block_size,
+        "kernel_profile": boot.profile.name,
+        "notes": list(boot.notes),
+    }
+
+
+def render(boot: Boot) -> str:
+    return json.dumps(facts(boot), indent=1)
