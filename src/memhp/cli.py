@@ -48,11 +48,24 @@ def load_input(args: argparse.Namespace) -> Machine:
 def cmd_predict(args: argparse.Namespace) -> int:
     machine = load_input(args)
     result = boot(machine, load_profile(args.profile))
+    if args.explain is not None:
+        if args.format != "text":
+            raise InputError("command line", "--explain", args.explain, "needs --format text")
+        sys.stdout.write(text.explain_block(result, args.explain))
+        return 0
     render = {"text": text.render, "dmesg": dmesg.render, "json": json_facts.render}[args.format]
     sys.stdout.write(render(result))
     if args.format == "json":
         sys.stdout.write("\n")
     return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from memhp import replay
+
+    res = replay.replay_log(_read_text(args.log), args.log, args.srat, load_profile(args.profile))
+    sys.stdout.write(replay.render(res))
+    return 0 if res.matched == res.total and res.dumps_matched == res.dumps_total else 1
 
 
 def cmd_import_log(args: argparse.Namespace) -> int:
@@ -87,7 +100,14 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--cmdline", help="kernel command line (replaces the input's)")
     pr.add_argument("--format", choices=("text", "dmesg", "json"), default="text")
     pr.add_argument("--profile", default=DEFAULT_PROFILE, help="kernel build profile")
+    pr.add_argument("--explain", type=int, metavar="BLOCK",
+                    help="what lives in memory block BLOCK and whether it can go offline")
     pr.set_defaults(func=cmd_predict)
+    rp = sub.add_parser("replay", help="check every memblock allocation of a memblock=debug log")
+    rp.add_argument("log", help="a boot log with memblock=debug")
+    rp.add_argument("--srat", help="the SRAT the machine had")
+    rp.add_argument("--profile", default=DEFAULT_PROFILE, help="kernel build profile")
+    rp.set_defaults(func=cmd_replay)
     im = sub.add_parser("import-log", help="write a machine file from a real boot log")
     im.add_argument("log", help="dmesg or serial log")
     im.add_argument("--srat", help="SRAT file to include")

@@ -174,6 +174,10 @@ def parse_cmdline(raw: str) -> CommandLine:
     * ``nokaslr``: the boot decompressor looks for the word anywhere in the line, even after
       ``--`` (``cmdline_find_option_bool``).
 
+    ``CoreSize`` holds the kernel's final state: ``percent`` when a non-zero percentage is in
+    force (the kernel then ignores the byte size), else ``bytes`` as memparse read it (the
+    kernel keeps ``bytes >> PAGE_SHIFT`` pages; garbage gives 0); ``mirror`` sticks.
+
     Names match with ``-`` and ``_`` alike (``parameq``).  Parsing stops at ``--``: what
     follows is handed to init; it goes into ``unknown`` with the ``--``.  Everything not
     decoded goes into ``unknown`` as ``param`` or ``param=value``.  The line ends at a NUL.

@@ -8,6 +8,7 @@ Schema (every key optional unless marked *required*; no other keys are allowed):
     description = "node 1 hot-pluggable, movable_node"
     qemu_machine = "pc"         # "pc" or "q35"; absent = not a QEMU machine type
     hypervisor = true           # X86_FEATURE_HYPERVISOR; default true
+    cpus = 2                    # possible CPUs; default: enabled SRAT CPUs, else the MADT
     cmdline = "console=ttyS0 nokaslr movable_node"     # default ""
     initrd = { start = "0xbfee4000", end = "0xbffe0000" }   # or start + size
     srat_file = "srat.bin"      # relative to this file; or a [srat] table; not both
@@ -73,7 +74,7 @@ from memhp.firmware.types import (
 U64 = 1 << 64
 U32 = 1 << 32
 _NUMBER = re.compile(r"(?:0[xX][0-9a-fA-F]{1,16}|0|[1-9][0-9]{0,19})[kKmMgGtTpPeE]?")
-_TOP_KEYS = {"name", "description", "qemu_machine", "hypervisor", "cmdline", "initrd",
+_TOP_KEYS = {"name", "description", "qemu_machine", "hypervisor", "cpus", "cmdline", "initrd",
              "srat_file", "srat", "e820", "acpi_table"}
 _SRAT_HEADER = {"revision": 1 << 8, "oem_revision": U32, "creator_revision": U32,
                 "table_revision": U32}
@@ -113,8 +114,8 @@ class _Reader:
 
     def number(self, t: dict[str, object], key: str, field: str, limit: int = U64,
                default: int | None = None) -> int:
-        value = t.get(key, default)
-        name = f"{field}.{key}"
+        raw = value = t.get(key, default)
+        name = f"{field}.{key}" if field else key
         if value is None:
             self.fail(name, None, "missing")
         if isinstance(value, str):
@@ -125,7 +126,7 @@ class _Reader:
         if isinstance(value, bool) or not isinstance(value, int):
             self.fail(name, value, "must be an integer or a number string")
         if not 0 <= value < limit:
-            self.fail(name, value, f"out of range 0..{limit - 1:#x}")
+            self.fail(name, raw, f"out of range 0..{limit - 1:#x}")
         return value
 
     def string(self, t: dict[str, object], key: str, field: str, default: str = "",
@@ -305,6 +306,7 @@ def load_machine(path: str) -> Machine:
         description=r.string(doc, "description", ""),
         qemu_machine=qemu if isinstance(qemu, str) else None,
         hypervisor=r.boolean(doc, "hypervisor", "", True),
+        cpus=r.number(doc, "cpus", "", 1 << 15) if "cpus" in doc else None,
     )
 
 
@@ -367,7 +369,9 @@ def dump_machine(m: Machine) -> str:
     lines += [f"name = {_quote(m.name)}", f"description = {_quote(m.description)}"]
     if m.qemu_machine is not None:
         lines.append(f"qemu_machine = {_quote(m.qemu_machine)}")
-    lines += [f"hypervisor = {'true' if m.hypervisor else 'false'}",
+    lines += [f"hypervisor = {'true' if m.hypervisor else 'false'}"]
+    lines += [] if m.cpus is None else [f"cpus = {m.cpus}"]
+    lines += [
               f"cmdline = {_quote(m.cmdline.raw)}"]
     if m.initrd is not None:
         lines.append(f'initrd = {{ start = "{m.initrd[0]:#x}", end = "{m.initrd[1]:#x}" }}')

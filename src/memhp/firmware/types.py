@@ -170,3 +170,4 @@ class Machine:
     description: str = ""
     qemu_machine: str | None = None  # "pc" or "q35" where the machine is a QEMU VM
     hypervisor: bool = True  # X86_FEATURE_HYPERVISOR (decides memory block size)
+    cpus: int | None = None  # possible CPUs (MADT); None: from the SRAT or the MADT length

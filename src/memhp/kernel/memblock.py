@@ -327,6 +327,7 @@ def memblock_alloc_range_nid(
     nid: int,
     exact_nid: bool,
     caller: str = "",
+    note_failure: bool = True,
 ) -> int:
     """memblock_alloc_range_nid(): find, reserve, retry on any node, then without mirror.
 
@@ -348,7 +349,8 @@ def memblock_alloc_range_nid(
         if flags & MEMBLOCK_MIRROR:
             flags &= ~MEMBLOCK_MIRROR
             continue
-        mb.events.append(Event("alloc_failed", 0, size, caller, nid))
+        if note_failure:
+            mb.events.append(Event("alloc_failed", 0, size, caller, nid))
         return 0
 
 
@@ -384,7 +386,8 @@ def memblock_alloc_internal(
     """
     if max_addr > mb.current_limit:
         max_addr = mb.current_limit
-    found = memblock_alloc_range_nid(mb, size, align, min_addr, max_addr, nid, exact_nid, caller)
+    found = memblock_alloc_range_nid(mb, size, align, min_addr, max_addr, nid, exact_nid, caller,
+                                     note_failure=not min_addr)
     if not found and min_addr:
         found = memblock_alloc_range_nid(mb, size, align, 0, max_addr, nid, exact_nid, caller)
     return found

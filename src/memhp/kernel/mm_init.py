@@ -67,6 +67,7 @@ class ZoneLayout:
     nodes: dict[int, NodeZones] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # why kernelcore=/movablecore= did what
     log: list[str] = field(default_factory=list)
+    nr_kernel_pages: int = 0  # free_area_init_core(): present less memmap and DMA reserve
 
     def zone_of_pfn(self, nid: int, pfn: int) -> Zone | None:
         for z in self.nodes[nid].zones:
@@ -271,9 +272,27 @@ def memmap_init(mb: mbk.Memblock, layout: ZoneLayout, sparse: SparseMap) -> list
     return log
 
 
+def calc_memmap_size(spanned: int, present: int, prof: KernelProfile) -> int:
+    """calc_memmap_size(): pages of struct page a zone is charged for (sparse: present)."""
+    pages = present if spanned > present + (present >> 4) else spanned
+    return -(-pages * prof.struct_page_size // prof.page_size)
+
+
+def memblock_find_dma_reserve(mb: mbk.Memblock, page_shift: int = 12) -> int:
+    """memblock_find_dma_reserve() (arch/x86/mm/init.c): RAM pages below 16M not free."""
+    total = sum(min(e, MAX_DMA_PFN) - min(s, MAX_DMA_PFN)
+                for s, e, _ in mbk.mem_pfn_ranges(mb, None, page_shift))
+    page = 1 << page_shift
+    free = 0
+    for start, end, _ in mbk.free_mem_ranges(mb):
+        s, e = min(-(-start // page), MAX_DMA_PFN), min(end // page, MAX_DMA_PFN)
+        free += max(0, e - s)
+    return total - free
+
+
 def free_area_init(
     mb: mbk.Memblock, max_zone_pfn: list[int], online: list[int], cmd: CommandLine,
-    sparse: SparseMap, prof: KernelProfile,
+    sparse: SparseMap, prof: KernelProfile, dma_reserve: int = 0,
 ) -> ZoneLayout:
     """free_area_init(): zone ranges, ZONE_MOVABLE, early node map, each node, memmap holes."""
     zone_low, zone_high = [0] * MAX_NR_ZONES, [0] * MAX_NR_ZONES
@@ -320,5 +339,13 @@ def free_area_init(
         zones = calculate_node_totalpages(
             mb, nid, s, e, zone_low, zone_high, zmp, movable_zone, mirrored, prof.page_size)
         layout.nodes[nid] = NodeZones(nid, s, e, zones)
+        for z in zones:  # free_area_init_core()'s accounting of kernel pages
+            free = z.present
+            memmap = calc_memmap_size(z.spanned, z.present, prof)
+            if free >= memmap:
+                free -= memmap
+            if z.idx == 0 and free > dma_reserve:
+                free -= dma_reserve
+            layout.nr_kernel_pages += free
     log.extend(memmap_init(mb, layout, sparse))
     return layout

@@ -45,6 +45,27 @@ class KernelProfile:
     max_memory_block_size: int
     large_block_threshold: int
     max_physmem_bits: int
+    struct_page_size: int
+    mem_section_size: int
+    mem_section_usage_size: int
+    pcpu_static_size: int
+    pcpu_reserved_size: int
+    pcpu_dyn_size: int
+    pcpu_dynamic_early_size: int
+    pcpu_atom_size: int
+    pcpu_first_chunk_allocs: tuple[int, ...]
+    hpet_resource_size: int
+    ioapic_resource_size: int
+    resource_size: int
+    firmware_map_entry_size: int
+    nosave_region_size: int
+    cpumask_boot_allocs: int
+    spp_getpage_pages: int
+    swiotlb_size: int
+    swiotlb_slot_bytes: int
+    swiotlb_area_bytes: int
+    late_free_kernel: int
+    runtime_spill_min_cpus: int
 
     @property
     def page_size(self) -> int:
@@ -90,10 +111,16 @@ def load_profile(name: str = DEFAULT_PROFILE) -> KernelProfile:
     for f in fields(KernelProfile):
         if f.name not in data:
             raise InputError(source, f.name, None, "missing")
-        want = {"str": str, "int": int, "bool": bool}[str(f.type)]
-        if type(data[f.name]) is not want:
-            raise InputError(source, f.name, data[f.name], f"must be {want.__name__}")
-        values[f.name] = data[f.name]
+        value = data[f.name]
+        if str(f.type) == "tuple[int, ...]":
+            if not isinstance(value, list) or any(type(v) is not int for v in value):
+                raise InputError(source, f.name, value, "must be a list of integers")
+            value = tuple(value)
+        else:
+            want = {"str": str, "int": int, "bool": bool}[str(f.type)]
+            if type(value) is not want:
+                raise InputError(source, f.name, value, f"must be {want.__name__}")
+        values[f.name] = value
     unknown = set(data) - set(values)
     if unknown:
         raise InputError(source, sorted(unknown)[0], data[sorted(unknown)[0]], "unknown field")

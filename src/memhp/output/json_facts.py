@@ -10,14 +10,16 @@ from memhp.kernel.setup import Boot
 
 
 def zoneinfo(boot: Boot) -> dict[str, dict[str, dict[str, int]]]:
-    """/proc/zoneinfo's layout numbers: {node: {zone: {start_pfn, spanned, present}}}."""
+    """/proc/zoneinfo: {node: {zone: {start_pfn, spanned, present, managed}}}."""
     assert boot.zones is not None
     out: dict[str, dict[str, dict[str, int]]] = {}
     for nid, node in sorted(boot.zones.nodes.items()):
-        out[str(nid)] = {
-            z.name: {"start_pfn": z.start_pfn, "spanned": z.spanned, "present": z.present}
-            for z in node.zones
-        }
+        out[str(nid)] = {}
+        for z in node.zones:
+            zi = {"start_pfn": z.start_pfn, "spanned": z.spanned, "present": z.present}
+            if boot.managed:
+                zi["managed"] = boot.managed.get((nid, z.idx), 0)
+            out[str(nid)][z.name] = zi
     return out
 
 
@@ -32,12 +34,16 @@ def memory_blocks(boot: Boot) -> dict[str, dict[str, Any]]:
 def facts(boot: Boot) -> dict[str, Any]:
     """Everything compare.py can check, plus what memhp knows beyond it."""
     dumps = [{"memory": mem, "reserved": res} for mem, res in boot.dumps]
+    offline = {str(v.block): v.result for v in boot.offline}
+    reasons = {str(v.block): v.reason for v in boot.offline}
     return {
         "dmesg": list(boot.log),
         "memblock": dumps[-1] if dumps else None,
         "memblock_dumps": dumps,
         "zoneinfo": zoneinfo(boot),
         "memory_blocks": memory_blocks(boot),
+        "offline_trial": offline,
+        "offline_reasons": reasons,
         "block_size_bytes": boot.block_size,
         "kernel_profile": boot.profile.name,
         "notes": list(boot.notes),

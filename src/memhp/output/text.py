@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from memhp.kernel import memblock as mbk
 from memhp.kernel.setup import Boot
 
 
@@ -71,13 +70,13 @@ def render(boot: Boot) -> str:
         out.append("")
         out.append(f"Node {nid}: {human(ram)} of RAM in {len(regions)} range(s), "
                    f"[mem {nz.start_pfn * ps:#x}-{nz.end_pfn * ps - 1:#x}]")
-        hot = [r for r in regions if r.flags & mbk.MEMBLOCK_HOTPLUG]
+        hot = [(s, e) for s, e, n in boot.hotplug if n == nid]
         srat_hot = numa.srat is not None and any(
             e.hotpluggable and e.enabled and numa.srat.pxm_to_node.get(e.pxm) == nid
             for e in (m.srat.memory if m.srat else ())
         ) and numa.from_srat
         if hot:
-            out.append(f"  hotpluggable: {human(sum(r.size for r in hot))} keeps the SRAT "
+            out.append(f"  hotpluggable: {human(sum(e - s for s, e in hot))} keeps the SRAT "
                        "hot-pluggable flag (no kernel memory on this node)")
         elif srat_hot and nid in numa.kernel_nodes:
             out.append("  hotpluggable: no — the SRAT marks it hot-pluggable, but the node holds "
@@ -108,4 +107,79 @@ def render(boot: Boot) -> str:
         total = [b.id for b in boot.blocks if nid in b.nodes]
         out.append(f"  memory blocks ({human(boot.block_size)} each): {_ranges(total) or 'none'}; "
                    f"in ZONE_MOVABLE: {_ranges(ids) or 'none'}")
+        verdicts = [v for v in boot.offline if v.block in total]
+        can = [v.block for v in verdicts if v.result == "offlined"]
+        if verdicts:
+            out.append(f"  can go offline right after boot: {_ranges(can) or 'none'}")
+        for v in verdicts:
+            if v.result != "offlined":
+                out.append(f"    memory{v.block}: {v.result} — {v.reason}")
+    return "\n".join(out) + "\n"
+
+
+def attribute(owners: list[tuple[int, int, str]],
+              kept: list[tuple[int, int]]) -> list[tuple[str, int]]:
+    """Bytes of ``kept`` per owner, the latest owner of a byte winning; largest first."""
+    painted: list[tuple[int, int, str]] = []
+    for s, e, what in owners:
+        nxt = []
+        for ps, pe, pw in painted:
+            if pe <= s or ps >= e:
+                nxt.append((ps, pe, pw))
+                continue
+            if ps < s:
+                nxt.append((ps, s, pw))
+            if pe > e:
+                nxt.append((e, pe, pw))
+        nxt.append((s, e, what))
+        painted = nxt
+    sizes: dict[str, int] = {}
+    for ks, ke in kept:
+        covered = 0
+        for ps, pe, pw in painted:
+            n = max(0, min(pe, ke) - max(ps, ks))
+            if n:
+                sizes[pw] = sizes.get(pw, 0) + n
+                covered += n
+        if covered < ke - ks:
+            sizes["early reservations"] = sizes.get("early reservations", 0) + ke - ks - covered
+    return sorted(sizes.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def explain_block(boot: Boot, block_id: int) -> str:
+    """``--explain BLOCK``: what lives in one memory block, and whether it can go offline."""
+    from memhp.errors import InputError
+    from memhp.kernel.setup import reservation_owners
+
+    block = next((b for b in boot.blocks if b.id == block_id), None)
+    if block is None:
+        ids = [b.id for b in boot.blocks]
+        raise InputError("--explain", "BLOCK", block_id,
+                         f"no such memory block (have {_ranges(ids)})")
+    ps = boot.profile.page_size
+    lo, hi = block.start_pfn * ps, (block.start_pfn + block.nr_pages) * ps
+    nodes = ", ".join(map(str, block.nodes)) or "none"
+    out = [f"memory{block.id}: [mem {lo:#x}-{hi - 1:#x}] ({human(hi - lo)}), "
+           f"node{'s' if len(block.nodes) != 1 else ''} {nodes}, "
+           f"valid_zones {','.join(block.valid_zones)}"]
+    out.append("  firmware map:")
+    for fw in boot.e820:
+        if fw.start < hi and lo < fw.end:
+            out.append(f"    [mem {max(fw.start, lo):#x}-{min(fw.end, hi) - 1:#x}] {fw.type}")
+    kept = [(max(r.base, lo), min(r.end, hi)) for r in boot.memblock.reserved.regions
+            if r.base < hi and lo < r.end]
+    out.append("  boot memory the kernel keeps here (memblock.reserved at hand-over):")
+    if not kept:
+        out.append("    none")
+    for what, size in attribute(reservation_owners(boot), kept):
+        out.append(f"    {human(size):>10}  {what}")
+    if boot.sparse_allocs:
+        maps = [m for m in boot.sparse_allocs.memmaps if lo <= m.addr < hi]
+        if maps:
+            secs = _ranges([m.section for m in maps])
+            owners = ", ".join(map(str, sorted({m.nid for m in maps})))
+            out.append(f"  struct pages of sections {secs} (node {owners})")
+    verdict = next((v for v in boot.offline if v.block == block.id), None)
+    if verdict:
+        out.append(f"  offline right after boot: {verdict.result} — {verdict.reason}")
     return "\n".join(out) + "\n"

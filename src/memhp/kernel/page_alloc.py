@@ -1,0 +1,108 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Page allocator set-up after memblock, modelled on mm/page_alloc.c and mm/memblock.c (6.1).
+
+``build_all_zonelists`` orders the nodes each node falls back to; ``memblock_free_all``
+hands every page memblock did not reserve to the buddy allocator, which is what
+``managed`` in /proc/zoneinfo counts (plus memory freed later in boot).
+"""
+
+from __future__ import annotations
+
+from memhp.kernel import memblock as mbk
+from memhp.kernel.mm_init import ZONE_MOVABLE, ZoneLayout
+
+LOCAL_DISTANCE = 10
+REMOTE_DISTANCE = 20
+PENALTY_FOR_NODE_WITH_CPUS = 1
+
+
+def build_all_zonelists(online: list[int], memory_nodes: list[int], cpu_node: list[int],
+                        max_numnodes: int) -> tuple[dict[int, list[int]], list[str]]:
+    """__build_all_zonelists(): each online node's fallback node order, and its log lines.
+
+    Without a SLIT every other node is REMOTE_DISTANCE away; ties go to nodes above the
+    local one, then to nodes without CPUs, then to the less loaded.
+    """
+    node_load = dict.fromkeys(memory_nodes, 0)
+    has_cpus = set(cpu_node)
+    orders: dict[int, list[int]] = {}
+    log: list[str] = []
+
+    def distance(a: int, b: int) -> int:
+        return LOCAL_DISTANCE if a == b else REMOTE_DISTANCE
+
+    for local in sorted(online):
+        used: set[int] = set()
+        order: list[int] = []
+        prev = local
+        while True:
+            if local not in used:
+                used.add(local)
+                best = local
+            else:
+                best, min_val = -1, None
+                for n in memory_nodes:
+                    if n in used:
+                        continue
+                    val = distance(local, n) + (1 if n < local else 0)
+                    if n in has_cpus:
+                        val += PENALTY_FOR_NODE_WITH_CPUS
+                    val = val * max_numnodes + node_load.get(n, 0)
+                    if min_val is None or val < min_val:
+                        min_val, best = val, n
+                if best < 0:
+                    break
+                used.add(best)
+            if distance(local, best) != distance(local, prev):
+                node_load[best] = node_load.get(best, 0) + 1
+            order.append(best)
+            prev = best
+        orders[local] = order
+        log.append(f"Fallback order for Node {local}: " + "".join(f"{n} " for n in order))
+    return orders, log
+
+
+def memblock_free_all(mb: mbk.Memblock, max_low_pfn: int,
+                      page_shift: int = 12) -> list[tuple[int, int]]:
+    """memblock_free_all() / free_low_memory_core_early(): pfn ranges given to the buddy.
+
+    Hotplug flags are cleared first, so hotpluggable memory is freed like any other.
+    """
+    mbk.memblock_clear_hotplug(mb, 0, mbk.PHYS_ADDR_MAX)
+    page = 1 << page_shift
+    out = []
+    for start, end, _ in mbk.free_mem_ranges(mb):
+        spfn = -(-start // page)
+        epfn = min(end // page, max_low_pfn)
+        if spfn < epfn:
+            out.append((spfn, epfn))
+    return out
+
+
+def managed_pages(zones: ZoneLayout, freed: list[tuple[int, int]]) -> dict[tuple[int, int], int]:
+    """Pages each zone (nid, zone index) received from a list of freed pfn ranges."""
+    out: dict[tuple[int, int], int] = {}
+    for nid, node in zones.nodes.items():
+        for z in node.zones:
+            if not z.spanned:
+                continue
+            n = 0
+            for s, e in freed:
+                lo, hi = max(s, z.start_pfn), min(e, z.end_pfn)
+                if lo < hi:
+                    n += hi - lo
+            out[(nid, z.idx)] = n
+    return out
+
+
+def kernel_alloc_zone(zones: ZoneLayout, order: list[int]) -> tuple[int, int] | None:
+    """The (node, zone) where a GFP_KERNEL allocation of a node lands first: the highest
+    populated zone below ZONE_MOVABLE of the first node in its fallback order that has one."""
+    for nid in order:
+        node = zones.nodes.get(nid)
+        if node is None:
+            continue
+        for z in reversed(node.zones[:ZONE_MOVABLE]):
+            if z.present:
+                return nid, z.idx
+    return None
