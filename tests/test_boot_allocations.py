@@ -53,7 +53,8 @@ def _log_sequence(text: str) -> list[tuple[str, int, int]]:
     for i, e in enumerate(ev):
         nxt = ev[i + 1] if i + 1 < len(ev) else None
         if e.kind == "request":
-            landed = nxt is not None and nxt.kind == "reserve" and nxt.caller == "memblock_alloc_range_nid"
+            landed = (nxt is not None and nxt.kind == "reserve"
+                      and nxt.caller == "memblock_alloc_range_nid")
             out.append((e.caller, e.size, nxt.base if landed and nxt else 0))
         elif e.kind == "reserve" and e.caller == "memblock_alloc_range_nid" and (
                 ev[i - 1].kind != "request"):
