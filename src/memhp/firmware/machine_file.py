@@ -9,6 +9,7 @@ Schema (every key optional unless marked *required*; no other keys are allowed):
     qemu_machine = "pc"         # "pc" or "q35"; absent = not a QEMU machine type
     hypervisor = true           # X86_FEATURE_HYPERVISOR; default true
     cpus = 2                    # possible CPUs; default: enabled SRAT CPUs, else the MADT
+    la57 = false                # CPU has 5-level paging (QEMU -cpu max does); default: profile
     cmdline = "console=ttyS0 nokaslr movable_node"     # default ""
     initrd = { start = "0xbfee4000", end = "0xbffe0000" }   # or start + size
     srat_file = "srat.bin"      # relative to this file; or a [srat] table; not both
@@ -73,8 +74,11 @@ from memhp.firmware.types import (
 
 U64 = 1 << 64
 U32 = 1 << 32
-_NUMBER = re.compile(r"(?:0[xX][0-9a-fA-F]{1,16}|0|[1-9][0-9]{0,19})[kKmMgGtTpPeE]?")
-_TOP_KEYS = {"name", "description", "qemu_machine", "hypervisor", "cpus", "cmdline", "initrd",
+MAX_FILE_SIZE = 64 << 20  # a bigger machine file is a mistake (or /dev/zero)
+# 17 hex digits so that an exclusive end of 2^64 (0x10000000000000000) can be written
+_NUMBER = re.compile(r"(?:0[xX][0-9a-fA-F]{1,17}|0|[1-9][0-9]{0,19})[kKmMgGtTpPeE]?")
+_TOP_KEYS = {"name", "description", "qemu_machine", "hypervisor", "cpus", "la57", "cmdline",
+             "initrd",
              "srat_file", "srat", "e820", "acpi_table"}
 _SRAT_HEADER = {"revision": 1 << 8, "oem_revision": U32, "creator_revision": U32,
                 "table_revision": U32}
@@ -204,7 +208,13 @@ def _srat_entry(r: _Reader, kind: str, value: object, field: str, tagged: bool) 
     if kind == "memory":
         keys = {"pxm", "base", "length", "end", "flags", *_MEM_FLAGS}
         t = r.table(value, field, keys | extra, ("pxm", "base"))
-        base, end = r.span(t, field, "base", "end", "length", empty_ok=True)
+        if "length" in t and "end" not in t:
+            # base and length are two u64 fields of the table: base + length may run past
+            # 2^64 in a binary SRAT (the kernel's u64 end wraps), so it may here too
+            base = r.number(t, "base", field)
+            end = base + r.number(t, "length", field)
+        else:
+            base, end = r.span(t, field, "base", "end", "length", empty_ok=True)
         if "flags" in t:
             for key in _MEM_FLAGS:
                 if key in t:
@@ -255,19 +265,26 @@ def _srat(r: _Reader, value: object) -> Srat:
 def _decode_toml(path: str) -> dict[str, object]:
     try:
         with open(path, "rb") as file:
-            text = file.read().decode("utf-8")
+            data = file.read(MAX_FILE_SIZE + 1)
+        text = data.decode("utf-8")
     except OSError as error:
         raise InputError(path, "file", path, f"cannot read: {error.strerror or error}") from None
     except UnicodeDecodeError as error:
         raise InputError(path, "file", path, f"not UTF-8: {error}") from None
+    if len(data) > MAX_FILE_SIZE:
+        raise InputError(path, "file", path, f"larger than {MAX_FILE_SIZE >> 20} MiB")
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         match = re.search(r"at line (\d+)", str(error))
         lineno = int(match.group(1)) if match else 0
-        lines = text.splitlines()
-        line = lines[lineno - 1] if 0 < lineno <= len(lines) else ""
+        lines = text.split("\n")  # tomllib counts only "\n" as a line break
+        line = lines[lineno - 1].rstrip("\r") if 0 < lineno <= len(lines) else ""
         raise InputError(path, f"line {lineno}", line, f"TOML syntax: {error}") from None
+    except RecursionError:
+        raise InputError(path, "file", path, "TOML nested too deeply to read") from None
+    except ValueError as error:  # tomllib lets int()'s errors out, e.g. a 5000-digit integer
+        raise InputError(path, "file", path, f"TOML value not readable: {error}") from None
 
 
 def load_machine(path: str) -> Machine:
@@ -307,6 +324,7 @@ def load_machine(path: str) -> Machine:
         qemu_machine=qemu if isinstance(qemu, str) else None,
         hypervisor=r.boolean(doc, "hypervisor", "", True),
         cpus=r.number(doc, "cpus", "", 1 << 15) if "cpus" in doc else None,
+        la57=r.boolean(doc, "la57", "", False) if "la57" in doc else None,
     )
 
 
@@ -371,6 +389,7 @@ def dump_machine(m: Machine) -> str:
         lines.append(f"qemu_machine = {_quote(m.qemu_machine)}")
     lines += [f"hypervisor = {'true' if m.hypervisor else 'false'}"]
     lines += [] if m.cpus is None else [f"cpus = {m.cpus}"]
+    lines += [] if m.la57 is None else [f"la57 = {'true' if m.la57 else 'false'}"]
     lines += [
               f"cmdline = {_quote(m.cmdline.raw)}"]
     if m.initrd is not None:

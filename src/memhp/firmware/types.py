@@ -171,3 +171,4 @@ class Machine:
     qemu_machine: str | None = None  # "pc" or "q35" where the machine is a QEMU VM
     hypervisor: bool = True  # X86_FEATURE_HYPERVISOR (decides memory block size)
     cpus: int | None = None  # possible CPUs (MADT); None: from the SRAT or the MADT length
+    la57: bool | None = None  # CPU has 5-level paging; None: as the kernel profile assumes

@@ -53,6 +53,7 @@ class MemblockType:
 
     name: str
     regions: list[Region] = field(default_factory=list)
+    version: int = 0  # bumped by every change that can give back free space
 
     @property
     def total_size(self) -> int:
@@ -82,6 +83,10 @@ class Memblock:
     movable_node: bool = False  # movable_node_is_enabled()
     mirror: bool = False  # system_has_some_mirror
     events: list[Event] = field(default_factory=list)
+    # Search memo: a search that failed fails again, and a top-down (bottom-up) search
+    # finds nothing above (below) its last answer, as long as no free space came back.
+    memo: dict[tuple[int, ...], int] = field(default_factory=dict, repr=False)
+    memo_version: tuple[int, int] = (0, 0)
 
 
 def _cap_size(base: int, size: int) -> int:
@@ -89,11 +94,15 @@ def _cap_size(base: int, size: int) -> int:
     return min(size, PHYS_ADDR_MAX - base)
 
 
-def memblock_merge_regions(type_: MemblockType) -> None:
-    """memblock_merge_regions(): join neighbours that touch with equal nid and flags."""
+def memblock_merge_regions(type_: MemblockType, lo: int = 0, hi: int | None = None) -> None:
+    """memblock_merge_regions(): join neighbours that touch with equal nid and flags.
+
+    ``lo``/``hi`` limit the walk to the indexes a change touched; outside them the array
+    is already merged, so the result is the kernel's full walk.
+    """
     regs = type_.regions
-    i = 0
-    while i < len(regs) - 1:
+    i = max(lo, 0)
+    while i < min(len(regs), len(regs) if hi is None else hi) - 1:
         this, nxt = regs[i], regs[i + 1]
         if this.end != nxt.base or this.nid != nxt.nid or this.flags != nxt.flags:
             assert this.end <= nxt.base, "memblock regions overlap"
@@ -116,7 +125,7 @@ def memblock_add_range(
     end = base + size
     regs = type_.regions
     new: list[Region] = []
-    idx = bisect.bisect_left([r.end for r in regs], base + 1)
+    idx = bisect.bisect_left(regs, base + 1, key=lambda r: r.end)
     insert_at: list[int] = []
     cur = base
     i = idx
@@ -135,7 +144,9 @@ def memblock_add_range(
     for pos, reg in reversed(list(zip(insert_at, new, strict=True))):
         regs.insert(pos, reg)
     if new:
-        memblock_merge_regions(type_)
+        memblock_merge_regions(type_, idx - 1, i + len(new) + 1)
+        if type_.name != "reserved":
+            type_.version += 1
 
 
 def memblock_isolate_range(type_: MemblockType, base: int, size: int) -> tuple[int, int]:
@@ -179,6 +190,7 @@ def memblock_remove_range(type_: MemblockType, base: int, size: int) -> None:
     """memblock_remove_range(): drop ``[base, base + size)`` from ``type_``."""
     start, end = memblock_isolate_range(type_, base, size)
     del type_.regions[start:end]
+    type_.version += 1
 
 
 def memblock_add(mb: Memblock, base: int, size: int, caller: str = "") -> None:
@@ -216,6 +228,7 @@ def memblock_setclr_flag(mb: Memblock, base: int, size: int, set_: bool, flag: i
     for r in mb.memory.regions[start:end]:
         r.flags = (r.flags | flag) if set_ else (r.flags & ~flag)
     memblock_merge_regions(mb.memory)
+    mb.memory.version += 1
 
 
 def memblock_mark_hotplug(mb: Memblock, base: int, size: int) -> None:
@@ -245,6 +258,7 @@ def memblock_set_node(type_: MemblockType, base: int, size: int, nid: int | None
     for r in type_.regions[start:end]:
         r.nid = nid
     memblock_merge_regions(type_)
+    type_.version += 1
 
 
 def memblock_trim_memory(mb: Memblock, align: int) -> None:
@@ -257,6 +271,7 @@ def memblock_trim_memory(mb: Memblock, align: int) -> None:
             continue
         kept.append(Region(start, end - start, r.nid, r.flags))
     mb.memory.regions[:] = kept
+    mb.memory.version += 1
 
 
 def should_skip_region(mb: Memblock, r: Region, nid: int, flags: int) -> bool:
@@ -272,26 +287,49 @@ def should_skip_region(mb: Memblock, r: Region, nid: int, flags: int) -> bool:
     return bool(not flags & MEMBLOCK_DRIVER_MANAGED and r.flags & MEMBLOCK_DRIVER_MANAGED)
 
 
+def _reserved_gaps(res: list[Region], m_start: int, m_end: int) -> list[tuple[int, int]]:
+    """The parts of ``[m_start, m_end)`` no reserved region covers, in address order."""
+    out = []
+    cur = m_start
+    i = bisect.bisect_right(res, m_start, key=lambda r: r.end)
+    while i < len(res) and res[i].base < m_end:
+        if res[i].base > cur:
+            out.append((cur, res[i].base))
+        cur = max(cur, res[i].end)
+        i += 1
+    if cur < m_end:
+        out.append((cur, m_end))
+    return out
+
+
 def free_mem_ranges(
-    mb: Memblock, nid: int = NUMA_NO_NODE, flags: int = MEMBLOCK_NONE, reverse: bool = False
+    mb: Memblock, nid: int = NUMA_NO_NODE, flags: int = MEMBLOCK_NONE, reverse: bool = False,
+    start: int = 0, end: int = PHYS_ADDR_MAX,
 ) -> Iterator[tuple[int, int, int | None]]:
-    """for_each_free_mem_range(_reverse)(): memory not reserved, as (start, end, nid)."""
-    res = mb.reserved.regions
-    ends = [r.end for r in res]
-    out: list[tuple[int, int, int | None]] = []
-    for m in mb.memory.regions:
-        if should_skip_region(mb, m, nid, flags):
-            continue
-        cur = m.base
-        i = bisect.bisect_right(ends, m.base)
-        while i < len(res) and res[i].base < m.end:
-            if res[i].base > cur:
-                out.append((cur, res[i].base, m.nid))
-            cur = max(cur, res[i].end)
+    """for_each_free_mem_range(_reverse)(): memory not reserved, as (start, end, nid).
+
+    Lazy: ``start``/``end`` only say where the walk may begin (it still yields whole free
+    ranges), so a search near one end of a large machine does not visit the rest.
+    """
+    regs, res = mb.memory.regions, mb.reserved.regions
+    if reverse:
+        i = bisect.bisect_left(regs, end, key=lambda r: r.base) - 1
+        while i >= 0:
+            m = regs[i]
+            i -= 1
+            if should_skip_region(mb, m, nid, flags):
+                continue
+            for lo, hi in reversed(_reserved_gaps(res, m.base, m.end)):
+                yield lo, hi, m.nid
+    else:
+        i = max(bisect.bisect_right(regs, start, key=lambda r: r.end), 0)
+        while i < len(regs):
+            m = regs[i]
             i += 1
-        if cur < m.end:
-            out.append((cur, m.end, m.nid))
-    return reversed(out) if reverse else iter(out)
+            if should_skip_region(mb, m, nid, flags):
+                continue
+            for lo, hi in _reserved_gaps(res, m.base, m.end):
+                yield lo, hi, m.nid
 
 
 def memblock_find_in_range_node(
@@ -302,7 +340,28 @@ def memblock_find_in_range_node(
         end = mb.current_limit
     start = max(start, PAGE_SIZE)
     end = max(start, end)
-    for this_start, this_end, _ in free_mem_ranges(mb, nid, flags, reverse=not mb.bottom_up):
+    version = (mb.memory.version, mb.reserved.version)
+    if mb.memo_version != version:
+        mb.memo.clear()
+        mb.memo_version = version
+    key = (size, align, start, end, nid, flags, mb.bottom_up, mb.movable_node)
+    last = mb.memo.get(key)
+    if last == 0:
+        return 0
+    found = _find(mb, size, align, start, end, nid, flags, last)
+    mb.memo[key] = found
+    return found
+
+
+def _find(mb: Memblock, size: int, align: int, start: int, end: int, nid: int, flags: int,
+          last: int | None) -> int:
+    """__memblock_find_range_{bottom_up,top_down}(), resuming after the last answer."""
+    if last is not None:
+        if mb.bottom_up:
+            start = max(start, last + size)
+        else:
+            end = min(end, last)
+    for this_start, this_end, _ in free_mem_ranges(mb, nid, flags, not mb.bottom_up, start, end):
         this_start = min(max(this_start, start), end)
         this_end = min(max(this_end, start), end)
         if mb.bottom_up:
@@ -470,3 +529,51 @@ def memblock_dump_all(mb: Memblock) -> list[str]:
 def snapshot(type_: MemblockType) -> list[list[int | None]]:
     """Regions as ``[base, size, nid, flags]`` (the facts schema of a dump)."""
     return [[r.base, r.size, r.nid, r.flags] for r in type_.regions]
+
+
+def memblock_alloc_repeat(
+    mb: Memblock, count: int, size: int, align: int, min_addr: int, max_addr: int, nid: int,
+    exact_nid: bool = False, caller: str = "",
+) -> list[int]:
+    """``count`` identical memblock_alloc_internal() calls in a row, as a loop of them
+    returns them.
+
+    Top-down, once one lands, the following ones take the aligned slots right below it in
+    the same free range (nothing above can fit, the search route stays the same), so a
+    whole run of them is found and reserved in one step.
+    """
+    out: list[int] = []
+    while len(out) < count:
+        first = memblock_alloc_internal(mb, size, align, min_addr, max_addr, nid, exact_nid,
+                                        caller)
+        out.append(first)
+        if not first:
+            out.extend([0] * (count - len(out)))
+            break
+        if mb.bottom_up or size % align or len(out) == count:
+            continue
+        ev = mb.events[-1]
+        floor = _free_floor(mb, first, max(min_addr, PAGE_SIZE))
+        n = min((first - floor) // size, count - len(out))
+        if n <= 0:
+            continue
+        low = first - n * size
+        for k in range(1, n + 1):
+            mb.events.append(Event("alloc", first - k * size, size, caller, nid, ev.fallback))
+            out.append(first - k * size)
+        memblock_add_range(mb.reserved, low, n * size, None, MEMBLOCK_NONE)
+    return out
+
+
+def _free_floor(mb: Memblock, addr: int, start: int) -> int:
+    """Lowest address of the free space that ends at ``addr`` (inside one memory region)."""
+    regs = mb.memory.regions
+    i = bisect.bisect_right(regs, addr - 1, key=lambda r: r.end)
+    if i >= len(regs) or regs[i].base >= addr:
+        return addr
+    floor = max(regs[i].base, start)
+    res = mb.reserved.regions
+    j = bisect.bisect_right(res, addr, key=lambda r: r.end) - 1
+    if j >= 0 and res[j].end > floor:
+        floor = res[j].end
+    return min(floor, addr)

@@ -9,6 +9,7 @@ zones or two nodes (``early_node_zone_for_memory_block`` / ``memory_block_add_ni
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 
 from memhp.kernel import memblock as mbk
@@ -50,58 +51,58 @@ def probe_memory_block_size(max_pfn: int, hypervisor: bool, prof: KernelProfile)
     return bz
 
 
-def _nodes_of_range(mb: mbk.Memblock, spfn: int, epfn: int, first_online: int,
-                    shift: int) -> set[int]:
-    """early_pfn_to_nid() of every pfn in ``[spfn, epfn)``, as a set (holes: first online)."""
-    nids: set[int] = set()
+def _pfn_nids(mb: mbk.Memblock, spfn: int, epfn: int, shift: int) -> tuple[set[int | None], int]:
+    """Nodes of the memory regions in ``[spfn, epfn)`` and how many of its pages they cover."""
+    regs = mb.memory.regions
+    lo, hi = spfn << shift, epfn << shift
+    i = bisect.bisect_right(regs, lo, key=lambda r: r.end)
+    nids: set[int | None] = set()
     covered = 0
-    for s, e, nid in mbk.mem_pfn_ranges(mb, None, shift):
-        lo, hi = max(s, spfn), min(e, epfn)
-        if lo < hi:
-            nids.add(first_online if nid is None else nid)
-            covered += hi - lo
-    if covered < epfn - spfn:
-        nids.add(first_online)
-    return nids
+    while i < len(regs) and regs[i].base < hi:
+        r = regs[i]
+        s, e = max(-(-r.base >> shift), spfn), min(r.end >> shift, epfn)
+        if s < e:
+            nids.add(r.nid)
+            covered += e - s
+        i += 1
+    return nids, covered
 
 
 def memory_dev_init(
     mb: mbk.Memblock, layout: ZoneLayout, sparse: SparseMap, block_size: int,
     online: list[int], prof: KernelProfile,
 ) -> list[MemoryBlock]:
-    """memory_dev_init() + register_one_node() for each online node, in block-id order."""
+    """memory_dev_init() + register_one_node() for each online node, in block-id order.
+
+    A node links a block when one of the block's pfns in a present section is the node's
+    by early_pfn_to_nid(): its memory region's node, or the first online node for a hole.
+    """
     sections_per_block = block_size >> prof.section_size_bits
-    pps = sparse.pages_per_section
-    block_pages = sections_per_block * pps
+    block_pages = sections_per_block * sparse.pages_per_section
     first_online = min(online) if online else 0
+    spans = sorted((nz.start_pfn, nz.end_pfn, nid) for nid, nz in layout.nodes.items()
+                   if nid in online and nz.start_pfn != nz.end_pfn)
     ids = sorted({nr // sections_per_block for nr in sparse.present})
     blocks: list[MemoryBlock] = []
     for bid in ids:
         spfn = bid * block_pages
+        epfn = spfn + block_pages
         nodes: list[int] = []
         zone: str | None = None
-        for nid in sorted(online):
-            nz = layout.nodes.get(nid)
-            if nz is None or nz.start_pfn == nz.end_pfn:
-                continue
-            lo, hi = max(spfn, nz.start_pfn), min(spfn + block_pages, nz.end_pfn)
-            if lo >= hi:
-                continue
-            linked = any(
-                nid in _nodes_of_range(mb, max(lo, nr * pps), min(hi, (nr + 1) * pps),
-                                       first_online, prof.page_shift)
-                for nr in range(lo // pps, (hi - 1) // pps + 1)
-                if sparse.is_present(nr)
-            )
-            if not linked:
+        for nid, nstart, nend in sorted((n, s, e) for s, e, n in spans if s < epfn and spfn < e):
+            lo, hi = max(spfn, nstart), min(epfn, nend)
+            nids, covered = _pfn_nids(mb, lo, hi, prof.page_shift)
+            holes = sparse.present_pages_in(lo, hi) - covered
+            if nid not in nids and not (nid == first_online and (holes > 0 or None in nids)):
                 continue
             if not nodes:
-                hits = [z for z in nz.zones
-                        if z.present and z.start_pfn < spfn + block_pages and spfn < z.end_pfn]
+                hits = [z for z in layout.nodes[nid].zones
+                        if z.present and z.start_pfn < epfn and spfn < z.end_pfn]
                 zone = hits[0].name if len(hits) == 1 else None
             else:
                 zone = None
             nodes.append(nid)
+        nodes.sort()
         blocks.append(MemoryBlock(bid, spfn, block_pages, "online", tuple(nodes), zone))
     return blocks
 

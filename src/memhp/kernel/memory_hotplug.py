@@ -12,6 +12,7 @@ block is reported ``unknown`` when many CPUs share the zone.
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 
 from memhp.firmware.types import E820_USABLE, E820Entry
@@ -20,6 +21,7 @@ from memhp.kernel.memory_blocks import MemoryBlock
 from memhp.kernel.mm_init import ZONE_MOVABLE, ZONE_NAMES, ZoneLayout
 from memhp.kernel.page_alloc import kernel_alloc_zone
 from memhp.kernel.profile import KernelProfile
+from memhp.units import human, id_ranges
 
 
 @dataclass(frozen=True)
@@ -31,21 +33,51 @@ class OfflineVerdict:
     reason: str
 
 
-def _overlap(ranges: list[tuple[int, int]], lo: int, hi: int) -> int:
-    return sum(max(0, min(e, hi) - max(s, lo)) for s, e in ranges)
+class Ranges:
+    """Sorted, disjoint ``[start, end)`` ranges; how much of a window they cover, in log time."""
+
+    def __init__(self, ranges: list[tuple[int, int]]) -> None:
+        merged: list[list[int]] = []
+        for s, e in sorted(r for r in ranges if r[0] < r[1]):
+            if merged and s <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], e)
+            else:
+                merged.append([s, e])
+        self.starts = [s for s, _ in merged]
+        self.ends = [e for _, e in merged]
+        self.prefix = [0]
+        for s, e in merged:
+            self.prefix.append(self.prefix[-1] + e - s)
+
+    def _upto(self, x: int) -> int:
+        """Bytes covered below ``x``."""
+        i = bisect.bisect_right(self.starts, x) - 1
+        if i < 0:
+            return 0
+        return self.prefix[i] + min(x, self.ends[i]) - self.starts[i]
+
+    def overlap(self, lo: int, hi: int) -> int:
+        return self._upto(hi) - self._upto(lo) if lo < hi else 0
+
+    def minus(self, cut: tuple[int, int]) -> Ranges:
+        out = []
+        for s, e in zip(self.starts, self.ends, strict=True):
+            if s < cut[0]:
+                out.append((s, min(e, cut[0])))
+            if e > cut[1]:
+                out.append((max(s, cut[1]), e))
+        return Ranges(out)
 
 
-def _subtract(ranges: list[tuple[int, int]], cut: tuple[int, int]) -> list[tuple[int, int]]:
-    out = []
-    for s, e in ranges:
-        if e <= cut[0] or s >= cut[1]:
-            out.append((s, e))
-            continue
-        if s < cut[0]:
-            out.append((s, cut[0]))
-        if e > cut[1]:
-            out.append((cut[1], e))
-    return out
+def collapse_owners(owners: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """Owners with the same name that touch or overlap become one, sorted by start."""
+    out: list[tuple[int, int, str]] = []
+    for s, e, what in sorted(owners, key=lambda o: (o[2], o[0])):
+        if out and out[-1][2] == what and s <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], e), what)
+        else:
+            out.append((s, e, what))
+    return sorted(out)
 
 
 def predict_offline(
@@ -55,13 +87,20 @@ def predict_offline(
 ) -> list[OfflineVerdict]:
     """offline_pages() for every block, in block order, with the reason for each failure."""
     ps = prof.page_size
-    ram = [(e.start, e.end) for e in e820 if e.type == E820_USABLE]
-    pinned = [(r.base, r.end) for r in mb.reserved.regions]
+    ram = Ranges([(e.start, e.end) for e in e820 if e.type == E820_USABLE])
+    pinned = Ranges([(r.base, r.end) for r in mb.reserved.regions])
     if initrd:  # free_initrd_mem() gives the initrd back before user space runs
-        pinned = _subtract(pinned, (initrd[0], -(-initrd[1] // ps) * ps))
+        pinned = pinned.minus((initrd[0], -(-initrd[1] // ps) * ps))
+    named = collapse_owners(owners)
+    nxt = 0
+    active: list[tuple[int, int, str]] = []
     verdicts: dict[int, OfflineVerdict] = {}
-    for b in blocks:
+    for b in sorted(blocks, key=lambda b: b.start_pfn):
         lo, hi = b.start_pfn * ps, (b.start_pfn + b.nr_pages) * ps
+        while nxt < len(named) and named[nxt][0] < hi:
+            active.append(named[nxt])
+            nxt += 1
+        active = [o for o in active if o[1] > lo]
         if b.zone is None:
             if len(b.nodes) > 1:
                 why = "spans nodes " + " and ".join(str(n) for n in b.nodes)
@@ -72,15 +111,15 @@ def predict_offline(
                 why = "spans zones " + " and ".join(hit)
             verdicts[b.id] = OfflineVerdict(b.id, "failed", why + ": valid_zones is none")
             continue
-        have = _overlap(ram, lo, hi)
+        have = ram.overlap(lo, hi)
         if have < hi - lo:
             verdicts[b.id] = OfflineVerdict(
                 b.id, "failed", f"memory holes: only {have >> 20} MiB of its "
                 f"{(hi - lo) >> 20} MiB are System RAM")
             continue
-        if _overlap(pinned, lo, hi):
-            names = sorted({what for s, e, what in owners if s < hi and lo < e
-                            and _overlap(pinned, max(s, lo), min(e, hi))})
+        if pinned.overlap(lo, hi):
+            names = sorted({what for s, e, what in active
+                            if pinned.overlap(max(s, lo), min(e, hi))})
             verdicts[b.id] = OfflineVerdict(
                 b.id, "failed", "holds boot memory the kernel keeps: "
                 + (", ".join(names) if names else "reserved pages"))
@@ -99,22 +138,24 @@ def predict_offline(
         cands = [b for b in blocks if nid in b.nodes and b.start_pfn < zone.end_pfn
                  and zone.start_pfn < b.start_pfn + b.nr_pages]
         cands.sort(key=lambda b: b.start_pfn)
-        free = [b for b in cands if _block_has_free(b, pinned, ps)]
-        who = f"CPU{'s' if len(cpus) > 1 else ''} {', '.join(map(str, cpus))}"
+        free = [b for b in cands
+                if pinned.overlap(b.start_pfn * ps, (b.start_pfn + b.nr_pages) * ps)
+                < b.nr_pages * ps]
+        who = f"CPU{'s' if len(cpus) > 1 else ''} {id_ranges(cpus)}"
         where = f"{ZONE_NAMES[zidx]} on node {nid}"
         if free and verdicts[free[0].id].result == "offlined":
             verdicts[free[0].id] = OfflineVerdict(
                 free[0].id, "failed", f"kernel allocations of {who} take the lowest free "
                 f"pages of {where}")
-        if len(cpus) >= prof.runtime_spill_min_cpus and len(free) > 1:
-            nxt = free[1]
-            if verdicts[nxt.id].result == "offlined":
-                verdicts[nxt.id] = OfflineVerdict(
-                    nxt.id, "unknown", f"{len(cpus)} CPUs allocate from {where}; their "
-                    "allocations may spill from the block below into this one")
+        room = 0
+        if free:
+            lo = free[0].start_pfn * ps
+            room = (free[0].nr_pages * ps - pinned.overlap(lo, lo + free[0].nr_pages * ps)) // ps
+        if len(cpus) * prof.runtime_pages_per_cpu > room and len(free) > 1:
+            spill = free[1]
+            if verdicts[spill.id].result == "offlined":
+                verdicts[spill.id] = OfflineVerdict(
+                    spill.id, "unknown", f"{len(cpus)} CPUs allocate from {where}; their "
+                    f"allocations (about {human(len(cpus) * prof.runtime_pages_per_cpu * ps)})"
+                    f" may not fit in the {human(room * ps)} left free in the block below")
     return [verdicts[b.id] for b in blocks]
-
-
-def _block_has_free(b: MemoryBlock, pinned: list[tuple[int, int]], ps: int) -> bool:
-    lo, hi = b.start_pfn * ps, (b.start_pfn + b.nr_pages) * ps
-    return _overlap(pinned, lo, hi) < hi - lo

@@ -65,7 +65,7 @@ class KernelProfile:
     swiotlb_slot_bytes: int
     swiotlb_area_bytes: int
     late_free_kernel: int
-    runtime_spill_min_cpus: int
+    runtime_pages_per_cpu: int
 
     @property
     def page_size(self) -> int:

@@ -12,6 +12,7 @@ allocator and the sysfs memory blocks.  Each step is a function of its own, so t
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from memhp.firmware.types import E820_USABLE, E820Entry, Machine
@@ -166,8 +167,17 @@ def possible_cpus(machine: Machine) -> tuple[list[int], str]:
     return [0], "nothing (assumed 1)"
 
 
+def machine_profile(machine: Machine, prof: KernelProfile) -> KernelProfile:
+    """The profile as this CPU runs it: without LA57 a 5-level kernel falls back to 4-level
+    paging, which also narrows the physical address space to 46 bits."""
+    if machine.la57 is False and prof.pgtable_levels == 5:
+        return dataclasses.replace(prof, pgtable_levels=4, max_physmem_bits=46)
+    return prof
+
+
 def setup_start(machine: Machine, prof: KernelProfile) -> Boot:
     """setup_arch() up to memblock: early reservations and the kernel's e820 table."""
+    prof = machine_profile(machine, prof)
     cmd = machine.cmdline
     mb = mbk.Memblock(movable_node=cmd.movable_node)
     b = Boot(machine, prof, mb)

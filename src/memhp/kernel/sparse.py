@@ -55,13 +55,20 @@ def memblocks_present(mb: mbk.Memblock, prof: KernelProfile) -> SparseMap:
 
 
 @dataclass
-class SectionMemmap:
-    """Where one section's struct pages (2M of vmemmap) were put."""
+class MemmapRun:
+    """Where the struct pages (2M of vmemmap each) of a run of sections were put: section
+    ``section + k`` at ``addr + k * step``."""
 
     section: int
+    count: int
     nid: int
     addr: int
+    step: int
     from_buffer: bool
+
+    def sections_in(self, lo: int, hi: int) -> list[int]:
+        """The sections of the run whose struct pages lie in ``[lo, hi)``."""
+        return [self.section + k for k in range(self.count) if lo <= self.addr + k * self.step < hi]
 
 
 @dataclass
@@ -70,8 +77,19 @@ class SparseAllocs:
 
     usemaps: dict[int, int] = field(default_factory=dict)  # nid -> address
     buffers: dict[int, int] = field(default_factory=dict)  # nid -> address (0: failed)
-    memmaps: list[SectionMemmap] = field(default_factory=list)
+    memmaps: list[MemmapRun] = field(default_factory=list)
     tables: list[int] = field(default_factory=list)  # vmemmap page-table pages
+
+    def add(self, section: int, nid: int, addr: int, from_buffer: bool, size: int) -> None:
+        runs = self.memmaps
+        if runs:
+            r = runs[-1]
+            step = addr - (r.addr + (r.count - 1) * r.step)
+            if (r.nid == nid and r.from_buffer == from_buffer and section == r.section + r.count
+                    and abs(step) == size and (r.count == 1 or step == r.step)):
+                r.step, r.count = step, r.count + 1
+                return
+        runs.append(MemmapRun(section, 1, nid, addr, size, from_buffer))
 
 
 def _alloc(mb: mbk.Memblock, size: int, align: int, lo: int, hi: int, nid: int,
@@ -79,14 +97,10 @@ def _alloc(mb: mbk.Memblock, size: int, align: int, lo: int, hi: int, nid: int,
     return mbk.memblock_alloc_internal(mb, size, align, lo, hi, nid, exact, caller)
 
 
-def vmemmap_populate(mb: mbk.Memblock, prof: KernelProfile, tables: set[tuple[str, int]],
-                     pfn: int, nid: int, take_buffer: list[int], out: SparseAllocs,
-                     section: int) -> None:
-    """vmemmap_populate() with 2M pages: page tables for the section, then its struct pages.
-
-    The page-table pages come from memblock (vmemmap_alloc_block_zero); the struct pages
-    from the node's sparse buffer, else from memblock on any node.
-    """
+def vmemmap_tables(mb: mbk.Memblock, prof: KernelProfile, tables: set[tuple[str, int]],
+                   pfn: int, nid: int, out: SparseAllocs) -> None:
+    """vmemmap_{pgd,p4d,pud}_populate(): the page-table pages a section's vmemmap needs
+    (vmemmap_alloc_block_zero, from memblock on the node)."""
     va = pfn * prof.struct_page_size  # offset from vmemmap_base
     need = [("pud", va >> 39), ("pmd", va >> 30)]
     if prof.pgtable_levels == 5:
@@ -94,19 +108,46 @@ def vmemmap_populate(mb: mbk.Memblock, prof: KernelProfile, tables: set[tuple[st
     for key in need:
         if key not in tables:
             tables.add(key)
-            pa = _alloc(mb, prof.page_size, prof.page_size, MAX_DMA_ADDRESS,
-                        mbk.MEMBLOCK_ALLOC_ACCESSIBLE, nid, "vmemmap_alloc_block_zero")
-            out.tables.append(pa)
-    size = prof.pages_per_section * prof.struct_page_size
-    for _ in range(max(1, size // PMD_SIZE)):
-        if take_buffer and take_buffer[0] + PMD_SIZE <= take_buffer[1]:
-            addr = take_buffer[0]
-            take_buffer[0] += PMD_SIZE
-            out.memmaps.append(SectionMemmap(section, nid, addr, True))
+            out.tables.append(_alloc(mb, prof.page_size, prof.page_size, MAX_DMA_ADDRESS,
+                                     mbk.MEMBLOCK_ALLOC_ACCESSIBLE, nid,
+                                     "vmemmap_alloc_block_zero"))
+
+
+def populate_section_memmaps(mb: mbk.Memblock, prof: KernelProfile,
+                             tables: set[tuple[str, int]], sections: list[int], nid: int,
+                             take: list[int], out: SparseAllocs) -> None:
+    """vmemmap_populate() with 2M pages for each section, in order: page tables as needed,
+    then the struct pages from the node's sparse buffer, else from memblock (any node).
+
+    Sections that need no new page table are done as one run of identical requests.
+    """
+    pps, size = prof.pages_per_section, PMD_SIZE
+    per_section = max(1, prof.pages_per_section * prof.struct_page_size // PMD_SIZE)
+    i = 0
+    while i < len(sections):
+        vmemmap_tables(mb, prof, tables, sections[i] * pps, nid, out)
+        j = i + 1  # extend the run while the same PMD table serves
+        while j < len(sections) and (sections[j] * pps * prof.struct_page_size >> 30) == (
+                sections[i] * pps * prof.struct_page_size >> 30):
+            j += 1
+        run = sections[i:j]
+        need = len(run) * per_section
+        nbuf = min(need, (take[1] - take[0]) // size) if take else 0
+        base = take[0] if take else 0
+        if take:
+            take[0] += nbuf * size
+        rest = mbk.memblock_alloc_repeat(mb, need - nbuf, size, size, MAX_DMA_ADDRESS,
+                                         mbk.MEMBLOCK_ALLOC_ACCESSIBLE, nid, False,
+                                         "vmemmap_populate") if nbuf < need else []
+        nsec_buf = nbuf // per_section
+        if nsec_buf and run[nsec_buf - 1] - run[0] == nsec_buf - 1:
+            out.memmaps.append(MemmapRun(run[0], nsec_buf, nid, base, size * per_section, True))
         else:
-            addr = _alloc(mb, PMD_SIZE, PMD_SIZE, MAX_DMA_ADDRESS, mbk.MEMBLOCK_ALLOC_ACCESSIBLE,
-                          nid, "vmemmap_populate")
-            out.memmaps.append(SectionMemmap(section, nid, addr, False))
+            for k in range(nsec_buf):
+                out.add(run[k], nid, base + k * per_section * size, True, size * per_section)
+        for k in range(nsec_buf, len(run)):
+            out.add(run[k], nid, rest[(k - nsec_buf) * per_section], False, size * per_section)
+        i = j
 
 
 def sparse_init(mb: mbk.Memblock, sparse: SparseMap, node_data: dict[int, int],
@@ -153,8 +194,7 @@ def sparse_init(mb: mbk.Memblock, sparse: SparseMap, node_data: dict[int, int],
                      "sparse_init_nid", exact=True)
         out.buffers[nid] = buf
         take = [buf, buf + buf_size] if buf else []
-        for nr in sections:
-            vmemmap_populate(mb, prof, tables, nr * prof.pages_per_section, nid, take, out, nr)
+        populate_section_memmaps(mb, prof, tables, sections, nid, take, out)
         if take and take[0] < take[1]:  # sparse_buffer_fini()
             mbk.memblock_phys_free(mb, take[0], take[1] - take[0], "sparse_buffer_fini")
     return out

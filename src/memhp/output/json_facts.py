@@ -51,4 +51,5 @@ def facts(boot: Boot) -> dict[str, Any]:
 
 
 def render(boot: Boot) -> str:
-    return json.dumps(facts(boot), indent=1)
+    """Indented for a machine of corpus size; one line for a big one (it is read by tools)."""
+    return json.dumps(facts(boot), indent=1 if len(boot.blocks) < 2048 else None)

@@ -4,26 +4,8 @@
 from __future__ import annotations
 
 from memhp.kernel.setup import Boot
-
-
-def human(n: int) -> str:
-    """Bytes in binary units: 1.5 GiB, 640 KiB."""
-    for unit, shift in (("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)):
-        if n >= 1 << shift:
-            v = n / (1 << shift)
-            return f"{v:.0f} {unit}" if v == int(v) else f"{v:.1f} {unit}"
-    return f"{n} B"
-
-
-def _ranges(ids: list[int]) -> str:
-    """[0, 1, 2, 5] -> '0-2, 5'."""
-    pairs: list[list[int]] = []
-    for i in sorted(ids):
-        if pairs and pairs[-1][1] == i - 1:
-            pairs[-1][1] = i
-        else:
-            pairs.append([i, i])
-    return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in pairs)
+from memhp.units import human as human
+from memhp.units import id_ranges as _ranges
 
 
 def node_reservations(boot: Boot, nid: int) -> list[str]:
@@ -174,11 +156,16 @@ def explain_block(boot: Boot, block_id: int) -> str:
     for what, size in attribute(reservation_owners(boot), kept):
         out.append(f"    {human(size):>10}  {what}")
     if boot.sparse_allocs:
-        maps = [m for m in boot.sparse_allocs.memmaps if lo <= m.addr < hi]
-        if maps:
-            secs = _ranges([m.section for m in maps])
-            owners = ", ".join(map(str, sorted({m.nid for m in maps})))
-            out.append(f"  struct pages of sections {secs} (node {owners})")
+        secs: list[int] = []
+        owners_nid: set[int] = set()
+        for run in boot.sparse_allocs.memmaps:
+            hit = run.sections_in(lo, hi)
+            if hit:
+                secs += hit
+                owners_nid.add(run.nid)
+        if secs:
+            out.append(f"  struct pages of sections {_ranges(secs)} (node "
+                       f"{', '.join(map(str, sorted(owners_nid)))})")
     verdict = next((v for v in boot.offline if v.block == block.id), None)
     if verdict:
         out.append(f"  offline right after boot: {verdict.result} — {verdict.reason}")

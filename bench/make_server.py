@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Make a bare-metal x86_64 server: firmware e820, ACPI table list and an SRAT.
+
+NODES equal nodes share TIB TiB of RAM; the upper half of the nodes is hot-pluggable.
+Writes a machine file, or a firmware-lines log plus a raw SRAT (what `memhp predict
+--boot-log FW --srat SRAT` reads), so both input paths can be measured.
+usage: bench/make_server.py NODES TIB [--cpus-per-node N] [--cmdline S]
+                             (-o MACHINE.toml | --fw-log FW.log --srat SRAT.bin)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from memhp.firmware.acpi import encode_srat
+from memhp.firmware.cmdline import parse_cmdline
+from memhp.firmware.machine_file import dump_machine
+from memhp.firmware.types import (
+    E820_ACPI,
+    E820_NVS,
+    E820_RESERVED,
+    E820_USABLE,
+    SRAT_MEM_ENABLED,
+    SRAT_MEM_HOT_PLUGGABLE,
+    AcpiTable,
+    E820Entry,
+    Machine,
+    Srat,
+    SratCpu,
+    SratMemory,
+)
+from memhp.kernel.e820 import e820_print
+
+G = 1 << 30
+
+
+def server(nodes: int, tib: float, cpus_per_node: int = 4, cmdline: str = "movable_node",
+           name: str = "", hotplug: set[int] | None = None, riser_gib: int = 0) -> Machine:
+    """The machine: RAM [0, 1.75G) and [4G, TIB) split evenly into nodes, PCI hole below 4G.
+
+    ``hotplug`` (default: the upper half of the nodes) are hot-pluggable as a whole; with
+    ``riser_gib`` every node instead ends in a hot-pluggable riser of that size.
+    """
+    total = int(tib * (1 << 40))
+    per_node = total // nodes
+    riser = riser_gib * G
+    hot = set(range(nodes // 2, nodes)) if hotplug is None else hotplug
+    if riser:
+        hot = set()
+    low_end = 0x6F000000
+    e820 = (
+        E820Entry(0, 0x9D000, E820_USABLE),
+        E820Entry(0x9D000, 0xA0000, E820_RESERVED),
+        E820Entry(0xE0000, 0x100000, E820_RESERVED),
+        E820Entry(0x100000, low_end, E820_USABLE),
+        E820Entry(low_end, 0x6F800000, E820_ACPI),
+        E820Entry(0x6F800000, 0x70000000, E820_NVS),
+        E820Entry(0x70000000, 0x90000000, E820_RESERVED),
+        E820Entry(0xFE000000, 1 << 32, E820_RESERVED),
+        E820Entry(1 << 32, total, E820_USABLE),
+    )
+    tables = []
+    addr = low_end
+    for sig, length in (("FACP", 0x114), ("DSDT", 0x3A000), ("FACS", 0x40), ("APIC", 0x1000),
+                        ("HPET", 0x38), ("MCFG", 0x3C), ("SLIT", 0x1010), ("SRAT", 0x3000)):
+        tables.append(AcpiTable(sig, addr, length, 1, "SERVER", "MEMHPSRV"))
+        addr += -(-length // 64) * 64
+    entries: list[SratCpu | SratMemory] = []
+    for n in range(nodes):
+        for c in range(cpus_per_node):
+            entries.append(SratCpu(pxm=n, apic_id=n * cpus_per_node + c, x2apic=True))
+    hp = SRAT_MEM_ENABLED | SRAT_MEM_HOT_PLUGGABLE
+    for n in range(nodes):
+        base, end = n * per_node, (n + 1) * per_node
+        flags = hp if n in hot else SRAT_MEM_ENABLED
+        if n == 0:
+            entries.append(SratMemory(0, 0, 0xA0000, SRAT_MEM_ENABLED))
+            base = 0x100000
+        if riser:
+            entries.append(SratMemory(n, base, end - riser - base, SRAT_MEM_ENABLED))
+            entries.append(SratMemory(n, end - riser, riser, hp))
+        else:
+            entries.append(SratMemory(n, base, end - base, flags))
+    size = f"{tib:g} TiB" if tib >= 1 else f"{total >> 30} GiB"
+    what = (f"each node ends in a {riser_gib} GiB hot-pluggable riser" if riser else
+            f"nodes {', '.join(map(str, sorted(hot)))} hot-pluggable" if hot else "no hotplug")
+    return Machine(
+        e820=e820, cmdline=parse_cmdline(cmdline), acpi_tables=tuple(tables),
+        srat=Srat(tuple(entries), oem_id="SERVER", oem_table_id="MEMHPSRV"),
+        initrd=(0x5C000000, 0x5E000000), hypervisor=False, la57=False,
+        cpus=nodes * cpus_per_node,
+        name=name or f"server-{nodes}node-{size.replace(' ', '').lower()}",
+        description=f"bare-metal {nodes}-node {size} server, {what}",
+    )
+
+
+def firmware_lines(m: Machine) -> str:
+    """The lines a real boot log has for this machine (firmware_lines.py's selection)."""
+    lines = [f"Command line: {m.cmdline.raw}", *e820_print(m.e820, "BIOS-e820")]
+    if m.initrd:
+        lines.append(f"RAMDISK: [mem {m.initrd[0]:#010x}-{m.initrd[1] - 1:#010x}]")
+    for t in m.acpi_tables:
+        lines.append(f"ACPI: {t.signature} 0x{t.address:016X} {t.length:06X} "
+                     f"(v{t.revision or 0:02d} {t.oem_id:<6} {t.oem_table_id:<8} 00000001 "
+                     "MEMH 00000001)")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("nodes", type=int)
+    ap.add_argument("tib", type=float)
+    ap.add_argument("--cpus-per-node", type=int, default=4)
+    ap.add_argument("--cmdline", default="movable_node")
+    ap.add_argument("--hotplug", help="hot-pluggable nodes, e.g. 4,5,6,7 (default: upper half)")
+    ap.add_argument("--riser-gib", type=int, default=0, help="a hot-pluggable riser per node")
+    ap.add_argument("--name", default="")
+    ap.add_argument("--comment", default="", help="what the machine shows (file header)")
+    ap.add_argument("-o", "--output")
+    ap.add_argument("--fw-log")
+    ap.add_argument("--srat")
+    args = ap.parse_args(argv)
+    hot = {int(n) for n in args.hotplug.split(",")} if args.hotplug else None
+    m = server(args.nodes, args.tib, args.cpus_per_node, args.cmdline, args.name, hot,
+               args.riser_gib)
+    if args.output:
+        with open(args.output, "w") as f:
+            f.write(f"# {m.description} (made by bench/make_server.py).\n")
+            for line in args.comment.splitlines():
+                f.write(f"# {line}\n")
+            f.write(dump_machine(m).split("\n", 1)[1])
+    if args.fw_log:
+        with open(args.fw_log, "w") as f:
+            f.write(firmware_lines(m))
+    if args.srat:
+        assert m.srat is not None
+        with open(args.srat, "wb") as f:
+            f.write(encode_srat(m.srat))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,26 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Numbers as people read them: sizes in binary units and lists of ids as ranges."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+def human(n: int) -> str:
+    """Bytes in binary units: 1.5 GiB, 640 KiB, 3 GiB."""
+    for unit, shift in (("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if n >= 1 << shift:
+            v = n / (1 << shift)
+            return f"{v:.0f} {unit}" if v == int(v) else f"{v:.1f} {unit}"
+    return f"{n} B"
+
+
+def id_ranges(ids: Iterable[int]) -> str:
+    """[0, 1, 2, 5] -> '0-2, 5'."""
+    pairs: list[list[int]] = []
+    for i in sorted(ids):
+        if pairs and pairs[-1][1] == i - 1:
+            pairs[-1][1] = i
+        elif not pairs or pairs[-1][1] != i:
+            pairs.append([i, i])
+    return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in pairs)
