@@ -13,6 +13,7 @@ from memhp.firmware.types import Machine
 from memhp.kernel.profile import DEFAULT_PROFILE, load_profile
 from memhp.kernel.setup import boot
 from memhp.output import dmesg, json_facts, text
+from memhp.units import id_ranges
 
 
 def _read_text(path: str) -> str:
@@ -86,6 +87,95 @@ def cmd_import_log(args: argparse.Namespace) -> int:
     return 0
 
 
+def _input_args(p: argparse.ArgumentParser, cmdline: bool = True) -> None:
+    """The machine input every model command takes."""
+    p.add_argument("machine", nargs="?", help="machine file (TOML)")
+    p.add_argument("--boot-log", help="a dmesg or serial log: its firmware lines are the input")
+    p.add_argument("--srat", help="SRAT: raw table, acpidump text or iasl -d text")
+    if cmdline:
+        p.add_argument("--cmdline", help="kernel command line (replaces the input's)")
+    p.add_argument("--profile", default=DEFAULT_PROFILE, help="kernel build profile")
+
+
+def _style_args(p: argparse.ArgumentParser, formats: tuple[str, ...] = ("text", "json")) -> None:
+    p.add_argument("--format", choices=formats, default="text")
+    p.add_argument("--no-color", action="store_true", help="no colour even on a terminal")
+    p.add_argument("--hex", action="store_true", help="sizes as exact hex instead of KiB/MiB/GiB")
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from memhp import analysis
+    from memhp.output import report
+    from memhp.output.terminal import style_for
+
+    b = boot(load_input(args), load_profile(args.profile))
+    style = style_for(args.no_color, args.hex)
+    if args.block is not None:
+        v = analysis.block_verdict(b, args.block)
+        if v is None:
+            ids = [blk.id for blk in b.blocks]
+            raise InputError("--block", "BLOCK", args.block,
+                             f"no such memory block (have {id_ranges(ids)})")
+        out = report.to_json(v) if args.format == "json" else report.block_text(v, style)
+        sys.stdout.write(out)
+        return 0
+    if args.addr is not None:
+        info = analysis.where_is(b, args.addr)
+        sys.stdout.write(report.to_json(info) if args.format == "json" else report.addr_text(info))
+        return 0
+    verdicts = analysis.node_verdicts(b)
+    if args.node is not None:
+        verdicts = [v for v in verdicts if v.nid == args.node]
+        if not verdicts:
+            raise InputError("--node", "NODE", args.node, "no such node after boot")
+    if args.format == "json":
+        sys.stdout.write(report.to_json({"nodes": verdicts, "notes": b.notes}))
+    else:
+        sys.stdout.write("".join(report.node_text(v, style) for v in verdicts))
+        sys.stdout.writelines(f"note: {n}\n" for n in b.notes)
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from memhp import analysis
+    from memhp.output import report
+    from memhp.output.terminal import style_for
+
+    machine = load_input(args)
+    prof = load_profile(args.profile)
+    outcomes = [analysis.outcome(machine, c, prof) for c in (args.cmdlines or [None])]
+    if args.format == "json":
+        diffs = [analysis.differences(outcomes[0], o) for o in outcomes[1:]]
+        sys.stdout.write(report.to_json({"outcomes": outcomes, "changes": diffs}))
+    else:
+        sys.stdout.write(report.compare_text(outcomes, style_for(args.no_color, args.hex)))
+    return 0
+
+
+def cmd_advise(args: argparse.Namespace) -> int:
+    from memhp import analysis
+    from memhp.output import report
+    from memhp.output.terminal import style_for
+
+    try:
+        want = [int(n) for n in args.removable.split(",") if n.strip()]
+    except ValueError:
+        raise InputError("--removable", "NODE", args.removable,
+                         "want node numbers like 4,5") from None
+    if not want:
+        raise InputError("--removable", "NODE", args.removable, "no node given")
+    advice = analysis.advise(load_input(args), want, load_profile(args.profile))
+    if args.format == "json":
+        sys.stdout.write(report.to_json(advice))
+    else:
+        sys.stdout.write(report.advice_text(advice, style_for(args.no_color, args.hex)))
+    return 0 if any(o.works for o in advice.options) else 1
+
+
+def _addr(text: str) -> int:
+    return int(text, 0)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="memhp",
@@ -94,15 +184,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", required=True)
     pr = sub.add_parser("predict", help="predict the boot-time memory layout of a machine")
-    pr.add_argument("machine", nargs="?", help="machine file (TOML)")
-    pr.add_argument("--boot-log", help="a dmesg or serial log: its firmware lines are the input")
-    pr.add_argument("--srat", help="SRAT: raw table, acpidump text or iasl -d text")
-    pr.add_argument("--cmdline", help="kernel command line (replaces the input's)")
-    pr.add_argument("--format", choices=("text", "dmesg", "json"), default="text")
-    pr.add_argument("--profile", default=DEFAULT_PROFILE, help="kernel build profile")
+    _input_args(pr)
+    _style_args(pr, ("text", "dmesg", "json"))
     pr.add_argument("--explain", type=int, metavar="BLOCK",
                     help="what lives in memory block BLOCK and whether it can go offline")
     pr.set_defaults(func=cmd_predict)
+    ex = sub.add_parser("explain", help="why a node is (not) hot-removable, why a block is pinned")
+    _input_args(ex)
+    _style_args(ex)
+    what = ex.add_mutually_exclusive_group()
+    what.add_argument("--node", type=int, help="one node")
+    what.add_argument("--block", type=int, help="one memory block")
+    what.add_argument("--addr", type=_addr, help="one physical address (0x...)")
+    ex.set_defaults(func=cmd_explain)
+    co = sub.add_parser("compare", help="compare command lines side by side, per node")
+    _input_args(co, cmdline=False)
+    _style_args(co)
+    co.add_argument("--cmdline", dest="cmdlines", action="append", metavar="STR",
+                    help="a command line to compare (repeat)")
+    co.set_defaults(func=cmd_compare, cmdline=None)
+    ad = sub.add_parser("advise", help="command lines that make nodes hot-removable, and costs")
+    _input_args(ad, cmdline=False)
+    _style_args(ad)
+    ad.add_argument("--removable", required=True, metavar="NODE[,NODE...]",
+                    help="the nodes to make hot-removable")
+    ad.set_defaults(func=cmd_advise, cmdline=None)
     rp = sub.add_parser("replay", help="check every memblock allocation of a memblock=debug log")
     rp.add_argument("log", help="a boot log with memblock=debug")
     rp.add_argument("--srat", help="the SRAT the machine had")

@@ -16,6 +16,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from memhp.firmware.types import E820_USABLE, E820Entry, Machine
+from memhp.intervals import Ranges
 from memhp.kernel import memblock as mbk
 from memhp.kernel import x86_mm_init
 from memhp.kernel.e820 import (
@@ -66,6 +67,8 @@ class Boot:
     cpu_node: list[int] = field(default_factory=list)  # node of each possible CPU
     dma_reserve: int = 0
     hotplug: list[tuple[int, int, int | None]] = field(default_factory=list)  # after NUMA
+    kernel_at_numa: list[tuple[int, int, int | None]] = field(default_factory=list)
+    events_at_numa: int = 0
     sparse_allocs: SparseAllocs | None = None
     percpu: PercpuLayout | None = None
     zonelists: dict[int, list[int]] = field(default_factory=dict)
@@ -240,6 +243,8 @@ def initmem_init(b: Boot) -> None:
     b.log.extend(b.numa.log)
     b.hotplug = [(r.base, r.end, r.nid) for r in b.memblock.memory.regions
                  if r.flags & mbk.MEMBLOCK_HOTPLUG]
+    b.kernel_at_numa = [(r.base, r.end, r.nid) for r in b.memblock.reserved.regions]
+    b.events_at_numa = len(b.memblock.events)
     _dump(b)
     b.dma_reserve = memblock_find_dma_reserve(b.memblock, prof.page_shift)
     apics, how = possible_cpus(m)
@@ -482,11 +487,17 @@ CALLER_WHAT = {
 }
 
 
-def reservation_owners(b: Boot) -> list[tuple[int, int, str]]:
-    """Every named boot reservation, [start, end) and what it holds."""
+def reservation_owners(b: Boot, upto: int | None = None) -> list[tuple[int, int, str]]:
+    """Every named boot reservation, [start, end) and what it holds (of the first ``upto``
+    memblock events only, when given)."""
     out = list(b.reservations)
-    for e in b.memblock.events:
-        if e.kind == "alloc":
+    events = b.memblock.events[:upto]
+    frees = [(i, e.base, e.base + e.size) for i, e in enumerate(events) if e.kind == "free"]
+    freed = Ranges([(s, t) for _, s, t in frees])
+    for i, e in enumerate(events):
+        if e.kind == "alloc" and not (
+                freed.overlap(e.base, e.base + e.size)
+                and any(j > i and s <= e.base and e.base + e.size <= t for j, s, t in frees)):
             what = CALLER_WHAT.get(e.caller, e.caller)
             if e.caller == "alloc_node_data":
                 what = f"NODE_DATA({e.nid})"

@@ -89,7 +89,8 @@ def render(boot: Boot) -> str:
         total = [b.id for b in boot.blocks if nid in b.nodes]
         out.append(f"  memory blocks ({human(boot.block_size)} each): {_ranges(total) or 'none'}; "
                    f"in ZONE_MOVABLE: {_ranges(ids) or 'none'}")
-        verdicts = [v for v in boot.offline if v.block in total]
+        in_node = set(total)
+        verdicts = [v for v in boot.offline if v.block in in_node]
         can = [v.block for v in verdicts if v.result == "offlined"]
         if verdicts:
             out.append(f"  can go offline right after boot: {_ranges(can) or 'none'}")

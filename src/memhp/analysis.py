@@ -1,0 +1,311 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""The answers memhp gives people, as data: why a node is (not) hot-removable, where
+ZONE_MOVABLE starts and why, what pins a block, how command lines compare, and which
+command line (or firmware change) makes chosen nodes removable.
+
+Each verdict carries a ``cause`` code (stable, for scripts and tests), the kernel rule it
+comes from and a sentence naming the concrete cause.  Output formats live in
+``memhp.output``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from memhp.firmware.cmdline import parse_cmdline
+from memhp.firmware.types import Machine
+from memhp.kernel.mm_init import ZONE_MOVABLE
+from memhp.kernel.profile import KernelProfile
+from memhp.kernel.setup import Boot, boot, reservation_owners
+from memhp.units import human, id_ranges
+
+# MOVABLE:KERNEL limits of Documentation/admin-guide/mm/memory-hotplug.rst
+RATIO_FINE = 3.0  # "up to 3:1 or even 4:1 are fine"
+RATIO_IMPOSSIBLE = 63.0  # "definitely impossible due to the overhead for the memory map"
+
+
+@dataclass(frozen=True)
+class NodeVerdict:
+    """Is a node hot-removable after this boot, and why (or why not)."""
+
+    nid: int
+    ram: int
+    kernel: int  # bytes of the node in kernel zones
+    movable: int  # bytes in ZONE_MOVABLE
+    removable: bool  # every memory block of the node can go offline
+    cause: str
+    rule: str
+    reason: str
+    movable_start: int | None
+    movable_cause: str
+    node_data_on: int | None
+    blocks: int
+    removable_blocks: int
+    pinned_blocks: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class BlockVerdict:
+    """What a memory block holds and whether it can go offline."""
+
+    block: int
+    start: int
+    end: int
+    nodes: tuple[int, ...]
+    zone: str
+    result: str
+    cause: str
+    reason: str
+    holds: tuple[tuple[str, int], ...] = ()  # (what, bytes) of boot memory kept here
+
+
+def _node_reservations(b: Boot, nid: int) -> list[str]:
+    """What the kernel had reserved on the node when NUMA set-up cleared its hotplug flag."""
+    kept = [(s, e) for s, e, n in b.kernel_at_numa if n == nid]
+    hits: list[tuple[str, int]] = []
+    for s, e, what in reservation_owners(b, b.events_at_numa):
+        if any(s < ke and ks < e for ks, ke in kept) and what not in (h[0] for h in hits):
+            hits.append((what, max(s, min(ks for ks, ke in kept if ks < e and s < ke))))
+    return [f"{what} at {at:#x}" for what, at in hits]
+
+
+def node_verdicts(b: Boot) -> list[NodeVerdict]:
+    """One verdict per node."""
+    assert b.numa is not None and b.zones is not None
+    m, numa, zones, ps = b.machine, b.numa, b.zones, b.profile.page_size
+    cmd = m.cmdline
+    srat_hot: dict[int, bool] = {}
+    if m.srat is not None and numa.srat is not None:
+        for e in m.srat.memory:
+            node = numa.srat.pxm_to_node.get(e.pxm)
+            if node is not None and e.enabled:
+                srat_hot[node] = srat_hot.get(node, False) or e.hotpluggable
+    out = []
+    verdict = {v.block: v for v in b.offline}
+    for nid, nz in sorted(zones.nodes.items()):
+        ram = sum(r.size for r in b.memblock.memory.regions if r.nid == nid)
+        movable = sum(z.present for z in nz.zones if z.idx == ZONE_MOVABLE) * ps
+        kernel = sum(z.present for z in nz.zones if z.idx != ZONE_MOVABLE) * ps
+        blocks = [blk for blk in b.blocks if nid in blk.nodes]
+        good = [blk.id for blk in blocks if verdict.get(blk.id) and
+                verdict[blk.id].result == "offlined"]
+        pinned = tuple(blk.id for blk in blocks
+                       if verdict.get(blk.id) and verdict[blk.id].result != "offlined")
+        removable = bool(blocks) and len(good) == len(blocks)
+        hot = [(s, e) for s, e, n in b.hotplug if n == nid]
+        start = zones.zone_movable_pfn.get(nid)
+        mcause = ("movable_node" if start and cmd.movable_node else
+                  "kernelcore" if start and cmd.kernelcore else
+                  "movablecore" if start and cmd.movablecore else "none")
+        if cmd.numa_off and m.srat is not None:
+            cause, rule = "numa_off", "numa=off"
+            reason = "numa=off: the kernel ignores the SRAT, so no memory is hotpluggable"
+        elif not numa.from_srat and m.srat is not None:
+            cause, rule = "numa_rejected", "x86_numa_init falls back to dummy_numa_init"
+            reason = (f"the kernel rejected the SRAT ({numa.failure}) and fakes one node, so "
+                      "the SRAT's hotplug ranges are ignored")
+        elif m.srat is None:
+            cause, rule = "no_srat", "dummy_numa_init"
+            reason = "no SRAT: one fake node, nothing is marked hotpluggable"
+        elif srat_hot.get(nid) and nid in numa.kernel_nodes:
+            cause, rule = "kernel_memory", "numa_clear_kernel_node_hotplug"
+            where = _node_reservations(b, nid)
+            reason = (f"the SRAT marks node {nid} hot-pluggable, but kernel memory lies in its "
+                      f"SRAT range ({'; '.join(where[:4]) or 'reserved memory'}), so the kernel "
+                      f"clears the hotplug flag of all of node {nid}")
+        elif not srat_hot.get(nid):
+            cause, rule = "not_hotpluggable", "acpi_numa_memory_affinity_init"
+            reason = f"the SRAT does not mark node {nid}'s memory hot-pluggable"
+        elif not cmd.movable_node:
+            cause, rule = "no_movable_node", "find_zone_movable_pfns_for_nodes"
+            reason = (f"node {nid} keeps its hotplug flag, but without movable_node the kernel "
+                      "does not put hotpluggable memory into ZONE_MOVABLE")
+        elif kernel:
+            cause, rule = "partly_hotpluggable", "find_zone_movable_pfns_for_nodes"
+            reason = (f"only {human(sum(e - s for s, e in hot))} of node {nid} is "
+                      "hotpluggable; ZONE_MOVABLE starts at its lowest hotpluggable address")
+        else:
+            cause, rule = "movable", "find_zone_movable_pfns_for_nodes"
+            reason = (f"node {nid} is hotpluggable and has no kernel memory; with movable_node "
+                      "all of it is ZONE_MOVABLE")
+        if mcause in ("kernelcore", "movablecore") and cause in (
+                "not_hotpluggable", "no_srat", "numa_rejected", "no_movable_node"):
+            cause, rule = mcause, "find_zone_movable_pfns_for_nodes"
+            reason += (f"; {mcause}= puts {human(movable)} of it into ZONE_MOVABLE, spread "
+                       "evenly over the nodes")
+        if cmd.mem is not None and any(e.end > cmd.mem for e in m.e820):
+            reason += f"; mem={human(cmd.mem)} drops all RAM above {cmd.mem:#x}"
+        if movable and pinned and not removable:
+            reason += (f"; blocks {id_ranges(pinned)} still cannot go offline (see --block)")
+        out.append(NodeVerdict(
+            nid, ram, kernel, movable, removable, cause, rule, reason,
+            start * ps if start else None, mcause, numa.node_data_home.get(nid), len(blocks),
+            len(good), pinned))
+    return out
+
+
+def block_verdict(b: Boot, block_id: int) -> BlockVerdict | None:
+    """What pins (or frees) one memory block."""
+    from memhp.output.text import attribute
+
+    block = next((blk for blk in b.blocks if blk.id == block_id), None)
+    if block is None:
+        return None
+    ps = b.profile.page_size
+    lo, hi = block.start_pfn * ps, (block.start_pfn + block.nr_pages) * ps
+    v = next((x for x in b.offline if x.block == block_id), None)
+    kept = [(max(r.base, lo), min(r.end, hi)) for r in b.memblock.reserved.regions
+            if r.base < hi and lo < r.end]
+    holds = tuple(attribute(reservation_owners(b), kept))
+    reason = v.reason if v else ""
+    cause = ("spans_zones" if "valid_zones is none" in reason else
+             "memory_holes" if reason.startswith("memory holes") else
+             "boot_memory" if reason.startswith("holds boot memory") else
+             "runtime_allocations" if "kernel allocations" in reason else
+             "runtime_spill" if v and v.result == "unknown" else "movable_or_free")
+    return BlockVerdict(block_id, lo, hi, block.nodes, ",".join(block.valid_zones),
+                        v.result if v else "unknown", cause, reason, holds)
+
+
+def where_is(b: Boot, addr: int) -> dict[str, object]:
+    """Which node, zone, memory block and boot reservation hold a physical address."""
+    ps = b.profile.page_size
+    out: dict[str, object] = {"address": addr}
+    region = next((r for r in b.memblock.memory.regions if r.base <= addr < r.end), None)
+    fw = next((e for e in b.machine.e820 if e.start <= addr < e.end), None)
+    out["e820"] = fw.type if fw else "not in the e820 map"
+    out["ram"] = region is not None
+    if region is not None:
+        out["node"] = region.nid
+        if b.zones is not None and region.nid is not None:
+            z = b.zones.zone_of_pfn(region.nid, addr // ps)
+            out["zone"] = z.name if z else None
+    blk = next((x for x in b.blocks if x.start_pfn * ps <= addr < (x.start_pfn + x.nr_pages) * ps),
+               None)
+    out["block"] = blk.id if blk else None
+    owners = [w for s, e, w in reservation_owners(b) if s <= addr < e]
+    kept = any(r.base <= addr < r.end for r in b.memblock.reserved.regions)
+    out["reserved_by"] = owners[-1] if owners and kept else None
+    return out
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One command line's result, per node."""
+
+    cmdline: str
+    nodes: tuple[NodeVerdict, ...]
+    movable: int
+    kernel: int
+    notes: tuple[str, ...] = ()
+
+    @property
+    def ratio(self) -> float:
+        return self.movable / self.kernel if self.kernel else float("inf")
+
+
+def outcome(machine: Machine, cmdline: str | None, prof: KernelProfile) -> Outcome:
+    """Predict the machine under ``cmdline`` (None: its own) and sum up the nodes."""
+    m = machine if cmdline is None else dataclasses.replace(machine, cmdline=parse_cmdline(cmdline))
+    b = boot(m, prof)
+    nodes = tuple(node_verdicts(b))
+    return Outcome(m.cmdline.raw, nodes, sum(n.movable for n in nodes),
+                   sum(n.kernel for n in nodes), tuple(b.notes))
+
+
+def differences(a: Outcome, b: Outcome) -> list[str]:
+    """What changed from ``a`` to ``b``, node by node, in sentences."""
+    out = []
+    bn = {n.nid: n for n in b.nodes}
+    for na in a.nodes:
+        nb = bn.get(na.nid)
+        if nb is None:
+            out.append(f"node {na.nid} is gone")
+            continue
+        if na.movable != nb.movable:
+            out.append(f"node {na.nid}: ZONE_MOVABLE {human(na.movable)} -> {human(nb.movable)}")
+        if na.removable != nb.removable:
+            out.append(f"node {na.nid}: {'becomes' if nb.removable else 'is no longer'} "
+                       "hot-removable")
+        if na.node_data_on != nb.node_data_on:
+            out.append(f"node {na.nid}: NODE_DATA moves from node {na.node_data_on} to node "
+                       f"{nb.node_data_on}")
+        if na.removable_blocks != nb.removable_blocks:
+            out.append(f"node {na.nid}: removable blocks {na.removable_blocks} -> "
+                       f"{nb.removable_blocks} of {nb.blocks}")
+    for nid in sorted(set(bn) - {n.nid for n in a.nodes}):
+        out.append(f"node {nid} appears")
+    return out or ["nothing changes"]
+
+
+@dataclass(frozen=True)
+class Option:
+    """A command line tried by ``advise`` and what it costs."""
+
+    cmdline: str
+    works: bool
+    outcome: Outcome
+    warnings: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Advice:
+    """``memhp advise``: the command lines tried, and firmware changes when none works."""
+
+    nodes: tuple[int, ...]
+    options: tuple[Option, ...]
+    firmware: tuple[str, ...] = ()
+    why_not: tuple[str, ...] = field(default=())
+
+
+def _strip(cmdline: str, names: tuple[str, ...]) -> str:
+    return " ".join(w for w in cmdline.split() if w.split("=", 1)[0] not in names)
+
+
+def advise(machine: Machine, want: list[int], prof: KernelProfile) -> Advice:
+    """Try the command lines that can make ``want`` hot-removable; say what each costs."""
+    base = _strip(machine.cmdline.raw, ("movable_node", "kernelcore", "movablecore"))
+    candidates = [f"{base} movable_node".strip()]
+    for pct in (25, 50, 75, 90):
+        candidates.append(f"{base} movablecore={pct}%".strip())
+    options = []
+    for c in candidates:
+        o = outcome(machine, c, prof)
+        by = {n.nid: n for n in o.nodes}
+        works = all(n in by and by[n].removable for n in want)
+        warnings = []
+        if o.ratio > RATIO_IMPOSSIBLE:
+            warnings.append(f"MOVABLE:KERNEL is {o.ratio:.1f}:1, beyond 63:1, which the memory-"
+                            "hotplug documentation calls impossible (memory map overhead)")
+        elif o.ratio > RATIO_FINE:
+            warnings.append(f"MOVABLE:KERNEL is {o.ratio:.1f}:1; the memory-hotplug "
+                            "documentation calls up to 3:1 (or even 4:1) fine")
+        for other in o.nodes:
+            if other.kernel == 0 and other.nid not in want and other.movable:
+                warnings.append(f"node {other.nid} also loses all its kernel memory")
+        options.append(Option(c, works, o, tuple(warnings)))
+    firmware: list[str] = []
+    why: list[str] = []
+    if not any(o.works for o in options):
+        first = options[0].outcome
+        by = {n.nid: n for n in first.nodes}
+        for nid in want:
+            n = by.get(nid)
+            if n is None:
+                why.append(f"node {nid} does not exist after boot")
+                firmware.append(f"describe node {nid}'s memory in the SRAT")
+                continue
+            why.append(f"node {nid}: {n.reason}")
+            if n.cause == "kernel_memory":
+                firmware.append(f"keep ACPI tables, the initrd and other boot data out of node "
+                                f"{nid}'s SRAT range (the boot loader and firmware place them)")
+            elif n.cause in ("not_hotpluggable", "no_srat"):
+                firmware.append(f"mark node {nid}'s Memory Affinity entries hot-pluggable "
+                                "(SRAT flags bit 1)")
+            elif n.cause == "numa_rejected":
+                firmware.append("make the SRAT cover all RAM the e820 map reports")
+            elif n.pinned_blocks:
+                firmware.append(f"node {nid}: blocks {id_ranges(n.pinned_blocks)} hold boot "
+                                "memory; only a firmware layout change moves it")
+    return Advice(tuple(want), tuple(options), tuple(dict.fromkeys(firmware)), tuple(why))
