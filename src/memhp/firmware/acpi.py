@@ -27,6 +27,7 @@ from memhp.firmware.types import AcpiTable, Srat, SratCpu, SratEntry, SratMemory
 
 HEADER_LEN = 36  # the header every ACPI table except RSDP and FACS starts with
 SRAT_PREFIX_LEN = 48  # header, u32 "table revision" (must be 1), 8 reserved bytes
+MAX_FILE_SIZE = 64 << 20  # load_srat reads no more (a mistaken path may be /dev/zero)
 
 # signature, length, revision, checksum, OEM ID, OEM table ID, OEM revision,
 # creator ID, creator revision
@@ -56,7 +57,8 @@ _ACPIDUMP_TABLE = re.compile(r"\s*([^@\s][^@]*?)\s+@\s+(?:0x[0-9A-Fa-f]{1,16}|\(
 # "[030h 0048   1]  Subtable Type : 01 [Memory Affinity]"; newer iasl writes the byte
 # length in hex too: "[030h 0048 001h]".
 _IASL_FIELD = re.compile(
-    r"\[\s*([0-9A-Fa-f]+)h\s+([0-9]+)\s+(?:([0-9A-Fa-f]+)h|([0-9]+))\s*\]\s*(.*?)\s+:\s?(.*)"
+    r"\[\s*([0-9A-Fa-f]{1,8})h\s+([0-9]{1,10})\s+(?:([0-9A-Fa-f]{1,8})h|([0-9]{1,10}))\s*\]"
+    r"\s*(.*?)\s+:\s?(.*)"
 )
 _IASL_MAX_FIELD = 255  # no SRAT field is longer than a subtable can be
 _HEX_NUMBER = re.compile(r"[0-9A-Fa-f]+")
@@ -413,9 +415,14 @@ def load_srat(path: str) -> Srat:
     target = os.path.join(path, "SRAT") if os.path.isdir(path) else path
     try:
         with open(target, "rb") as file:
-            data = file.read()
+            data = file.read(MAX_FILE_SIZE + 1)
     except OSError as error:
         raise InputError(target, "file", target, error.strerror or str(error)) from None
+    except ValueError as error:  # a NUL in the name
+        raise InputError(target, "file", target, str(error)) from None
+    if len(data) > MAX_FILE_SIZE:
+        raise InputError(target, "file", target, f"larger than {MAX_FILE_SIZE >> 20} MiB, too "
+                         "big for an SRAT dump")
     text = data.decode("utf-8", errors="replace")
     if _ACPIDUMP_SRAT.search(text):  # before the binary test: this text starts "SRAT" too
         srats = parse_acpidump(text, target).get("SRAT", [])

@@ -21,8 +21,9 @@ _MARKER = re.compile(r"^=====([A-Z_]+)=====[ \t\r]*(?:\n|\Z)", re.MULTILINE)
 # "ACPI: SIG 0x<address> <length>" starts every table line; the rest depends on the table.
 _ACPI_LINE = re.compile(_PREFIX + r"ACPI: (\S{4}) 0x([0-9A-Fa-f]{1,16}) ([0-9A-Fa-f]{1,8})(.*)$")
 # "(v03 ORACLE HOTPLUG  00000001 ORCL 00000001)": the IDs are fixed-width, space padded
-_ACPI_FULL = re.compile(r" \(v(\d+) (.{6}) (.{8}) ([0-9A-Fa-f]{8}) (.{4}) ([0-9A-Fa-f]{8})\)")
-_ACPI_RSDP = re.compile(r" \(v(\d+) (.{6})\)")  # RSDP has just revision and OEM ID
+_ACPI_FULL = re.compile(
+    r" \(v([0-9]+) (.{6}) (.{8}) ([0-9A-Fa-f]{8}) (.{4}) ([0-9A-Fa-f]{8})\)")
+_ACPI_RSDP = re.compile(r" \(v([0-9]+) (.{6})\)")  # RSDP has just revision and OEM ID
 _RAMDISK_TAG = re.compile(_PREFIX + r"RAMDISK: \[mem")
 _RAMDISK = re.compile(_PREFIX + r"RAMDISK: \[mem 0x([0-9a-fA-F]{1,16})-0x([0-9a-fA-F]{1,16})\]\s*$")
 _COMMAND_LINE = re.compile(_PREFIX + r"Command line:(?: (.*))?$")
@@ -42,6 +43,12 @@ def dmesg_section(text: str) -> str:
     return text
 
 
+def _fix_id(text: str) -> str:
+    """An OEM ID as printed: ACPICA's ``acpi_tb_fix_string`` prints a non-printable byte as
+    ``?``, so a character beyond latin-1 (a mangled log) is read as one too."""
+    return "".join(c if c <= "\xff" else "?" for c in text)
+
+
 def parse_acpi_table_lines(text: str, source: str) -> tuple[AcpiTable, ...]:
     """The ACPI table list: ``ACPI: SRAT 0x00000000BFFE1B33 0000C8 (v03 ORACLE HOTPLUG
     00000001 ORCL 00000001)``, RSDP's ``(v00 BOCHS )`` and FACS's bare address and length.
@@ -59,16 +66,17 @@ def parse_acpi_table_lines(text: str, source: str) -> tuple[AcpiTable, ...]:
         table = AcpiTable(signature, int(address, 16), int(length, 16))
         if rest:
             full = _ACPI_FULL.fullmatch(rest)
-            rsdp = _ACPI_RSDP.fullmatch(rest) if signature == "RSDP" else None
-            if full:
-                table = AcpiTable(signature, table.address, table.length, int(full.group(1)),
-                                  full.group(2), full.group(3))
-            elif rsdp:
-                table = AcpiTable(signature, table.address, table.length, int(rsdp.group(1)),
-                                  rsdp.group(2))
-            else:
+            header = full or (_ACPI_RSDP.fullmatch(rest) if signature == "RSDP" else None)
+            if header is None:
                 raise InputError(source, f"line {lineno}", line.strip(),
                                  "malformed ACPI table line, want '(vNN OEMID TABLEID ...)'")
+            digits = header.group(1).lstrip("0") or "0"
+            if len(digits) > 3 or int(digits) > 255:
+                # the header's revision is one byte (the kernel prints it with %.2d)
+                raise InputError(source, f"line {lineno}", line.strip(),
+                                 "ACPI table revision does not fit in a byte")
+            table = AcpiTable(signature, table.address, table.length, int(digits),
+                              _fix_id(header.group(2)), _fix_id(full.group(3)) if full else "")
         if table not in tables:
             tables.append(table)
     return tuple(tables)

@@ -52,6 +52,8 @@ _SYSFS_TYPES = {
     "Unknown E820 type": E820_RESERVED,
 }
 
+_SYSFS_MAX = 4096  # a sysfs attribute is at most a page
+
 _PREFIX = r"^\s*(?:<\d+>)?(?:\[\s*\d+\.\d+\]\s*)?"
 _E820_TAG = re.compile(_PREFIX + r"BIOS-e820:")
 _E820_LINE = re.compile(
@@ -112,10 +114,15 @@ def parse_e820_lines(text: str, source: str) -> tuple[E820Entry, ...]:
 
 def _read_sysfs(path: str) -> str:
     try:
-        with open(path, encoding="utf-8") as file:
-            return file.read().strip()
+        with open(path, "rb") as file:
+            data = file.read(_SYSFS_MAX + 1)
+        text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise InputError(path, "file", path, f"cannot read: {error}") from None
+    if len(data) > _SYSFS_MAX:
+        raise InputError(path, "file", path, f"longer than a sysfs attribute ({_SYSFS_MAX} "
+                         "bytes)")
+    return text.strip()
 
 
 def _sysfs_address(path: str, field: str) -> int:

@@ -322,7 +322,8 @@ def free_area_init(
         log.append(f"  Node {nid}: {zmp[nid] << prof.page_shift:#018x}")
     log.append("Early memory node ranges")
     for s, e, rnid in mbk.mem_pfn_ranges(mb):
-        log.append(f"  node {rnid:3d}: [mem {s << prof.page_shift:#018x}-"
+        shown = rnid if rnid is not None else prof.max_numnodes  # outside every node
+        log.append(f"  node {shown:3d}: [mem {s << prof.page_shift:#018x}-"
                    f"{(e << prof.page_shift) - 1:#018x}]")
     mirrored = bool(cmd.kernelcore and cmd.kernelcore.mirror)
     if mirrored:

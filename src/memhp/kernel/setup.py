@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from memhp.firmware.types import E820_USABLE, E820Entry, Machine
+from memhp.firmware.types import E820_USABLE, E820Entry, Machine, SratUnknown
 from memhp.intervals import Ranges
 from memhp.kernel import memblock as mbk
 from memhp.kernel import x86_mm_init
@@ -149,6 +149,24 @@ def model_limits(machine: Machine) -> list[str]:
         elif p.split("=", 1)[0] in ("memmap", "efi_fake_mem", "crashkernel", "memhp_default_state",
                                     "movable_node_for_cxl", "hugepages", "hugetlb_cma", "cma"):
             notes.append(f"{p}: not modelled; predicted as if it were absent")
+    modelled = (E820_USABLE, "reserved", "ACPI data", "ACPI NVS", "unusable", "soft reserved")
+    for t in sorted({e.type for e in machine.e820} - set(modelled)):
+        notes.append(f"e820 type '{t}' is not modelled beyond the kernel's rule that it is not "
+                     "RAM (persistent memory and device memory come later, as ZONE_DEVICE)")
+    srat = machine.srat
+    if srat is not None:
+        kinds = {e.type for e in srat.entries if isinstance(e, SratUnknown)}
+        if 3 in kinds:
+            notes.append("the SRAT has GICC (arm64) entries: memhp models x86_64 only")
+        if kinds - {3}:
+            notes.append(f"SRAT subtable type(s) {', '.join(map(str, sorted(kinds - {3})))} "
+                         "(generic initiators, ITS, ...) are not modelled; they add no memory")
+        if any(m.non_volatile for m in srat.memory):
+            notes.append("non-volatile SRAT memory ranges are treated like any other RAM")
+    cpus, _ = possible_cpus(machine)
+    if len(cpus) > 33:
+        notes.append(f"{len(cpus)} CPUs: setup_log_buf() then allocates a larger log buffer "
+                     "from memblock, which memhp does not model")
     return notes
 
 
@@ -200,9 +218,17 @@ def setup_start(machine: Machine, prof: KernelProfile) -> Boot:
         mb.bottom_up = True
     e820, lines = trim_bios_range(e820)
     log.extend(lines)
-    b.e820 = e820
     max_arch_pfn = 1 << (prof.max_physmem_bits - prof.page_shift)
     b.max_pfn = e820_end_pfn(e820, max_arch_pfn, E820_USABLE, prof.page_shift)
+    beyond = [e for e in e820 if e.type == E820_USABLE and e.end > max_arch_pfn << prof.page_shift]
+    if beyond:
+        b.notes.append(
+            f"RAM above {max_arch_pfn << prof.page_shift:#x} ({prof.max_physmem_bits}-bit "
+            f"physical addresses with {prof.pgtable_levels}-level paging) is beyond what the "
+            "kernel maps: it is left out of the prediction, as the kernel leaves it unused")
+        e820, _ = e820__range_remove(e820, max_arch_pfn << prof.page_shift,
+                                     (1 << 64) - (max_arch_pfn << prof.page_shift), E820_USABLE)
+    b.e820 = e820
     log.append(f"last_pfn = {b.max_pfn:#x} max_arch_pfn = {max_arch_pfn:#x}")
     b.max_low_pfn = b.max_pfn
     if b.max_pfn > 1 << (32 - prof.page_shift):

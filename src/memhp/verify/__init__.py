@@ -1,0 +1,27 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""``memhp verify``: boot the real kernel in QEMU on a machine and diff the real boot
+against memhp's prediction.
+
+Modules: ``qemu`` (the VM and its argument list), ``initramfs`` (the cpio archive and its
+/init), ``kernel`` (fetching the Debian kernel and busybox), ``scenario`` (corpus
+scenario.json), ``compare`` (the real boot's facts and the group comparison), ``cli``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def add_subcommand(subparsers: argparse._SubParsersAction[Any]) -> None:
+    """Register ``verify`` on the ``memhp`` subcommand parsers (``func(args) -> int``)."""
+    from memhp.verify.cli import add_arguments, cmd_verify
+
+    p = subparsers.add_parser(
+        "verify", help="boot the real kernel in QEMU on the machine and diff it against the "
+        "prediction",
+        description="Boot Debian's kernel in QEMU on the machine (or a corpus scenario), "
+        "predict the same boot with memhp and compare them group by group. Exit status: 0 "
+        "all compared groups match, 1 some differ, 2 error.")
+    add_arguments(p)
+    p.set_defaults(func=cmd_verify)

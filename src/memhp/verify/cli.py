@@ -1,0 +1,350 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""``memhp verify``: boot the real kernel in QEMU on the machine and diff it against the
+prediction.
+
+    memhp verify MACHINE.toml [--cmdline STR] [--kernel PATH] [--keep DIR] [--timeout S]
+                 [--accel tcg|kvm] [--no-offline] [--format text|json] [--profile NAME]
+    memhp verify --scenario scenario.json [...]
+
+Exit status: 0 when every compared group matches, 1 when some differ, 2 on errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import re
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from memhp.errors import InputError
+from memhp.firmware import bootlog
+from memhp.firmware.acpi import encode_srat
+from memhp.firmware.cmdline import parse_cmdline
+from memhp.firmware.types import Machine, Srat
+from memhp.kernel.profile import DEFAULT_PROFILE, load_profile
+from memhp.kernel.setup import boot
+from memhp.output.json_facts import facts
+from memhp.verify import compare, initramfs, kernel, qemu, scenario
+from memhp.verify.kernel import VerifyError
+
+# The kernel each profile was measured on: (release, Debian package version).
+PROFILE_KERNELS = {"debian-6.1-amd64": ("6.1.0-56-amd64", "6.1.192-2")}
+DEFAULT_TIMEOUT = 300.0
+_LINUX_VERSION = re.compile(r"Linux version (\S+)(.*)$", re.MULTILINE)
+# "... #1 SMP PREEMPT_DYNAMIC Debian 6.1.192-2 (2026-11-16)": the last "Debian" after "#"
+_DEBIAN_VERSION = re.compile(r"#\S+ .*\bDebian (\d\S*)")
+_PANIC = re.compile(r"Kernel panic - .*$", re.MULTILINE)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("machine", nargs="?", help="machine file (TOML)")
+    p.add_argument("--scenario", metavar="JSON",
+                   help="a corpus scenario.json instead of a machine file")
+    p.add_argument("--cmdline", metavar="STR",
+                   help="kernel parameters replacing the machine's own (verify always puts "
+                   f"'{qemu.base_cmdline().strip()}' first)")
+    p.add_argument("--kernel", metavar="PATH",
+                   help="kernel image to boot (default: Debian's linux-image-amd64, fetched "
+                   "into $MEMHP_CACHE or ~/.cache/memhp)")
+    p.add_argument("--keep", metavar="DIR", help="keep serial.log, srat.bin, initrd.gz, "
+                   "qemu-args.json and prediction.json in DIR")
+    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="S",
+                   help=f"kill QEMU after S seconds (default {DEFAULT_TIMEOUT:g})")
+    p.add_argument("--accel", choices=("tcg", "kvm"), default="tcg",
+                   help="QEMU accelerator (default tcg, as the corpus; under kvm '-cpu max' "
+                   "is the host CPU)")
+    p.add_argument("--no-offline", action="store_true",
+                   help="skip the offline trial (no 'tryoffline' on the command line)")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--profile", default=DEFAULT_PROFILE, help="kernel build profile")
+
+
+@dataclass
+class Verdict:
+    """Everything one verify run found."""
+
+    name: str
+    qemu_args: list[str]
+    kernel_path: str
+    kernel_release: str | None
+    kernel_debian: str | None
+    profile: str
+    profile_note: str
+    accel: str
+    boot_seconds: float
+    firmware: list[str]  # differences between the machine model and the VM's lines
+    firmware_notes: list[str]
+    prediction_source: str
+    groups: list[compare.GroupResult]
+    warnings: list[str] = field(default_factory=list)
+    prediction: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def compared(self) -> list[compare.GroupResult]:
+        return [g for g in self.groups if g.status != compare.NOT_COMPARED]
+
+    @property
+    def matched(self) -> int:
+        return sum(1 for g in self.compared if g.status == compare.OK)
+
+    @property
+    def exit_status(self) -> int:
+        return 0 if self.compared and self.matched == len(self.compared) else 1
+
+
+def kernel_version(log: str) -> tuple[str | None, str | None]:
+    """The release and Debian version from the ``Linux version`` line."""
+    m = _LINUX_VERSION.search(log)
+    if not m:
+        return None, None
+    d = _DEBIAN_VERSION.search(m.group(2))
+    return m.group(1), d.group(1) if d else None
+
+
+def profile_note(profile: str, release: str | None, debian: str | None) -> str:
+    built = PROFILE_KERNELS.get(profile)
+    shown = release or "unknown (no 'Linux version' line)"
+    if debian:
+        shown += f" (Debian {debian})"
+    if built and (release, debian) == built:
+        return f"profile {profile} (measured on this kernel)"
+    origin = f"; it was measured on {built[0]} (Debian {built[1]})" if built else ""
+    return (f"profile {profile} was used for kernel {shown}{origin}: build constants "
+            "(image placement, brk, structure sizes) may differ")
+
+
+def _e820_text(e: Any) -> str:
+    return f"[mem {e.start:#018x}-{e.end - 1:#018x}] {e.type}"
+
+
+def firmware_differences(model: Machine, vm: Machine) -> list[str]:
+    """Where the VM's BIOS-e820 and ACPI table lines differ from the machine model."""
+    out = []
+    a, b = list(model.e820), list(vm.e820)
+    if a != b:
+        i = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y),
+                 min(len(a), len(b)))
+        ma = _e820_text(a[i]) if i < len(a) else "nothing"
+        vb = _e820_text(b[i]) if i < len(b) else "nothing"
+        out.append(f"BIOS-e820 entry {i}: machine file {ma}, VM {vb}")
+    ta = [(t.signature, t.address, t.length) for t in model.acpi_tables]
+    tb = [(t.signature, t.address, t.length) for t in vm.acpi_tables]
+    if ta != tb:
+        i = next((i for i, (x, y) in enumerate(zip(ta, tb, strict=False)) if x != y),
+                 min(len(ta), len(tb)))
+
+        def show(t: list[tuple[str, int, int]]) -> str:
+            return f"{t[i][0]} at {t[i][1]:#x} length {t[i][2]:#x}" if i < len(t) else "nothing"
+
+        out.append(f"ACPI table {i}: machine file {show(ta)}, VM {show(tb)}")
+    return out
+
+
+def _ramdisk(r: tuple[int, int] | None) -> str:
+    return f"[mem {r[0]:#010x}-{r[1] - 1:#010x}]" if r else "none"
+
+
+@dataclass
+class _Input:
+    name: str
+    spec: qemu.VmSpec
+    srat: Srat | None
+    model: Machine | None  # None for a scenario
+
+
+def _load(args: argparse.Namespace) -> _Input:
+    from memhp.firmware import machine_file
+
+    offline = not args.no_offline
+    if args.machine and args.scenario:
+        raise InputError("command line", "MACHINE", args.machine,
+                         "give a machine file or --scenario, not both")
+    if args.scenario:
+        sc = scenario.load_scenario(args.scenario)
+        blob = encode_srat(sc.srat, args.scenario) if sc.srat else None
+        spec = scenario.spec_from_scenario(sc, blob, args.cmdline, offline, args.accel)
+        return _Input(args.scenario, spec, sc.srat, None)
+    if not args.machine:
+        raise InputError("command line", "MACHINE", None, "give a machine file or --scenario")
+    m = machine_file.load_machine(args.machine)
+    blob = encode_srat(m.srat, args.machine) if m.srat else None
+    spec = qemu.spec_from_machine(m, blob, args.cmdline, offline, args.accel)
+    return _Input(args.machine, spec, m.srat, m)
+
+
+def _check_log(log: str, run: qemu.RunResult) -> None:
+    if "=====END=====" in log and "=====ZONEINFO=====" in log:
+        return
+    panic = _PANIC.search(log)
+    lines = [ln.strip() for ln in log.splitlines() if ln.strip()]
+    last = lines[-1] if lines else "none"
+    why = panic.group(0).strip() if panic else f"last console line: {last!r}"
+    status = f"QEMU exit status {run.returncode}"
+    err = run.stderr.strip().splitlines()
+    if err:
+        status += f", QEMU said: {err[-1]}"
+    raise VerifyError(f"the VM stopped before the report was complete ({status}; {why})")
+
+
+def verify(args: argparse.Namespace) -> Verdict:
+    """Boot the VM, predict, compare."""
+    if args.timeout <= 0:
+        raise InputError("command line", "--timeout", args.timeout, "must be positive")
+    inp = _load(args)
+    profile = load_profile(args.profile)
+    qemu.check_qemu()
+    qemu.check_accel(args.accel)
+    image = kernel.find_kernel(args.kernel)
+    busybox = kernel.find_busybox()
+    warnings = list(inp.spec.notes)
+    if args.accel == "kvm":
+        paging = f"{profile.pgtable_levels}-level paging" + (
+            " and 1G pages" if profile.gbpages else "")
+        warnings.append("--accel kvm: '-cpu max' is then the host CPU, not the corpus' TCG "
+                        f"CPU (LA57, 1G pages); profile {profile.name} assumes {paging}, so "
+                        "the kernel's page tables and with them memblock may differ")
+    try:
+        initrd = initramfs.build_initramfs(busybox.read_bytes())
+    except OSError as e:
+        raise VerifyError(f"cannot read {busybox}: {e.strerror}") from None
+
+    with tempfile.TemporaryDirectory(prefix="memhp-verify-") as tmp:
+        work = Path(args.keep) if args.keep else Path(tmp)
+        try:
+            work.mkdir(parents=True, exist_ok=True)
+            srat_path = work / "srat.bin" if inp.spec.srat is not None else None
+            if srat_path is not None and inp.spec.srat is not None:
+                srat_path.write_bytes(inp.spec.srat)
+            (work / "initrd.gz").write_bytes(initrd)
+            argv = qemu.qemu_args(inp.spec, str(image.resolve()),
+                                  str((work / "initrd.gz").resolve()),
+                                  str(srat_path.resolve()) if srat_path else None)
+            (work / "qemu-args.json").write_text(json.dumps(argv, indent=1) + "\n")
+        except OSError as e:
+            raise VerifyError(f"cannot write to {work}: {e.strerror}") from None
+        for w in warnings:
+            print(f"memhp verify: warning: {w}", file=sys.stderr)
+        progress = qemu.Progress(Path(inp.name).stem or inp.name)
+        run = qemu.run_vm(argv, work / "serial.log", args.timeout, progress)
+        log = run.console.decode("utf-8", "replace")
+        _check_log(log, run)
+        release, debian = kernel_version(bootlog.dmesg_section(log))
+        vm = bootlog.machine_from_boot_log(log, str(work / "serial.log"))
+        append = parse_cmdline(inp.spec.append)
+        fw_notes: list[str] = []
+        if inp.model is None:
+            differences: list[str] = []
+            pred_machine = dataclasses.replace(vm, srat=inp.srat, cmdline=append,
+                                               name=inp.name)
+            source = ("the VM's firmware lines (BIOS-e820, ACPI tables, RAMDISK) with the "
+                      "scenario's SRAT: a scenario has no firmware model")
+        else:
+            model = inp.model
+            differences = firmware_differences(model, vm)
+            if differences:
+                pred_machine = dataclasses.replace(vm, srat=inp.srat, cmdline=append,
+                                                   cpus=model.cpus, name=model.name)
+                source = ("THE VM'S FIRMWARE LINES (BIOS-e820, ACPI tables, RAMDISK) with the "
+                          "machine file's SRAT and command line, not the machine file: its "
+                          "firmware differs from the VM's")
+            else:
+                pred_machine = dataclasses.replace(model, initrd=vm.initrd, cmdline=append)
+                source = "the machine file, with the VM's initrd and command line"
+                fw_notes.append("BIOS-e820 and ACPI tables as in the machine file")
+            if model.initrd != vm.initrd:
+                fw_notes.append(f"initrd: machine file {_ramdisk(model.initrd)}, VM "
+                                f"{_ramdisk(vm.initrd)} (memhp's initramfs, {len(initrd)} "
+                                "bytes)")
+            else:
+                fw_notes.append(f"initrd {_ramdisk(vm.initrd)} as in the machine file")
+        prediction = json.loads(json.dumps(facts(boot(pred_machine, profile))))
+        groups = compare.compare(compare.real_boot(log), prediction)
+        if args.keep:
+            (work / "prediction.json").write_text(json.dumps(prediction, indent=1) + "\n")
+    return Verdict(
+        name=inp.name, qemu_args=argv, kernel_path=str(image), kernel_release=release,
+        kernel_debian=debian, profile=args.profile,
+        profile_note=profile_note(args.profile, release, debian), accel=args.accel,
+        boot_seconds=round(run.seconds, 1), firmware=differences, firmware_notes=fw_notes,
+        prediction_source=source, groups=groups, warnings=warnings, prediction=prediction)
+
+
+def _group_line(g: compare.GroupResult) -> str:
+    if g.status == compare.OK:
+        text = "ok" + (f" ({g.detail})" if g.detail else "")
+    elif g.status == compare.NOT_COMPARED:
+        text = f"not compared: {g.detail}"
+    else:
+        text = f"DIFFERS: {g.detail}"
+    return f"{g.name:<28} {text}"
+
+
+def render_text(v: Verdict) -> str:
+    kernel_text = v.kernel_release or "unknown"
+    if v.kernel_debian:
+        kernel_text += f" (Debian {v.kernel_debian})"
+    vm = " ".join(v.qemu_args[1:9])
+    lines = [
+        f"memhp verify {v.name}",
+        f"  VM:          {vm}",
+        f"  kernel:      Linux {kernel_text}, {v.kernel_path}",
+        f"  profile:     {v.profile_note}",
+        f"  boot time:   {v.boot_seconds:.1f} s ({v.accel.upper()})",
+    ]
+    for w in v.warnings:
+        lines.append(f"  warning:     {w}")
+    for d in v.firmware:
+        lines.append(f"  FIRMWARE DIFFERS: {d}")
+    for n in v.firmware_notes:
+        lines.append(f"  firmware:    {n}")
+    lines.append(f"  prediction:  from {v.prediction_source}")
+    lines.append("")
+    lines.append(f"{'group':<28} result")
+    lines.extend(_group_line(g) for g in v.groups)
+    skipped = [g for g in v.groups if g.status == compare.NOT_COMPARED]
+    lines.append("")
+    tail = f"groups matched: {v.matched}/{len(v.compared)}"
+    if skipped:
+        tail += f" ({len(skipped)} not compared)"
+    lines.append(tail)
+    return "\n".join(lines) + "\n"
+
+
+def render_json(v: Verdict) -> str:
+    doc = {
+        "input": v.name,
+        "qemu_args": v.qemu_args,
+        "kernel": {"release": v.kernel_release, "debian": v.kernel_debian,
+                   "path": v.kernel_path},
+        "profile": v.profile,
+        "profile_note": v.profile_note,
+        "accel": v.accel,
+        "boot_seconds": v.boot_seconds,
+        "firmware_matches_model": not v.firmware,
+        "firmware_differences": v.firmware,
+        "firmware_notes": v.firmware_notes,
+        "prediction_source": v.prediction_source,
+        "warnings": v.warnings,
+        "groups": {g.name: {"status": g.status, "detail": g.detail, "not_compared": g.skipped}
+                   for g in v.groups},
+        "matched": v.matched,
+        "compared": len(v.compared),
+        "exit_status": v.exit_status,
+    }
+    return json.dumps(doc, indent=1) + "\n"
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """The ``verify`` subcommand: 0 all compared groups match, 1 some differ, 2 errors."""
+    try:
+        v = verify(args)
+    except (VerifyError, InputError) as e:
+        print(f"memhp: error: {e}", file=sys.stderr)
+        return 2
+    sys.stdout.write(render_json(v) if args.format == "json" else render_text(v))
+    return v.exit_status

@@ -1,0 +1,223 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""What a real boot showed, read from the serial log of verify's initramfs, and its
+comparison with memhp's prediction, group by group (the groups of the corpus' compare
+tool).
+
+The serial log has sections, each opened by a marker line ``=====NAME=====``: DMESG (the
+kernel log), ZONEINFO (/proc/zoneinfo), MEMORY_BLOCKS (one line per sysfs memory block),
+OFFLINE_TRIAL (``echo offline > state`` for every block; absent when the trial was not
+asked for) and END.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+DMESG_GROUPS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("dmesg:srat", re.compile(r"ACPI: SRAT: Node")),
+    ("dmesg:numa", re.compile(r"NUMA: |No NUMA configuration found|Faking a node")),
+    ("dmesg:node_data", re.compile(r"\s*NODE_DATA\(")),
+    ("dmesg:zone_ranges",
+     re.compile(r"Zone ranges:|  (?:DMA|DMA32|Normal|Device)\s+(?:\[mem|empty)")),
+    ("dmesg:movable_zone_start", re.compile(r"Movable zone start for each node|  Node \d+: 0x")),
+    ("dmesg:early_node_ranges", re.compile(r"Early memory node ranges|  node\s+\d+: \[mem")),
+    ("dmesg:initmem", re.compile(r"Initmem setup node")),
+    ("dmesg:unavailable_ranges",
+     re.compile(r"On node \d+, zone \w+: \d+ pages in unavailable ranges")),
+)
+MEMBLOCK_GROUPS = ("memblock:after_e820", "memblock:after_numa")
+GROUPS = (tuple(name for name, _ in DMESG_GROUPS) + MEMBLOCK_GROUPS
+          + ("zoneinfo:layout", "zoneinfo:managed", "memory_blocks", "offline_trial"))
+
+OK, DIFFERS, NOT_COMPARED = "ok", "differs", "not compared"
+
+_MARKER = re.compile(r"=====([A-Z_]+)=====")
+_TIMESTAMP = re.compile(r"^\[\s*\d+\.\d+\] ")
+_REGION = re.compile(r"\s*(memory|reserved)\[0x[0-9a-f]+\]\s+\[(0x[0-9a-f]+)-0x[0-9a-f]+\], "
+                     r"(0x[0-9a-f]+) bytes(?: on node (\d+))? flags: (0x[0-9a-f]+)")
+_ZONE = re.compile(r"Node (\d+), zone\s+(\w+)")
+_ZONE_COUNT = re.compile(r"\s+(spanned|present|managed)\s+(\d+)\s*$")
+_START_PFN = re.compile(r"\s+start_pfn:\s+(\d+)\s*$")
+_BLOCK = re.compile(r"memory(\d+) state=(\S+) phys_index=\S+ valid_zones=(\S*) nodes=(\S*)")
+_TRIAL = re.compile(r"memory(\d+) valid_zones=\S* result=(\w+)")
+
+
+def sections(text: str) -> dict[str, list[str]]:
+    """The lines of each marked section (the first section of each name)."""
+    out: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in text.splitlines():
+        m = _MARKER.match(line)
+        if m:
+            current = [] if m.group(1) not in out else None
+            if current is not None:
+                out[m.group(1)] = current
+            continue
+        if current is not None:
+            current.append(line)
+    return out
+
+
+@dataclass
+class RealBoot:
+    """The comparable facts of a real boot."""
+
+    dmesg: list[str] = field(default_factory=list)  # no timestamps, no trailing blanks
+    memblock_dumps: list[dict[str, list[list[int | None]]]] = field(default_factory=list)
+    zoneinfo: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
+    memory_blocks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    offline_trial: dict[str, str] | None = None  # None: no trial in this boot
+    complete: bool = False  # the END marker was reached
+
+
+def real_boot(text: str) -> RealBoot:
+    """The facts of a serial log (a corpus serial.log or one that verify captured)."""
+    sec = sections(text)
+    rb = RealBoot(complete="END" in sec)
+    rb.dmesg = [_TIMESTAMP.sub("", line.rstrip()) for line in sec.get("DMESG", [])]
+    dump: dict[str, list[list[int | None]]] | None = None
+    for line in rb.dmesg:
+        if line.startswith("MEMBLOCK configuration:"):
+            dump = {"memory": [], "reserved": []}
+            rb.memblock_dumps.append(dump)
+            continue
+        m = _REGION.match(line)
+        if m and dump is not None:
+            kind, base, size, nid, flags = m.groups()
+            dump[kind].append([int(base, 16), int(size, 16), int(nid) if nid else None,
+                               int(flags, 16)])
+    zone: dict[str, int] | None = None
+    for line in sec.get("ZONEINFO", []):
+        mz = _ZONE.match(line)
+        if mz:
+            zone = rb.zoneinfo.setdefault(mz.group(1), {}).setdefault(mz.group(2), {})
+            continue
+        mc = _ZONE_COUNT.match(line)
+        ms = _START_PFN.match(line)
+        if zone is not None and mc:
+            zone[mc.group(1)] = int(mc.group(2))
+        elif zone is not None and ms:
+            zone["start_pfn"] = int(ms.group(1))
+    blocks = {}
+    for line in sec.get("MEMORY_BLOCKS", []):
+        mb = _BLOCK.match(line.strip())
+        if mb:
+            num, state, zones, nodes = mb.groups()
+            blocks[int(num)] = {"state": state,
+                                "valid_zones": [z for z in zones.split(",") if z],
+                                "nodes": [int(n.removeprefix("node"))
+                                          for n in nodes.split(",") if n]}
+    rb.memory_blocks = {str(k): v for k, v in sorted(blocks.items())}
+    if "OFFLINE_TRIAL" in sec:
+        trial = {}
+        for line in sec["OFFLINE_TRIAL"]:
+            mt = _TRIAL.search(line)
+            if mt:
+                trial[int(mt.group(1))] = mt.group(2)
+        rb.offline_trial = {str(k): v for k, v in sorted(trial.items())}
+    return rb
+
+
+@dataclass(frozen=True)
+class GroupResult:
+    """One group: ok, differs (with the first difference) or not compared (and why);
+    ``skipped`` counts the items left out of the comparison."""
+
+    name: str
+    status: str
+    detail: str = ""
+    skipped: int = 0
+
+
+def first_difference(real: list[Any], pred: list[Any]) -> str:
+    """The first differing item of two lists, or "" when they are equal."""
+    for i, (a, b) in enumerate(zip(real, pred, strict=False)):
+        if a != b:
+            return f"#{i}: real {a!r} != predicted {b!r}"
+    if len(real) != len(pred):
+        n = min(len(real), len(pred))
+        extra = real[n] if len(real) > n else pred[n]
+        side = "real" if len(real) > n else "predicted"
+        return (f"real has {len(real)} items, predicted {len(pred)}; first unmatched "
+                f"({side}): {extra!r}")
+    return ""
+
+
+def _result(name: str, diff: str, skipped: int = 0, detail_ok: str = "") -> GroupResult:
+    if diff:
+        return GroupResult(name, DIFFERS, diff, skipped)
+    return GroupResult(name, OK, detail_ok, skipped)
+
+
+def _zones(name: str, real: dict[str, Any], pred: dict[str, Any],
+           keys: tuple[str, ...]) -> GroupResult:
+    for node in sorted(set(real) | set(pred), key=int):
+        rn, pn = real.get(node, {}), pred.get(node, {})
+        for zone in sorted(set(rn) | set(pn)):
+            a, b = rn.get(zone, {}), pn.get(zone, {})
+            if not a.get("spanned") and not b.get("spanned"):
+                continue  # an empty zone on both sides
+            for k in keys:
+                if a.get(k) != b.get(k):
+                    return _result(name, f"node {node} zone {zone} {k}: real {a.get(k)} != "
+                                         f"predicted {b.get(k)}")
+    return _result(name, "")
+
+
+def _blocks(name: str, real: dict[str, Any], pred: dict[str, Any],
+            skip: set[str] | None = None) -> GroupResult:
+    skip = skip or set()
+    ids = sorted((set(real) | set(pred)) - skip, key=int)
+    bad = [i for i in ids if real.get(i) != pred.get(i)]
+    diff = ""
+    if bad:
+        diff = (f"{len(bad)} block{'s' if len(bad) > 1 else ''} differ; first memory{bad[0]}: "
+                f"real {real.get(bad[0])} != predicted {pred.get(bad[0])}")
+    ok = ""
+    if skip:
+        ok = (f"{len(skip)} block{'s' if len(skip) > 1 else ''} not compared "
+              f"(memhp: unknown): memory{', memory'.join(sorted(skip, key=int))}")
+    return _result(name, diff, len(skip), ok)
+
+
+def compare(real: RealBoot, pred: dict[str, Any]) -> list[GroupResult]:
+    """Every group, in the compare tool's order.  ``pred`` is memhp's JSON facts (as
+    ``json_facts.facts`` gives them, after a JSON round trip)."""
+    results: list[GroupResult] = []
+    pred_dmesg = [str(line).rstrip() for line in pred.get("dmesg", [])]
+    for name, rx in DMESG_GROUPS:
+        r = [line for line in real.dmesg if rx.match(line)]
+        p = [line for line in pred_dmesg if rx.match(line)]
+        results.append(_result(name, first_difference(r, p)))
+    pdumps = pred.get("memblock_dumps") or []
+    for i, name in enumerate(MEMBLOCK_GROUPS):
+        if len(pdumps) <= i:
+            results.append(GroupResult(name, DIFFERS, "missing from the prediction"))
+        elif len(real.memblock_dumps) <= i:
+            results.append(GroupResult(name, DIFFERS, "the real log has no such dump "
+                                       "(no memblock=debug?)"))
+        else:
+            diffs = []
+            for kind in ("memory", "reserved"):
+                d = first_difference(real.memblock_dumps[i][kind], pdumps[i].get(kind, []))
+                if d:
+                    diffs.append(f"{kind}: {d}")
+            results.append(_result(name, "; ".join(diffs)))
+    pz = {str(k): {str(z): v for z, v in zs.items()}
+          for k, zs in (pred.get("zoneinfo") or {}).items()}
+    results.append(_zones("zoneinfo:layout", real.zoneinfo, pz,
+                          ("start_pfn", "spanned", "present")))
+    results.append(_zones("zoneinfo:managed", real.zoneinfo, pz, ("managed",)))
+    pblocks = {str(k): v for k, v in (pred.get("memory_blocks") or {}).items()}
+    results.append(_blocks("memory_blocks", real.memory_blocks, pblocks))
+    ptrial = {str(k): v for k, v in (pred.get("offline_trial") or {}).items()}
+    if real.offline_trial is None:
+        results.append(GroupResult("offline_trial", NOT_COMPARED,
+                                   "the boot ran no offline trial (no tryoffline)",
+                                   len(ptrial)))
+    else:
+        unknown = {k for k, v in ptrial.items() if v == "unknown"}
+        results.append(_blocks("offline_trial", real.offline_trial, ptrial, unknown))
+    return results

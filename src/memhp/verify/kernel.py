@@ -1,0 +1,250 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""The pieces ``memhp verify`` boots, got the way a Debian user gets them.
+
+* The kernel: ``linux-image-amd64`` depends on one versioned package
+  (``linux-image-6.1.0-NN-amd64``); that package is downloaded with ``apt-get download``
+  and its ``boot/vmlinuz-*`` unpacked into the cache (``$MEMHP_CACHE``, else
+  ``~/.cache/memhp``).  Only ``boot/`` is unpacked: the modules (most of the package) are
+  not needed to boot an initramfs.
+* busybox: /bin/busybox if it is a static x86_64 binary (no ``PT_INTERP`` program header),
+  else the one from package ``busybox-static``, unpacked into the cache.
+
+``python -m memhp.verify.kernel --fetch`` fetches both ahead of time (for CI).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import struct
+import subprocess
+import sys
+import tarfile
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+META_PACKAGE = "linux-image-amd64"
+BUSYBOX_PACKAGE = "busybox-static"
+SYSTEM_BUSYBOX = Path("/bin/busybox")
+_PT_INTERP = 3
+_EM_X86_64 = 62
+
+
+class VerifyError(Exception):
+    """Something verify needs is missing or went wrong: one line, exit status 2."""
+
+
+def cache_dir() -> Path:
+    """``$MEMHP_CACHE`` or ``~/.cache/memhp``."""
+    env = os.environ.get("MEMHP_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "memhp"
+
+
+def _run(argv: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(argv, cwd=cwd, capture_output=True, text=True, check=False)
+    except OSError as e:
+        raise VerifyError(f"cannot run {argv[0]}: {e.strerror}") from None
+
+
+def _last_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if ln.startswith(("E:", "dpkg-deb: error"))]
+    return (errors or lines or ["no output"])[-1]
+
+
+def versioned_kernel_package() -> str:
+    """The package ``linux-image-amd64`` depends on, from ``apt-cache depends``."""
+    if shutil.which("apt-cache") is None:
+        raise VerifyError("no kernel: apt-cache not found (not a Debian system?); "
+                          "give --kernel PATH")
+    r = _run(["apt-cache", "depends", META_PACKAGE])
+    names = re.findall(r"^\s*\|?Depends:\s*(linux-image-\S+)", r.stdout, re.MULTILINE)
+    if r.returncode != 0 or not names:
+        raise VerifyError(f"no kernel: 'apt-cache depends {META_PACKAGE}' names no "
+                          f"linux-image package ({_last_line(r.stderr + r.stdout)}); run "
+                          "'apt-get update' or give --kernel PATH")
+    return str(names[0])
+
+
+def _download(package: str, into: Path) -> Path:
+    """``apt-get download PACKAGE`` in ``into``; the .deb it wrote."""
+    if shutil.which("apt-get") is None:
+        raise VerifyError(f"cannot fetch {package}: apt-get not found")
+    r = _run(["apt-get", "download", package], cwd=into)
+    debs = sorted(into.glob(f"{package}_*.deb"))
+    if r.returncode != 0 or not debs:
+        raise VerifyError(f"cannot fetch {package}: 'apt-get download {package}' failed: "
+                          f"{_last_line(r.stderr + r.stdout)}")
+    return debs[-1]
+
+
+def _extract_boot(deb: Path, dest: Path) -> None:
+    """Unpack the ``boot/`` files of a kernel package into ``dest`` (``dpkg-deb
+    --fsys-tarfile``, read as a stream)."""
+    if shutil.which("dpkg-deb") is None:
+        raise VerifyError(f"cannot unpack {deb.name}: dpkg-deb not found")
+    with subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE) as p:
+        assert p.stdout is not None
+        try:
+            with tarfile.open(fileobj=p.stdout, mode="r|") as tar:
+                for member in tar:
+                    name = member.name.removeprefix("./")
+                    if name.startswith("boot/") and (member.isfile() or member.isdir()):
+                        tar.extract(member, dest, filter="data")
+        except tarfile.TarError as e:
+            raise VerifyError(f"cannot unpack {deb.name}: {e}") from None
+        p.stdout.read()
+        err = p.stderr.read().decode(errors="replace") if p.stderr else ""
+    if p.returncode != 0:
+        raise VerifyError(f"cannot unpack {deb.name}: {_last_line(err)}")
+
+
+def _vmlinuz_in(folder: Path) -> Path | None:
+    found = sorted((folder / "boot").glob("vmlinuz-*"))
+    return found[-1] if found else None
+
+
+def cached_kernels() -> list[Path]:
+    """Every kernel image already in the cache."""
+    root = cache_dir() / "kernel"
+    return sorted(root.glob("*/boot/vmlinuz-*")) if root.is_dir() else []
+
+
+def fetch_kernel(log: bool = True) -> Path:
+    """The current Debian kernel image, from the cache or downloaded into it."""
+    try:
+        package = versioned_kernel_package()
+    except VerifyError:
+        cached = cached_kernels()
+        if cached:  # offline, or apt has no lists: take what an earlier run fetched
+            return cached[-1]
+        raise
+    folder = cache_dir() / "kernel" / package
+    image = _vmlinuz_in(folder)
+    if image is not None:
+        return image
+    if log:
+        print(f"memhp verify: fetching {package} into {folder}", file=sys.stderr)
+    try:
+        return _fetch_into(package, folder)
+    except VerifyError as e:
+        cached = cached_kernels()
+        if not cached:
+            raise
+        print(f"memhp verify: warning: {e}; using {cached[-1]} from the cache",
+              file=sys.stderr)
+        return cached[-1]
+
+
+def _fetch_into(package: str, folder: Path) -> Path:
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder.parent, prefix=".fetch-") as tmp:
+        deb = _download(package, Path(tmp))
+        unpacked = Path(tmp) / "root"
+        _extract_boot(deb, unpacked)
+        if _vmlinuz_in(unpacked) is None:
+            raise VerifyError(f"no kernel: package {package} has no boot/vmlinuz-*")
+        if folder.exists():
+            shutil.rmtree(folder)
+        unpacked.rename(folder)
+    image = _vmlinuz_in(folder)
+    assert image is not None
+    return image
+
+
+def find_kernel(path: str | None) -> Path:
+    """``--kernel PATH`` if given (it must exist), else :func:`fetch_kernel`."""
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise VerifyError(f"no kernel: --kernel {path}: no such file")
+        return p
+    return fetch_kernel()
+
+
+def elf_static_x86_64(path: Path) -> bool:
+    """Whether ``path`` is an x86_64 ELF executable without a ``PT_INTERP`` program header
+    (that is, one that runs without a dynamic loader)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(64)
+            if len(head) < 64 or head[:4] != b"\x7fELF" or head[4] != 2 or head[5] != 1:
+                return False  # not ELF64 little endian
+            machine = struct.unpack_from("<H", head, 18)[0]
+            phoff = struct.unpack_from("<Q", head, 32)[0]
+            phentsize, phnum = struct.unpack_from("<HH", head, 54)
+            if machine != _EM_X86_64 or phentsize < 4:
+                return False
+            f.seek(phoff)
+            table = f.read(phentsize * phnum)
+    except OSError:
+        return False
+    if len(table) < phentsize * phnum:
+        return False
+    return all(struct.unpack_from("<I", table, i * phentsize)[0] != _PT_INTERP
+               for i in range(phnum))
+
+
+def find_busybox(log: bool = True) -> Path:
+    """A static busybox: /bin/busybox if static, else package busybox-static's, unpacked into
+    the cache (downloaded once)."""
+    if elf_static_x86_64(SYSTEM_BUSYBOX):
+        return SYSTEM_BUSYBOX
+    folder = cache_dir() / BUSYBOX_PACKAGE
+    cached = folder / "bin" / "busybox"
+    if elf_static_x86_64(cached):
+        return cached
+    if log:
+        print(f"memhp verify: /bin/busybox is not a static binary; fetching {BUSYBOX_PACKAGE}",
+              file=sys.stderr)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with tempfile.TemporaryDirectory(dir=folder.parent, prefix=".fetch-") as tmp:
+            deb = _download(BUSYBOX_PACKAGE, Path(tmp))
+            r = _run(["dpkg-deb", "-x", str(deb), str(Path(tmp) / "root")])
+            if r.returncode != 0:
+                raise VerifyError(f"cannot unpack {deb.name}: {_last_line(r.stderr)}")
+            if folder.exists():
+                shutil.rmtree(folder)
+            (Path(tmp) / "root").rename(folder)
+    except VerifyError as e:
+        raise VerifyError(f"no static busybox: /bin/busybox is missing or dynamic, and {e}; "
+                          f"install {BUSYBOX_PACKAGE}") from None
+    if not elf_static_x86_64(cached):
+        raise VerifyError(f"no static busybox: package {BUSYBOX_PACKAGE} has no static "
+                          "bin/busybox")
+    return cached
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m memhp.verify.kernel",
+                                description="Fetch what 'memhp verify' boots into the cache.")
+    p.add_argument("--fetch", action="store_true",
+                   help="download the Debian kernel (and busybox-static if needed)")
+    args = p.parse_args(argv)
+    kernel: Path | None
+    busybox: Path | None
+    try:
+        if args.fetch:
+            kernel, busybox = fetch_kernel(), find_busybox()
+        else:
+            cached = cached_kernels()
+            kernel = cached[-1] if cached else None
+            busybox = next((b for b in (SYSTEM_BUSYBOX, cache_dir() / BUSYBOX_PACKAGE / "bin"
+                                        / "busybox") if elf_static_x86_64(b)), None)
+    except VerifyError as e:
+        print(f"memhp: error: {e}", file=sys.stderr)
+        return 2
+    print(f"cache:   {cache_dir()}")
+    print(f"kernel:  {kernel if kernel else 'not fetched'}")
+    print(f"busybox: {busybox if busybox else 'not found'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,282 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""The QEMU virtual machine of ``memhp verify``: what to boot, its argument list, and
+running it with a progress line and a timeout.
+
+The VM is the corpus' (tests/fixtures/corpus/README.md): ``-machine TYPE,accel=tcg -cpu max
+-m SIZE -smp N -acpitable file=srat.bin -kernel ... -initrd ... -append "console=ttyS0
+nokaslr loglevel=7 memblock=debug tryoffline ..."``, without ``-numa`` options (so the only
+SRAT is the one given), then what keeps it quiet and self-contained: no network card, no
+reboot after a panic, no display, the serial console on standard output.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import select
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from memhp.firmware.types import E820_USABLE, Machine
+from memhp.kernel.setup import possible_cpus
+from memhp.verify.kernel import VerifyError
+
+QEMU = "qemu-system-x86_64"
+BASE_PARAMS = ("console=ttyS0", "nokaslr", "loglevel=7", "memblock=debug", "tryoffline")
+OFFLINE_PARAM = "tryoffline"
+GiB = 1 << 30
+MiB = 1 << 20
+FOUR_GIB = 4 * GiB
+# where QEMU ends low RAM once the machine has more than fits below its PCI hole
+PC_LOW_END = 3 * GiB
+Q35_LOW_END = 2 * GiB
+_GUESS_SLACK = 256 * MiB
+
+
+@dataclass(frozen=True)
+class VmSpec:
+    """What the VM is: QEMU machine type, RAM, CPUs, SRAT and kernel command line."""
+
+    machine_type: str
+    mem_mib: int
+    smp: int
+    srat: bytes | None
+    append: str
+    accel: str = "tcg"
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+def base_cmdline(offline: bool = True) -> str:
+    """The command line every verify boot starts with, with its trailing blank."""
+    params = [p for p in BASE_PARAMS if offline or p != OFFLINE_PARAM]
+    return " ".join(params) + " "
+
+
+def own_params(raw: str) -> str:
+    """A machine's own parameters: its command line without the words of the base line
+    (``tryoffline`` included, which only verify's init reads).  Double-quoted values stay
+    whole."""
+    words = re.findall(r'(?:[^\s"]+|"[^"]*"?)+', raw)
+    return " ".join(w for w in words if w not in BASE_PARAMS)
+
+
+def make_append(own: str, offline: bool = True) -> str:
+    """``-append``: the base line followed by the machine's own parameters."""
+    return base_cmdline(offline) + own.strip()
+
+
+def low_usable_end(machine: Machine) -> int:
+    """The end of usable RAM below 4 GiB."""
+    return max((min(e.end, FOUR_GIB) for e in machine.e820
+                if e.type == E820_USABLE and e.start < FOUR_GIB), default=0)
+
+
+def high_usable(machine: Machine) -> int:
+    """Usable RAM above 4 GiB, in bytes."""
+    return sum(e.end - max(e.start, FOUR_GIB) for e in machine.e820
+               if e.type == E820_USABLE and e.end > FOUR_GIB)
+
+
+def ram_mib(machine: Machine) -> int:
+    """``-m`` in MiB: the usable end below 4 GiB rounded up to 1 MiB, plus all usable RAM
+    above 4 GiB (QEMU maps RAM beyond its PCI hole from 4 GiB on)."""
+    low = -(-low_usable_end(machine) // MiB) * MiB
+    return (low + high_usable(machine)) // MiB
+
+
+def guess_machine_type(machine: Machine) -> tuple[str, str | None]:
+    """machine.qemu_machine, else a guess from where low RAM ends: near 3 GiB is ``pc``
+    (i440fx), near 2 GiB ``q35``.  The second value says how it was chosen (None if the
+    machine file named it)."""
+    if machine.qemu_machine:
+        return machine.qemu_machine, None
+    low = low_usable_end(machine)
+    if high_usable(machine) and abs(low - Q35_LOW_END) <= _GUESS_SLACK:
+        return "q35", f"guessed q35: usable RAM below 4 GiB ends at {low:#x}, near 2 GiB"
+    if high_usable(machine) and abs(low - PC_LOW_END) <= _GUESS_SLACK:
+        return "pc", f"guessed pc: usable RAM below 4 GiB ends at {low:#x}, near 3 GiB"
+    return "pc", (f"no qemu_machine in the machine file and usable RAM below 4 GiB ends at "
+                  f"{low:#x}: using pc")
+
+
+def spec_from_machine(machine: Machine, srat: bytes | None, cmdline: str | None = None,
+                      offline: bool = True, accel: str = "tcg") -> VmSpec:
+    """The VM for a machine model; ``cmdline`` replaces the machine's own parameters."""
+    mtype, how = guess_machine_type(machine)
+    apics, source = possible_cpus(machine)
+    notes = [how] if how else []
+    if source.startswith("nothing"):
+        notes.append("the machine file gives no CPU count: -smp 1")
+    own = own_params(machine.cmdline.raw if cmdline is None else cmdline)
+    return VmSpec(mtype, ram_mib(machine), len(apics), srat, make_append(own, offline), accel,
+                  tuple(notes))
+
+
+def mem_arg(mib: int) -> str:
+    """``-m``: whole GiB as ``NG`` (as the corpus wrote it), else ``NM``."""
+    return f"{mib // 1024}G" if mib % 1024 == 0 else f"{mib}M"
+
+
+def qemu_args(spec: VmSpec, kernel: str, initrd: str, srat_path: str | None) -> list[str]:
+    """The argument list: the corpus' arguments in the corpus' order, then the console and
+    housekeeping options."""
+    args = [QEMU, "-machine", f"{spec.machine_type},accel={spec.accel}", "-cpu", "max",
+            "-m", mem_arg(spec.mem_mib), "-smp", str(spec.smp)]
+    if spec.srat is not None:
+        if srat_path is None:
+            raise ValueError("the VM has an SRAT but no file for it")
+        args += ["-acpitable", f"file={srat_path}"]
+    args += ["-kernel", kernel, "-initrd", initrd, "-append", spec.append]
+    args += ["-nic", "none", "-no-reboot", "-nographic", "-monitor", "none", "-serial", "stdio"]
+    return args
+
+
+def check_qemu() -> str:
+    """The path of qemu-system-x86_64, or a VerifyError."""
+    path = shutil.which(QEMU)
+    if path is None:
+        raise VerifyError(f"{QEMU} not found: install package qemu-system-x86 "
+                          "(.ci/verify-deps does)")
+    return path
+
+
+def check_accel(accel: str) -> None:
+    if accel == "kvm" and not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        raise VerifyError("--accel kvm: /dev/kvm is missing or not accessible")
+
+
+@dataclass
+class RunResult:
+    """A finished VM: its console output, exit status and wall-clock time."""
+
+    console: bytes
+    returncode: int
+    seconds: float
+    stderr: str
+
+
+_TS = re.compile(r"^\[\s*\d+\.\d+\]\s?")
+_ANSI = re.compile(r"\x1b(?:\[[0-9;?]*[A-Za-z]|[A-Za-z])")
+_MARKER = re.compile(r"^=====([A-Z_]+)=====")
+
+
+class Progress:
+    """The progress indicator on stderr: on a terminal one self-updating line (elapsed
+    seconds, the section of the init script, the last console line), else one line at the
+    start and one at the end."""
+
+    def __init__(self, label: str, stream: TextIO | None = None) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.tty = self.stream.isatty()
+        self.label = label
+        self.start = time.monotonic()
+        self.section = "kernel"
+        self.last = ""
+        self.shown = 0.0
+
+    def begin(self) -> None:
+        if not self.tty:
+            self.stream.write(f"memhp verify: booting {self.label} ...\n")
+            self.stream.flush()
+
+    def line(self, text: str) -> None:
+        """One console line (raw, as captured)."""
+        clean = _ANSI.sub("", text).replace("\r", "").strip()
+        m = _MARKER.match(clean)
+        if m:
+            self.section = m.group(1).lower()
+        elif clean:
+            self.last = _TS.sub("", clean)
+
+    def tick(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not self.tty or (not force and now - self.shown < 0.5):
+            return
+        self.shown = now
+        width = shutil.get_terminal_size((100, 20)).columns
+        msg = f"{now - self.start:5.0f}s  [{self.section}] {self.last}"
+        self.stream.write("\r\x1b[K" + msg[: max(width - 1, 10)])
+        self.stream.flush()
+
+    def end(self, outcome: str) -> None:
+        seconds = time.monotonic() - self.start
+        if self.tty:
+            self.stream.write("\r\x1b[K")
+        self.stream.write(f"memhp verify: {self.label}: {outcome} after {seconds:.1f} s\n")
+        self.stream.flush()
+
+
+def run_vm(args: list[str], log_path: Path, timeout: float,
+           progress: Progress | None = None,
+           on_line: Callable[[str], None] | None = None) -> RunResult:
+    """Run QEMU, copying the serial console to ``log_path`` as it comes; kill it after
+    ``timeout`` seconds (VerifyError, the log so far stays)."""
+    start = time.monotonic()
+    try:
+        proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+    except OSError as e:
+        raise VerifyError(f"cannot start {args[0]}: {e.strerror}") from None
+    assert proc.stdout is not None and proc.stderr is not None
+    out, err = proc.stdout.fileno(), proc.stderr.fileno()
+    console = bytearray()
+    errors = bytearray()
+    pending = b""
+    open_fds = {out, err}
+    if progress:
+        progress.begin()
+    try:
+        with open(log_path, "wb") as log:
+            while open_fds:
+                left = start + timeout - time.monotonic()
+                if left <= 0:
+                    proc.kill()
+                    proc.wait()
+                    last = progress.last if progress else ""
+                    if progress:
+                        progress.end("timed out")
+                    raise VerifyError(f"timeout: the VM did not finish in {timeout:g} s "
+                                      f"(last console line: {last or 'none'!r})")
+                ready, _, _ = select.select(list(open_fds), [], [], min(left, 0.25))
+                for fd in ready:
+                    chunk = os.read(fd, 65536)
+                    if not chunk:
+                        open_fds.discard(fd)
+                        continue
+                    if fd == err:
+                        errors.extend(chunk)
+                        continue
+                    console.extend(chunk)
+                    log.write(chunk)
+                    log.flush()
+                    pending += chunk
+                    *lines, pending = pending.split(b"\n")
+                    for raw in lines:
+                        text = raw.decode("utf-8", "replace")
+                        if progress:
+                            progress.line(text)
+                        if on_line:
+                            on_line(text)
+                if progress:
+                    progress.tick()
+            rc = proc.wait(timeout=max(1.0, start + timeout - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise VerifyError(f"timeout: QEMU did not exit within {timeout:g} s") from None
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+    seconds = time.monotonic() - start
+    if progress:
+        progress.end(f"QEMU exited with status {rc}" if rc else "VM powered off")
+    return RunResult(bytes(console), rc, seconds, errors.decode("utf-8", "replace"))

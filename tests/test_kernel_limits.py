@@ -1,0 +1,95 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""The kernel's own limits, and what the model does not cover, said out loud."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from memhp.firmware.cmdline import parse_cmdline
+from memhp.firmware.types import (
+    E820_USABLE,
+    SRAT_MEM_ENABLED,
+    SRAT_MEM_HOT_PLUGGABLE,
+    E820Entry,
+    Machine,
+    Srat,
+    SratCpu,
+    SratMemory,
+    SratUnknown,
+)
+from memhp.kernel.profile import load_profile
+from memhp.kernel.setup import boot
+
+PROFILE = load_profile()
+G = 1 << 30
+
+
+def machine(mems: list[SratMemory], cmdline: str = "nokaslr movable_node",
+            e820_end: int = 8 * G, **kw: object) -> Machine:
+    e820 = (E820Entry(0, 0x9FC00, E820_USABLE), E820Entry(0x100000, 0xBFFE0000, E820_USABLE),
+            E820Entry(4 * G, e820_end, E820_USABLE))
+    srat = Srat((SratCpu(0, 0), SratCpu(1, 1), *mems))
+    return dataclasses.replace(Machine(e820, parse_cmdline(cmdline), srat=srat, cpus=2), **kw)
+
+
+def low(pxm: int = 0) -> list[SratMemory]:
+    return [SratMemory(pxm, 0, 0xA0000), SratMemory(pxm, 0x100000, 4 * G - 0x100000)]
+
+
+def test_overlapping_nodes_make_the_kernel_drop_numa() -> None:
+    b = boot(machine([*low(), SratMemory(1, 3 * G, 5 * G)]), PROFILE)
+    assert any("overlaps with node" in line for line in b.log)
+    assert "No NUMA configuration found" in b.log
+    assert b.numa is not None and not b.numa.from_srat
+
+
+def test_zero_length_and_disabled_entries_are_ignored() -> None:
+    mems = [*low(), SratMemory(1, 4 * G, 0, SRAT_MEM_ENABLED | SRAT_MEM_HOT_PLUGGABLE),
+            SratMemory(1, 4 * G, 4 * G, 0), SratMemory(2, 4 * G, 4 * G)]
+    b = boot(machine(mems), PROFILE)
+    assert b.numa is not None and b.numa.from_srat
+    srat_lines = [ln for ln in b.log if ln.startswith("ACPI: SRAT: Node")]
+    assert len(srat_lines) == 4  # the disabled entry prints nothing
+    assert not b.hotplug
+
+
+def test_proximity_domain_beyond_max_pxm_disables_the_srat() -> None:
+    b = boot(machine([*low(), SratMemory(PROFILE.max_pxm_domains, 4 * G, 4 * G)]), PROFILE)
+    assert "ACPI: SRAT: Too many proximity domains." in b.log
+    assert "ACPI: SRAT: SRAT not used." in b.log
+    assert b.numa is not None and not b.numa.from_srat
+
+
+def test_more_memory_entries_than_nr_node_memblks() -> None:
+    n = PROFILE.nr_node_memblks
+    step = 4 * G // n
+    mems = [*low(), *(SratMemory(1, 4 * G + i * step, step) for i in range(n))]
+    b = boot(machine(mems), PROFILE)
+    assert "too many memblk ranges" in b.log
+    assert b.numa is not None and not b.numa.from_srat
+
+
+def test_more_nodes_than_max_numnodes() -> None:
+    prof = dataclasses.replace(PROFILE, nodes_shift=2)  # MAX_NUMNODES = 4
+    mems = [*low(), *(SratMemory(p, 4 * G + p * G, G) for p in range(1, 5))]
+    b = boot(machine(mems), prof)
+    assert "ACPI: SRAT: Too many proximity domains." in b.log
+
+
+def test_ram_above_the_physical_address_width_is_left_out() -> None:
+    top = 1 << 47
+    m = machine(low(), e820_end=top, la57=False)
+    b = boot(m, PROFILE)
+    assert b.max_pfn == (1 << 46) >> 12
+    assert any("beyond what the kernel maps" in n for n in b.notes)
+
+
+def test_outside_the_model_is_said() -> None:
+    m = machine([*low(), SratMemory(1, 4 * G, 4 * G, SRAT_MEM_ENABLED | 4)],
+                cmdline="movable_node numa=fake=4 kernelcore=mirror")
+    m = dataclasses.replace(m, srat=Srat((*m.srat.entries, SratUnknown(3, bytes(18)))),
+                            e820=(*m.e820, E820Entry(16 * G, 20 * G, "persistent (type 7)")))
+    notes = " | ".join(boot(m, PROFILE).notes)
+    for words in ("KASLR", "numa=fake", "kernelcore=mirror", "GICC", "non-volatile",
+                  "persistent (type 7)"):
+        assert words in notes
