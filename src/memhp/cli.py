@@ -13,6 +13,7 @@ from memhp.firmware.types import Machine
 from memhp.kernel.profile import DEFAULT_PROFILE, load_profile
 from memhp.kernel.setup import boot
 from memhp.output import dmesg, json_facts, text
+from memhp.output.terminal import style_for
 from memhp.units import id_ranges
 
 
@@ -52,10 +53,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.explain is not None:
         if args.format != "text":
             raise InputError("command line", "--explain", args.explain, "needs --format text")
-        sys.stdout.write(text.explain_block(result, args.explain))
+        sys.stdout.write(text.explain_block(result, args.explain, style_for(args.no_color,
+                                                                             args.hex)))
         return 0
-    render = {"text": text.render, "dmesg": dmesg.render, "json": json_facts.render}[args.format]
-    sys.stdout.write(render(result))
+    if args.format == "text":
+        sys.stdout.write(text.render(result, style_for(args.no_color, args.hex)))
+    else:
+        render = {"dmesg": dmesg.render, "json": json_facts.render}[args.format]
+        sys.stdout.write(render(result))
     if args.format == "json":
         sys.stdout.write("\n")
     return 0
@@ -65,7 +70,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from memhp import replay
 
     res = replay.replay_log(_read_text(args.log), args.log, args.srat, load_profile(args.profile))
-    sys.stdout.write(replay.render(res))
+    if args.format == "json":
+        from memhp.output.report import to_json
+
+        sys.stdout.write(to_json(res))
+    else:
+        sys.stdout.write(replay.render(res))
     return 0 if res.matched == res.total and res.dumps_matched == res.dumps_total else 1
 
 
@@ -213,6 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("log", help="a boot log with memblock=debug")
     rp.add_argument("--srat", help="the SRAT the machine had")
     rp.add_argument("--profile", default=DEFAULT_PROFILE, help="kernel build profile")
+    rp.add_argument("--format", choices=("text", "json"), default="text")
     rp.set_defaults(func=cmd_replay)
     im = sub.add_parser("import-log", help="write a machine file from a real boot log")
     im.add_argument("log", help="dmesg or serial log")

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from memhp.firmware.types import CommandLine, CoreSize
 
 _U64_MASK = (1 << 64) - 1
+_EXACT_MASK = (1 << 128) - 1  # _strtoull's values are exact up to here
 _SPACES = " \t\n\v\f\r"  # isspace() of the kernel's ctype for ASCII
 _SHIFTS = {"k": 10, "m": 20, "g": 30, "t": 40, "p": 50, "e": 60}
 COMMAND_LINE_SIZE = 2048  # arch/x86/include/uapi/asm/setup.h
@@ -33,7 +34,9 @@ def _strtoull(s: str) -> tuple[int, int]:
     """``simple_strtoull(s, &end, 0)``: (value, characters used), value not yet wrapped.
 
     Base 16 after ``0x`` followed by a hex digit, base 8 after a leading ``0``, else 10; no
-    sign, no leading blanks.  No digits at all gives (0, 0)."""
+    sign, no leading blanks.  No digits at all gives (0, 0).  The value is exact below
+    2^128; a bigger one keeps its low 128 bits exact and stays at least 2^128 (so the
+    arithmetic stays linear in the number of digits, however many there are)."""
     base, pos = 10, 0
     if s[:1] == "0":
         hex_prefix = s[1:2] in ("x", "X") and s[2:3] != "" and s[2] in string.hexdigits
@@ -41,6 +44,8 @@ def _strtoull(s: str) -> tuple[int, int]:
     value, digits = 0, "0123456789abcdef"[:base]
     while pos < len(s) and s[pos].isascii() and s[pos].lower() in digits:
         value = value * base + digits.index(s[pos].lower())
+        if value > _EXACT_MASK:
+            value = (value & _EXACT_MASK) | (_EXACT_MASK + 1)
         pos += 1
     return value, pos
 
@@ -134,6 +139,7 @@ def _parse_core(name: str, value: str, core: _Core, notes: list[str]) -> None:
     number, used = _strtoull(value)
     core.given = True
     if value[used : used + 1] == "%":
+        number &= _U64_MASK  # simple_strtoull's unsigned long long, before any check
         if number > 100:
             notes.append(f"{name}={value}: a percentage above 100 makes cmdline_parse_core "
                          f"print a WARNING; the kernel keeps {number}%")
@@ -142,7 +148,7 @@ def _parse_core(name: str, value: str, core: _Core, notes: list[str]) -> None:
                          f"any earlier {name}=<size> stays")
         if value[used + 1 :]:
             notes.append(f"{name}={value}: the kernel ignores {value[used + 1:]!r} after '%'")
-        core.percent = number & _U64_MASK
+        core.percent = number
         return
     size, rest = memparse(value)
     if used == 0:

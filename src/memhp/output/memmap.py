@@ -40,7 +40,7 @@ LANE_H = 40  # the zone bar
 LABEL_ROW = 16  # reservation labels
 LEADER_H = 26  # between labels and markers
 MARKER_JOIN = 60  # reservations of a kind closer than this share one label
-MARK_ROW = 7  # one row of reservation markers
+MARK_ROW = 8  # one row of reservation markers
 MAX_MARK_ROWS = 3
 BLOCK_H = 13
 LANE_GAP = 22
@@ -587,9 +587,9 @@ class _Map:
         # big bars first so they take the bottom row, next to the lane
         for bar in sorted(bars, key=lambda b: (-b.size, b.pieces[0][0])):
             x0, x1 = x(bar.pieces[0][0]), x(bar.pieces[-1][1])
-            if x1 - x0 < 4:
+            if x1 - x0 < 5:
                 mid = (x0 + x1) / 2
-                x0, x1 = mid - 2, mid + 2
+                x0, x1 = mid - 2.5, mid + 2.5
             bar.x0, bar.x1 = x0, x1
             for i, row in enumerate(rows):
                 if all(x1 + 1 <= a or x0 >= b + 1 for a, b in row):

@@ -4,8 +4,11 @@
 from __future__ import annotations
 
 from memhp.kernel.setup import Boot
+from memhp.output.terminal import Style
 from memhp.units import human as human
 from memhp.units import id_ranges as _ranges
+
+PLAIN = Style()
 
 
 def node_reservations(boot: Boot, nid: int) -> list[str]:
@@ -19,7 +22,7 @@ def node_reservations(boot: Boot, nid: int) -> list[str]:
     return hits
 
 
-def render(boot: Boot) -> str:
+def render(boot: Boot, style: Style = PLAIN) -> str:
     """The default ``memhp predict`` output."""
     assert boot.numa is not None and boot.zones is not None
     m, prof, numa, zones = boot.machine, boot.profile, boot.numa, boot.zones
@@ -40,7 +43,7 @@ def render(boot: Boot) -> str:
         out.append(f"NUMA: the SRAT was rejected ({numa.failure}); one fake node covers all "
                    "memory, so the kernel ignores the SRAT's hotplug ranges")
     for note in boot.notes:
-        out.append(f"note: {note}")
+        out.append(f"{style.paint('note', 'yellow')}: {note}")
     movable_blocks: dict[int, list[int]] = {}
     for b in boot.blocks:
         if b.zone == "Movable" and len(b.nodes) == 1:
@@ -50,7 +53,7 @@ def render(boot: Boot) -> str:
         regions = [r for r in boot.memblock.memory.regions if r.nid == nid]
         ram = sum(r.size for r in regions)
         out.append("")
-        out.append(f"Node {nid}: {human(ram)} of RAM in {len(regions)} range(s), "
+        out.append(f"Node {nid}: {style.size(ram)} of RAM in {len(regions)} range(s), "
                    f"[mem {nz.start_pfn * ps:#x}-{nz.end_pfn * ps - 1:#x}]")
         hot = [(s, e) for s, e, n in boot.hotplug if n == nid]
         srat_hot = numa.srat is not None and any(
@@ -58,7 +61,7 @@ def render(boot: Boot) -> str:
             for e in (m.srat.memory if m.srat else ())
         ) and numa.from_srat
         if hot:
-            out.append(f"  hotpluggable: {human(sum(e - s for s, e in hot))} keeps the SRAT "
+            out.append(f"  hotpluggable: {style.size(sum(e - s for s, e in hot))} keeps the SRAT "
                        "hot-pluggable flag (no kernel memory on this node)")
         elif srat_hot and nid in numa.kernel_nodes:
             out.append("  hotpluggable: no — the SRAT marks it hot-pluggable, but the node holds "
@@ -76,28 +79,31 @@ def render(boot: Boot) -> str:
             if z.spanned:
                 out.append(
                     f"  zone {z.name:<8} [mem {z.start_pfn * ps:#x}-{z.end_pfn * ps - 1:#x}] "
-                    f"spanned {z.spanned} present {z.present} pages ({human(z.present * ps)})")
+                    f"spanned {z.spanned} present {z.present} pages ({style.size(z.present * ps)})")
         start = zones.zone_movable_pfn.get(nid)
         if start:
             why = ("movable_node: the lowest hotpluggable address" if m.cmdline.movable_node
                    else "kernelcore=/movablecore=")
             out.append(f"  ZONE_MOVABLE starts at {start * ps:#x} ({why}, aligned to "
-                       f"{human(prof.max_order_nr_pages * ps)})")
+                       f"{style.size(prof.max_order_nr_pages * ps)})")
         else:
             out.append("  ZONE_MOVABLE: none on this node")
         ids = movable_blocks.get(nid, [])
         total = [b.id for b in boot.blocks if nid in b.nodes]
-        out.append(f"  memory blocks ({human(boot.block_size)} each): {_ranges(total) or 'none'}; "
-                   f"in ZONE_MOVABLE: {_ranges(ids) or 'none'}")
+        out.append(f"  memory blocks ({style.size(boot.block_size)} each): "
+                   f"{_ranges(total) or 'none'}; in ZONE_MOVABLE: {_ranges(ids) or 'none'}")
         in_node = set(total)
         verdicts = [v for v in boot.offline if v.block in in_node]
         can = [v.block for v in verdicts if v.result == "offlined"]
         if verdicts:
-            out.append(f"  can go offline right after boot: {_ranges(can) or 'none'}")
+            out.append(f"  can go offline right after boot: "
+                       f"{style.paint(_ranges(can) or 'none', 'green')}")
         for v in verdicts:
             if v.result != "offlined":
-                out.append(f"    memory{v.block}: {v.result} — {v.reason}")
+                colour = "red" if v.result == "failed" else "yellow"
+                out.append(f"    memory{v.block}: {style.paint(v.result, colour)} — {v.reason}")
     return "\n".join(out) + "\n"
+
 
 
 def attribute(owners: list[tuple[int, int, str]],
@@ -129,7 +135,7 @@ def attribute(owners: list[tuple[int, int, str]],
     return sorted(sizes.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
-def explain_block(boot: Boot, block_id: int) -> str:
+def explain_block(boot: Boot, block_id: int, style: Style = PLAIN) -> str:
     """``--explain BLOCK``: what lives in one memory block, and whether it can go offline."""
     from memhp.errors import InputError
     from memhp.kernel.setup import reservation_owners
@@ -142,7 +148,7 @@ def explain_block(boot: Boot, block_id: int) -> str:
     ps = boot.profile.page_size
     lo, hi = block.start_pfn * ps, (block.start_pfn + block.nr_pages) * ps
     nodes = ", ".join(map(str, block.nodes)) or "none"
-    out = [f"memory{block.id}: [mem {lo:#x}-{hi - 1:#x}] ({human(hi - lo)}), "
+    out = [f"memory{block.id}: [mem {lo:#x}-{hi - 1:#x}] ({style.size(hi - lo)}), "
            f"node{'s' if len(block.nodes) != 1 else ''} {nodes}, "
            f"valid_zones {','.join(block.valid_zones)}"]
     out.append("  firmware map:")
@@ -155,7 +161,7 @@ def explain_block(boot: Boot, block_id: int) -> str:
     if not kept:
         out.append("    none")
     for what, size in attribute(reservation_owners(boot), kept):
-        out.append(f"    {human(size):>10}  {what}")
+        out.append(f"    {style.size(size):>10}  {what}")
     if boot.sparse_allocs:
         secs: list[int] = []
         owners_nid: set[int] = set()
