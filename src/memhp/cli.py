@@ -89,12 +89,17 @@ def cmd_import_log(args: argparse.Namespace) -> int:
     if args.output in (None, "-"):
         sys.stdout.write(out)
     else:
-        try:
-            with open(args.output, "w", encoding="utf-8") as f:
-                f.write(out)
-        except OSError as e:
-            raise InputError(args.output, "-o", args.output, e.strerror or "cannot write") from None
+        write_output(args.output, out)
     return 0
+
+
+def write_output(path: str, text: str) -> None:
+    """Write an output file (``-o``); failing to is an input error, not a traceback."""
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as e:
+        raise InputError(path, "-o", path, e.strerror or "cannot write") from None
 
 
 def _input_args(p: argparse.ArgumentParser, cmdline: bool = True) -> None:

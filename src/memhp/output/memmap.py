@@ -27,7 +27,8 @@ from memhp.errors import InputError
 from memhp.kernel.memory_blocks import MemoryBlock
 from memhp.kernel.memory_hotplug import OfflineVerdict
 from memhp.kernel.setup import Boot, reservation_owners
-from memhp.output.text import human
+from memhp.units import human
+from memhp.units import id_ranges as _ranges
 
 # Geometry (pixels).  The SVG is as wide as a 1400-pixel browser window minus its margins.
 WIDTH = 1360
@@ -140,17 +141,6 @@ def _fmt(v: float) -> str:
 def _mem(start: int, end: int) -> str:
     """[mem 0x..-0x..] of the half-open range [start, end)."""
     return f"[mem {start:#x}-{end - 1:#x}]"
-
-
-def _ranges(ids: Iterable[int]) -> str:
-    """[0, 1, 2, 5] -> '0-2, 5'."""
-    pairs: list[list[int]] = []
-    for i in sorted(ids):
-        if pairs and pairs[-1][1] == i - 1:
-            pairs[-1][1] = i
-        else:
-            pairs.append([i, i])
-    return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in pairs)
 
 
 def _wrap(s: str, size: float, width: float, mono: bool = False) -> list[str]:
@@ -1134,7 +1124,7 @@ RENDERERS: dict[str, Callable[[Boot], str]] = {".svg": render_svg, ".html": rend
 
 def cmd_map(args: argparse.Namespace) -> int:
     """``memhp map``: boot the machine in the model and write its map."""
-    from memhp.cli import load_input
+    from memhp.cli import load_input, write_output
     from memhp.kernel.profile import load_profile
     from memhp.kernel.setup import boot
 
@@ -1148,12 +1138,7 @@ def cmd_map(args: argparse.Namespace) -> int:
     if not machine.name:
         source = args.machine or args.boot_log
         machine = dataclasses.replace(machine, name=Path(source).stem if source else "")
-    out = RENDERERS[suffix](boot(machine, load_profile(args.profile)))
-    try:
-        with open(args.output, "w", encoding="utf-8") as f:
-            f.write(out)
-    except OSError as e:
-        raise InputError(args.output, "-o", args.output, e.strerror or "cannot write") from None
+    write_output(args.output, RENDERERS[suffix](boot(machine, load_profile(args.profile))))
     return 0
 
 
