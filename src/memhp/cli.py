@@ -230,9 +230,11 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--profile", default=DEFAULT_PROFILE, help="kernel build profile")
     rp.add_argument("--format", choices=("text", "json"), default="text")
     rp.set_defaults(func=cmd_replay)
+    from memhp import verify
     from memhp.output import memmap
 
     memmap.add_subcommand(sub)
+    verify.add_subcommand(sub)
     im = sub.add_parser("import-log", help="write a machine file from a real boot log")
     im.add_argument("log", help="dmesg or serial log")
     im.add_argument("--srat", help="SRAT file to include")

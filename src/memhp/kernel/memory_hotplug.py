@@ -115,11 +115,12 @@ def predict_offline(
         if free:
             lo = free[0].start_pfn * ps
             room = (free[0].nr_pages * ps - pinned.overlap(lo, lo + free[0].nr_pages * ps)) // ps
-        if len(cpus) * prof.runtime_pages_per_cpu > room and len(free) > 1:
+        if len(cpus) * prof.runtime_pages_per_cpu * prof.runtime_margin > room and len(free) > 1:
             spill = free[1]
             if verdicts[spill.id].result == "offlined":
                 verdicts[spill.id] = OfflineVerdict(
                     spill.id, "unknown", f"{len(cpus)} CPUs allocate from {where}; their "
                     f"allocations (about {human(len(cpus) * prof.runtime_pages_per_cpu * ps)})"
-                    f" may not fit in the {human(room * ps)} left free in the block below")
+                    f" may not fit in the {human(room * ps)} left free in the block below; "
+                    "where they land varies from boot to boot")
     return [verdicts[b.id] for b in blocks]

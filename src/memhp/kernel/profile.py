@@ -66,6 +66,7 @@ class KernelProfile:
     swiotlb_area_bytes: int
     late_free_kernel: int
     runtime_pages_per_cpu: int
+    runtime_margin: int
 
     @property
     def page_size(self) -> int:

@@ -83,6 +83,7 @@ class Verdict:
     groups: list[compare.GroupResult]
     warnings: list[str] = field(default_factory=list)
     prediction: dict[str, Any] = field(default_factory=dict)
+    has_model: bool = True  # False for a scenario: no firmware model to compare with
 
     @property
     def compared(self) -> list[compare.GroupResult]:
@@ -217,6 +218,8 @@ def verify(args: argparse.Namespace) -> Verdict:
         work = Path(args.keep) if args.keep else Path(tmp)
         try:
             work.mkdir(parents=True, exist_ok=True)
+            for stale in ("srat.bin", "prediction.json"):  # of an earlier run in --keep DIR
+                (work / stale).unlink(missing_ok=True)
             srat_path = work / "srat.bin" if inp.spec.srat is not None else None
             if srat_path is not None and inp.spec.srat is not None:
                 srat_path.write_bytes(inp.spec.srat)
@@ -243,6 +246,8 @@ def verify(args: argparse.Namespace) -> Verdict:
                                                name=inp.name)
             source = ("the VM's firmware lines (BIOS-e820, ACPI tables, RAMDISK) with the "
                       "scenario's SRAT: a scenario has no firmware model")
+            fw_notes.append(f"initrd {_ramdisk(vm.initrd)} (memhp's initramfs, {len(initrd)} "
+                            "bytes)")
         else:
             model = inp.model
             differences = firmware_differences(model, vm)
@@ -271,7 +276,8 @@ def verify(args: argparse.Namespace) -> Verdict:
         kernel_debian=debian, profile=args.profile,
         profile_note=profile_note(args.profile, release, debian), accel=args.accel,
         boot_seconds=round(run.seconds, 1), firmware=differences, firmware_notes=fw_notes,
-        prediction_source=source, groups=groups, warnings=warnings, prediction=prediction)
+        prediction_source=source, groups=groups, warnings=warnings, prediction=prediction,
+        has_model=inp.model is not None)
 
 
 def _group_line(g: compare.GroupResult) -> str:
@@ -293,7 +299,7 @@ def render_text(v: Verdict) -> str:
         f"memhp verify {v.name}",
         f"  VM:          {vm}",
         f"  kernel:      Linux {kernel_text}, {v.kernel_path}",
-        f"  profile:     {v.profile_note}",
+        f"  model:       {v.profile_note}",
         f"  boot time:   {v.boot_seconds:.1f} s ({v.accel.upper()})",
     ]
     for w in v.warnings:
@@ -325,7 +331,7 @@ def render_json(v: Verdict) -> str:
         "profile_note": v.profile_note,
         "accel": v.accel,
         "boot_seconds": v.boot_seconds,
-        "firmware_matches_model": not v.firmware,
+        "firmware_matches_model": not v.firmware if v.has_model else None,
         "firmware_differences": v.firmware,
         "firmware_notes": v.firmware_notes,
         "prediction_source": v.prediction_source,

@@ -42,6 +42,9 @@ _ZONE_COUNT = re.compile(r"\s+(spanned|present|managed)\s+(\d+)\s*$")
 _START_PFN = re.compile(r"\s+start_pfn:\s+(\d+)\s*$")
 _BLOCK = re.compile(r"memory(\d+) state=(\S+) phys_index=\S+ valid_zones=(\S*) nodes=(\S*)")
 _TRIAL = re.compile(r"memory(\d+) valid_zones=\S* result=(\w+)")
+_BLOCK_SIZE = re.compile(r"block_size_bytes ([0-9a-fA-F]+)")
+_PAGE_DUMP = re.compile(r"\bpage:\S+ .*\bpfn:(0x[0-9a-f]+)")
+_UNMOVABLE = re.compile(r"page dumped because: unmovable page")
 
 
 def sections(text: str) -> dict[str, list[str]]:
@@ -69,6 +72,8 @@ class RealBoot:
     zoneinfo: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
     memory_blocks: dict[str, dict[str, Any]] = field(default_factory=dict)
     offline_trial: dict[str, str] | None = None  # None: no trial in this boot
+    # pfns of the pages the kernel reported as unmovable while offlining each block
+    unmovable: dict[str, list[int]] = field(default_factory=dict)
     complete: bool = False  # the END marker was reached
 
 
@@ -111,13 +116,36 @@ def real_boot(text: str) -> RealBoot:
                                           for n in nodes.split(",") if n]}
     rb.memory_blocks = {str(k): v for k, v in sorted(blocks.items())}
     if "OFFLINE_TRIAL" in sec:
-        trial = {}
-        for line in sec["OFFLINE_TRIAL"]:
-            mt = _TRIAL.search(line)
-            if mt:
-                trial[int(mt.group(1))] = mt.group(2)
-        rb.offline_trial = {str(k): v for k, v in sorted(trial.items())}
+        _offline_trial(rb, sec)
     return rb
+
+
+def _offline_trial(rb: RealBoot, sec: dict[str, list[str]]) -> None:
+    """The results, and the unmovable pages the kernel dumped (``dump_page`` from
+    ``has_unmovable_pages``) before each block's result line, where the page lies in that
+    block."""
+    size = next((int(m.group(1), 16) for m in map(_BLOCK_SIZE.match, sec.get("MEMORY_BLOCKS", []))
+                 if m), 0)
+    trial: dict[int, str] = {}
+    dumped: int | None = None
+    pending: list[int] = []
+    for line in sec["OFFLINE_TRIAL"]:
+        mp = _PAGE_DUMP.search(line)
+        if mp:
+            dumped = int(mp.group(1), 16)
+        elif _UNMOVABLE.search(line) and dumped is not None:
+            pending.append(dumped)
+            dumped = None
+        mt = _TRIAL.search(line)
+        if mt:
+            block = int(mt.group(1))
+            trial[block] = mt.group(2)
+            per_block = size >> 12
+            mine = [p for p in pending if per_block and p // per_block == block]
+            if mine:
+                rb.unmovable[str(block)] = mine
+            pending, dumped = [], None
+    rb.offline_trial = {str(k): v for k, v in sorted(trial.items())}
 
 
 @dataclass(frozen=True)
@@ -167,7 +195,8 @@ def _zones(name: str, real: dict[str, Any], pred: dict[str, Any],
 
 
 def _blocks(name: str, real: dict[str, Any], pred: dict[str, Any],
-            skip: set[str] | None = None) -> GroupResult:
+            skip: set[str] | None = None,
+            unmovable: dict[str, list[int]] | None = None) -> GroupResult:
     skip = skip or set()
     ids = sorted((set(real) | set(pred)) - skip, key=int)
     bad = [i for i in ids if real.get(i) != pred.get(i)]
@@ -175,6 +204,10 @@ def _blocks(name: str, real: dict[str, Any], pred: dict[str, Any],
     if bad:
         diff = (f"{len(bad)} block{'s' if len(bad) > 1 else ''} differ; first memory{bad[0]}: "
                 f"real {real.get(bad[0])} != predicted {pred.get(bad[0])}")
+        pfns = (unmovable or {}).get(bad[0])
+        if pfns:
+            diff += (" (the kernel found an unmovable page at pfn "
+                     + ", ".join(f"{p:#x}" for p in pfns) + ")")
     ok = ""
     if skip:
         ok = (f"{len(skip)} block{'s' if len(skip) > 1 else ''} not compared "
@@ -219,5 +252,6 @@ def compare(real: RealBoot, pred: dict[str, Any]) -> list[GroupResult]:
                                    len(ptrial)))
     else:
         unknown = {k for k, v in ptrial.items() if v == "unknown"}
-        results.append(_blocks("offline_trial", real.offline_trial, ptrial, unknown))
+        results.append(_blocks("offline_trial", real.offline_trial, ptrial, unknown,
+                               real.unmovable))
     return results

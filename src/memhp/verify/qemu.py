@@ -176,7 +176,7 @@ class Progress:
         self.tty = self.stream.isatty()
         self.label = label
         self.start = time.monotonic()
-        self.section = "kernel"
+        self.section = "boot"
         self.last = ""
         self.shown = 0.0
 
