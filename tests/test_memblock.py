@@ -155,3 +155,32 @@ def test_trim_memory_drops_partial_pages() -> None:
     mbk.memblock_add(mb, 0x100800, 0x400)  # less than a page after alignment
     mbk.memblock_trim_memory(mb, 0x1000)
     assert mbk.snapshot(mb.memory) == [[0x1000, 0x9E000, None, 0]]
+
+
+def test_mirror_is_preferred_and_nomap_is_skipped() -> None:
+    mb = mbk.Memblock()
+    mbk.memblock_add(mb, 0x100000, 0x300000)
+    mbk.memblock_mark_mirror(mb, 0x100000, 0x100000)
+    mbk.memblock_mark_nomap(mb, 0x300000, 0x100000)
+    # top-down, but mirrored memory first (choose_memblock_flags), never the nomap range
+    assert mbk.memblock_phys_alloc_range(mb, 0x1000, 0x1000, 0, mbk.PHYS_ADDR_MAX) == 0x1FF000
+    mbk.memblock_reserve(mb, 0x100000, 0x100000)
+    assert mbk.memblock_phys_alloc_range(mb, 0x1000, 0x1000, 0, mbk.PHYS_ADDR_MAX) == 0x2FF000
+
+
+def test_repeated_requests_match_one_by_one() -> None:
+    """memblock_alloc_repeat() returns what a loop of single requests returns."""
+    def fresh() -> mbk.Memblock:
+        mb = mbk.Memblock()
+        mbk.memblock_add(mb, 0x100000, 0x7F00000)
+        mbk.memblock_set_node(mb.memory, 0, 1 << 40, 0)
+        for base in (0x7E00000, 0x5000000, 0x1234000):
+            mbk.memblock_reserve(mb, base, 0x10000)
+        return mb
+    a, b = fresh(), fresh()
+    one = [mbk.memblock_alloc_internal(a, 0x200000, 0x200000, 0x1000000,
+                                       mbk.MEMBLOCK_ALLOC_ACCESSIBLE, 1) for _ in range(40)]
+    many = mbk.memblock_alloc_repeat(b, 40, 0x200000, 0x200000, 0x1000000,
+                                     mbk.MEMBLOCK_ALLOC_ACCESSIBLE, 1)
+    assert one == many
+    assert mbk.snapshot(a.reserved) == mbk.snapshot(b.reserved)

@@ -60,7 +60,7 @@ class BlockVerdict:
     holds: tuple[tuple[str, int], ...] = ()  # (what, bytes) of boot memory kept here
 
 
-def _node_reservations(b: Boot, nid: int) -> list[str]:
+def kernel_memory_on_node(b: Boot, nid: int) -> list[str]:
     """What the kernel had reserved on the node when NUMA set-up cleared its hotplug flag."""
     kept = [(s, e) for s, e, n in b.kernel_at_numa if n == nid]
     hits: list[tuple[str, int]] = []
@@ -110,7 +110,7 @@ def node_verdicts(b: Boot) -> list[NodeVerdict]:
             reason = "no SRAT: one fake node, nothing is marked hotpluggable"
         elif srat_hot.get(nid) and nid in numa.kernel_nodes:
             cause, rule = "kernel_memory", "numa_clear_kernel_node_hotplug"
-            where = _node_reservations(b, nid)
+            where = kernel_memory_on_node(b, nid)
             reason = (f"the SRAT marks node {nid} hot-pluggable, but kernel memory lies in its "
                       f"SRAT range ({'; '.join(where[:4]) or 'reserved memory'}), so the kernel "
                       f"clears the hotplug flag of all of node {nid}")

@@ -199,11 +199,6 @@ def memblock_add(mb: Memblock, base: int, size: int, caller: str = "") -> None:
     memblock_add_range(mb.memory, base, size, None, MEMBLOCK_NONE)
 
 
-def memblock_add_node(mb: Memblock, base: int, size: int, nid: int, flags: int = 0) -> None:
-    """memblock_add_node(): register RAM on a known node."""
-    memblock_add_range(mb.memory, base, size, nid, flags)
-
-
 def memblock_remove(mb: Memblock, base: int, size: int) -> None:
     """memblock_remove(): forget RAM."""
     mb.events.append(Event("remove", base, size))
@@ -467,11 +462,6 @@ def memblock_is_region_memory(mb: Memblock, base: int, size: int) -> bool:
 def memblock_start_of_dram(mb: Memblock) -> int:
     """memblock_start_of_DRAM()."""
     return mb.memory.regions[0].base
-
-
-def memblock_end_of_dram(mb: Memblock) -> int:
-    """memblock_end_of_DRAM()."""
-    return mb.memory.regions[-1].end
 
 
 def mem_pfn_ranges(

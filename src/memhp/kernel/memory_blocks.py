@@ -105,8 +105,3 @@ def memory_dev_init(
         nodes.sort()
         blocks.append(MemoryBlock(bid, spfn, block_pages, "online", tuple(nodes), zone))
     return blocks
-
-
-def sysfs_order(blocks: list[MemoryBlock]) -> list[MemoryBlock]:
-    """The order a shell lists /sys/devices/system/memory: memory0, memory1, memory10, ..."""
-    return sorted(blocks, key=lambda b: f"memory{b.id}")

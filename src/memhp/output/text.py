@@ -3,23 +3,13 @@
 
 from __future__ import annotations
 
+from memhp.analysis import kernel_memory_on_node
 from memhp.kernel.setup import Boot
 from memhp.output.terminal import Style
 from memhp.units import human as human
 from memhp.units import id_ranges as _ranges
 
 PLAIN = Style()
-
-
-def node_reservations(boot: Boot, nid: int) -> list[str]:
-    """The named boot reservations that lie on node ``nid`` (why it is a kernel node)."""
-    assert boot.numa is not None
-    spans = [(b.start, b.end) for b in boot.numa.meminfo if b.nid == nid]
-    hits = []
-    for start, end, what in boot.reservations:
-        if any(start < e and s < end for s, e in spans):
-            hits.append(f"{what} at {start:#x}-{end - 1:#x}")
-    return hits
 
 
 def render(boot: Boot, style: Style = PLAIN) -> str:
@@ -66,7 +56,7 @@ def render(boot: Boot, style: Style = PLAIN) -> str:
         elif srat_hot and nid in numa.kernel_nodes:
             out.append("  hotpluggable: no — the SRAT marks it hot-pluggable, but the node holds "
                        "kernel memory, so the kernel clears the flag for the whole node:")
-            out.extend(f"    {r}" for r in node_reservations(boot, nid)[:6])
+            out.extend(f"    {r}" for r in kernel_memory_on_node(boot, nid)[:6])
         else:
             out.append("  hotpluggable: no — the SRAT does not mark its memory hot-pluggable"
                        if numa.from_srat else "  hotpluggable: no — no NUMA information in use")
