@@ -163,6 +163,9 @@ def model_limits(machine: Machine) -> list[str]:
                          "(generic initiators, ITS, ...) are not modelled; they add no memory")
         if any(m.non_volatile for m in srat.memory):
             notes.append("non-volatile SRAT memory ranges are treated like any other RAM")
+    if machine.la57 is None and not machine.hypervisor:
+        notes.append("whether the CPU has 5-level paging (LA57) is not in the input; the "
+                     "profile's paging is assumed (set la57 in a machine file)")
     cpus, _ = possible_cpus(machine)
     if len(cpus) > 33:
         notes.append(f"{len(cpus)} CPUs: setup_log_buf() then allocates a larger log buffer "
