@@ -4,8 +4,13 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
+import pytest
+
+from memhp.cli import main
 from memhp.firmware.cmdline import parse_cmdline
+from memhp.firmware.machine_file import dump_machine
 from memhp.firmware.types import (
     E820_USABLE,
     SRAT_MEM_ENABLED,
@@ -93,3 +98,43 @@ def test_outside_the_model_is_said() -> None:
     for words in ("KASLR", "numa=fake", "kernelcore=mirror", "GICC", "non-volatile",
                   "persistent (type 7)"):
         assert words in notes
+
+
+def _predict(m: Machine, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    path = tmp_path / "m.toml"
+    path.write_text(dump_machine(m))
+    rc = main(["predict", str(path), "--format", "json"])
+    return rc, capsys.readouterr().err
+
+
+def test_no_ram_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    m = Machine((E820Entry(0x100000, 0x200000, "reserved"),), parse_cmdline("nokaslr"))
+    rc, err = _predict(m, tmp_path, capsys)
+    assert rc == 2 and err.count("\n") == 1 and "without RAM" in err
+
+
+def test_ram_beyond_the_model_is_refused_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    m = Machine((E820Entry(0, 0xFFFFFFFFFFFFF000, E820_USABLE),), parse_cmdline("nokaslr"))
+    rc, err = _predict(m, tmp_path, capsys)
+    assert rc == 2 and err.count("\n") == 1 and "outside the model" in err
+
+
+def test_overlapping_e820_entries_are_sanitized_like_the_kernel() -> None:
+    m = machine(low())
+    m = dataclasses.replace(m, e820=(*m.e820, E820Entry(0x9F000, 0x200000, "reserved")))
+    b = boot(m, PROFILE)
+    assert not any(r.base < 0x200000 < r.end for r in b.memblock.memory.regions)
+
+
+def test_too_many_e820_entries_are_cut_like_the_kernel() -> None:
+    m = machine(low())
+    extra = tuple(E820Entry(9 * G + i * 0x2000, 9 * G + i * 0x2000 + 0x1000, "reserved")
+                  for i in range(4000))
+    b = boot(dataclasses.replace(m, e820=(*m.e820, *extra)), PROFILE)
+    assert any(line.startswith("e820: too many entries; ignoring") for line in b.log)
+
+
+def test_cpus_are_capped_at_nr_cpus() -> None:
+    b = boot(dataclasses.replace(machine(low()), cpus=100000), PROFILE)
+    assert len(b.cpu_node) == 8192
+    assert any("NR_CPUS" in n for n in b.notes)

@@ -149,13 +149,16 @@ def find_zone_movable_pfns_for_nodes(
             return {}, movable_zone
         usable_startpfn = zone_low[movable_zone]
         usable_nodes = len(mem_nodes)
+        by_nid: dict[int | None, list[tuple[int, int]]] = {}
+        for s, e, n in ranges:
+            by_nid.setdefault(n, []).append((s, e))
         while True:
             kernelcore_node = required_kernelcore // usable_nodes
             for nid in mem_nodes:
                 if required_kernelcore < kernelcore_node:
                     kernelcore_node = required_kernelcore // usable_nodes
                 remaining = kernelcore_node
-                for start_pfn, end_pfn, _ in mbk.mem_pfn_ranges(mb, nid):
+                for start_pfn, end_pfn in by_nid.get(nid, []):
                     start_pfn = max(start_pfn, zmp.get(nid, 0))
                     if start_pfn >= end_pfn:
                         continue
@@ -254,7 +257,8 @@ def memmap_init(mb: mbk.Memblock, layout: ZoneLayout, sparse: SparseMap) -> list
     hole_pfn = 0
     zone_id, last_nid, end_pfn = 0, 0, 0
     for start_pfn, end_pfn, nid in mbk.mem_pfn_ranges(mb):
-        assert nid is not None
+        if nid is None or nid not in layout.nodes:
+            continue  # memory outside every node (within the 1M slack of the NUMA check)
         last_nid = nid
         for z in layout.nodes[nid].zones:
             if not z.present:

@@ -8,6 +8,8 @@ node that holds kernel (reserved) memory and allocates each node's ``NODE_DATA``
 
 from __future__ import annotations
 
+import bisect
+import itertools
 from dataclasses import dataclass, field
 
 from memhp.firmware.types import Srat
@@ -35,10 +37,17 @@ class NumaResult:
 def absent_pages_in_range(mb: mbk.Memblock, nid: int | None, start_pfn: int, end_pfn: int) -> int:
     """__absent_pages_in_range(): pages in ``[start_pfn, end_pfn)`` not in node ``nid``'s RAM."""
     absent = end_pfn - start_pfn
-    for s, e, _ in mbk.mem_pfn_ranges(mb, nid):
-        s = min(max(s, start_pfn), end_pfn)
-        e = min(max(e, start_pfn), end_pfn)
-        absent -= e - s
+    regs = mb.memory.regions
+    shift = mbk.PAGE_SHIFT
+    i = bisect.bisect_right(regs, start_pfn << shift, key=lambda r: r.end)
+    while i < len(regs) and regs[i].base < end_pfn << shift:
+        r = regs[i]
+        i += 1
+        if nid is not None and r.nid != nid:
+            continue
+        s = min(max(-(-r.base >> shift), start_pfn), end_pfn)
+        e = min(max(r.end >> shift, start_pfn), end_pfn)
+        absent -= max(e - s, 0)
     return absent
 
 
@@ -60,6 +69,7 @@ def numa_cleanup_meminfo(mi: list[NumaMemblk], mb: mbk.Memblock, max_pfn: int,
     i = 0
     while i < len(blks):
         j = i + 1
+        others: tuple[list[int], list[int]] | None = None
         while j < len(blks):
             bi, bj = blks[i], blks[j]
             if bi.end > bj.start and bi.start < bj.end:
@@ -74,7 +84,11 @@ def numa_cleanup_meminfo(mi: list[NumaMemblk], mb: mbk.Memblock, max_pfn: int,
                 j += 1
                 continue
             start, end = min(bi.start, bj.start), max(bi.end, bj.end)
-            if any(bk.nid != bi.nid and start < bk.end and end > bk.start for bk in blks):
+            if others is None:  # other nodes' blocks do not change while bi merges
+                other = sorted((b.start, b.end) for b in blks if b.nid != bi.nid)
+                reach = list(itertools.accumulate((e for _, e in other), max, initial=0))
+                others = ([s for s, _ in other], reach)
+            if others[1][bisect.bisect_left(others[0], end)] > start:
                 j += 1
                 continue
             log.append(

@@ -32,31 +32,23 @@ def build_all_zonelists(online: list[int], memory_nodes: list[int], cpu_node: li
         return LOCAL_DISTANCE if a == b else REMOTE_DISTANCE
 
     for local in sorted(online):
-        used: set[int] = set()
-        order: list[int] = []
-        prev = local
-        while True:
-            if local not in used:
-                used.add(local)
-                best = local
-            else:
-                best, min_val = -1, None
-                for n in memory_nodes:
-                    if n in used:
-                        continue
-                    val = distance(local, n) + (1 if n < local else 0)
-                    if n in has_cpus:
-                        val += PENALTY_FOR_NODE_WITH_CPUS
-                    val = val * max_numnodes + node_load.get(n, 0)
-                    if min_val is None or val < min_val:
-                        min_val, best = val, n
-                if best < 0:
-                    break
-                used.add(best)
-            if distance(local, best) != distance(local, prev):
-                node_load[best] = node_load.get(best, 0) + 1
-            order.append(best)
-            prev = best
+        # find_next_best_node(): the local node, then the best remote one (which alone
+        # gets a load penalty: without a SLIT all remote nodes are one distance group),
+        # then the rest in the order of the same key, which no longer changes
+        order = [local]
+
+        def key(n: int, local: int = local) -> tuple[int, int]:
+            val = distance(local, n) + (1 if n < local else 0)
+            val += PENALTY_FOR_NODE_WITH_CPUS if n in has_cpus else 0
+            return val * max_numnodes + node_load.get(n, 0), n
+
+        rest = sorted((n for n in memory_nodes if n != local), key=key)
+        if rest:
+            first = rest[0]
+            if distance(local, first) != distance(local, local):
+                node_load[first] = node_load.get(first, 0) + 1
+            order.append(first)
+            order += sorted(rest[1:], key=key)
         orders[local] = order
         log.append(f"Fallback order for Node {local}: " + "".join(f"{n} " for n in order))
     return orders, log

@@ -15,6 +15,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from memhp.errors import InputError
+from memhp.firmware.e820 import sanitize_e820
 from memhp.firmware.types import E820_USABLE, E820Entry, Machine, SratUnknown
 from memhp.intervals import Ranges
 from memhp.kernel import memblock as mbk
@@ -40,7 +42,10 @@ from memhp.kernel.page_alloc import build_all_zonelists, managed_pages, memblock
 from memhp.kernel.percpu import PercpuLayout, setup_per_cpu_areas
 from memhp.kernel.profile import KernelProfile
 from memhp.kernel.sparse import SparseAllocs, SparseMap, memblocks_present, sparse_init
+from memhp.units import human
 
+NR_CPUS = 8192  # CONFIG_NR_CPUS of the Debian build: more possible CPUs are cut off
+MAX_MODEL_SECTIONS = 1 << 19  # 64 TiB in 128M sections: the model works per section
 BIOS_START_MIN = 0x20000
 BIOS_START_MAX = 0x9F000
 ROOT_TABLES = ("RSDP", "RSDT", "XSDT")
@@ -167,6 +172,8 @@ def model_limits(machine: Machine) -> list[str]:
         notes.append("whether the CPU has 5-level paging (LA57) is not in the input; the "
                      "profile's paging is assumed (set la57 in a machine file)")
     cpus, _ = possible_cpus(machine)
+    if len(cpus) == NR_CPUS:
+        notes.append(f"at most NR_CPUS={NR_CPUS} CPUs are possible; more are ignored")
     if len(cpus) > 33:
         notes.append(f"{len(cpus)} CPUs: setup_log_buf() then allocates a larger log buffer "
                      "from memblock, which memhp does not model")
@@ -180,15 +187,42 @@ def possible_cpus(machine: Machine) -> tuple[list[int], str]:
     else the enabled SRAT processor entries, else the length of a QEMU (BOCHS) MADT.
     """
     if machine.cpus is not None:
-        return list(range(machine.cpus)), "the machine file"
+        return list(range(min(machine.cpus, NR_CPUS))), "the machine file"
     srat_cpus = [c.apic_id for c in (machine.srat.cpus if machine.srat else ()) if c.enabled]
     if srat_cpus:
-        return sorted(srat_cpus), "the SRAT's enabled processor entries"
+        return sorted(srat_cpus)[:NR_CPUS], "the SRAT's enabled processor entries"
     madt = next((t for t in machine.acpi_tables if t.signature == "APIC"), None)
     if madt is not None and madt.oem_id.strip() == "BOCHS" and madt.length >= 120:
         # QEMU's MADT: 44-byte header, an IOAPIC, 5 interrupt overrides, one LAPIC NMI
-        return list(range((madt.length - 112) // 8)), "the length of QEMU's MADT"
+        return list(range(min((madt.length - 112) // 8, NR_CPUS))), "the length of QEMU's MADT"
     return [0], "nothing (assumed 1)"
+
+
+def e820__memory_setup(b: Boot) -> tuple[E820Entry, ...]:
+    """e820__memory_setup(): the firmware table as the kernel keeps it, at most
+    E820_MAX_ENTRIES entries (the rest ignored, as the kernel says) and sanitized."""
+    limit = 128 + 3 * b.profile.max_numnodes  # E820_MAX_ENTRIES_ZEROPAGE + 3 * MAX_NUMNODES
+    table = b.machine.e820
+    for e in table[limit:]:
+        b.log.append(f"e820: too many entries; ignoring [mem {e.start:#010x}-{e.end - 1:#010x}]")
+    if len(table) > limit:
+        b.notes.append(f"the e820 map has {len(table)} entries; the kernel keeps the first "
+                       f"{limit}")
+    return sanitize_e820(table[:limit])
+
+
+def check_model_size(b: Boot) -> None:
+    """Refuse, in one line, a machine too large for memhp's per-section model."""
+    prof, regs = b.profile, b.memblock.memory.regions
+    if not regs:
+        raise InputError(b.machine.name or "machine", "e820", "no usable RAM",
+                         "the kernel cannot boot without RAM (it panics)")
+    shift = prof.section_size_bits
+    sections = sum(((r.end - 1) >> shift) - (r.base >> shift) + 1 for r in regs)
+    if sections > MAX_MODEL_SECTIONS:
+        raise InputError(b.machine.name or "machine", "RAM", human(sum(r.size for r in regs)),
+                         f"outside the model: memhp models up to {MAX_MODEL_SECTIONS} memory "
+                         f"sections ({human(MAX_MODEL_SECTIONS << shift)} of RAM)")
 
 
 def machine_profile(machine: Machine, prof: KernelProfile) -> KernelProfile:
@@ -209,10 +243,10 @@ def setup_start(machine: Machine, prof: KernelProfile) -> Boot:
     b.notes.extend(model_limits(machine))
     log = b.log
     log.append(f"Command line: {cmd.raw}")
+    e820 = e820__memory_setup(b)
     log.append("BIOS-provided physical RAM map:")
-    log.extend(e820_print(machine.e820, "BIOS-e820"))
+    log.extend(e820_print(e820, "BIOS-e820"))
     early_reserve_memory(b)
-    e820 = machine.e820
     if cmd.mem is not None:
         e820, _ = e820__range_remove(e820, cmd.mem, (1 << 64) - 1 - cmd.mem, E820_USABLE)
         log.append("e820: user-defined physical RAM map:")
@@ -248,6 +282,7 @@ def memblock_setup(b: Boot) -> None:
         _reserve(b, prof.brk_start, prof.brk_used, "kernel brk", "setup_arch")
     b.memblock.current_limit = ISA_END_ADDRESS
     e820__memblock_setup(b.e820, b.memblock, prof.page_size)
+    check_model_size(b)
     _dump(b)
 
 

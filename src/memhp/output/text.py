@@ -100,7 +100,16 @@ def attribute(owners: list[tuple[int, int, str]],
               kept: list[tuple[int, int]]) -> list[tuple[str, int]]:
     """Bytes of ``kept`` per owner, the latest owner of a byte winning; largest first."""
     painted: list[tuple[int, int, str]] = []
-    for s, e, what in owners:
+    lo, hi = min((s for s, _ in kept), default=0), max((e for _, e in kept), default=0)
+    near: list[tuple[int, int, str]] = []
+    for s, e, what in owners:  # in time order; a run of touching same-named ones is one
+        if not (s < hi and lo < e):
+            continue
+        if near and near[-1][2] == what and s <= near[-1][1] and near[-1][0] <= e:
+            near[-1] = (min(s, near[-1][0]), max(e, near[-1][1]), what)
+        else:
+            near.append((s, e, what))
+    for s, e, what in near:
         nxt = []
         for ps, pe, pw in painted:
             if pe <= s or ps >= e:
