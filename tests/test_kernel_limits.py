@@ -113,7 +113,8 @@ def test_no_ram_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFix
     assert rc == 2 and err.count("\n") == 1 and "without RAM" in err
 
 
-def test_ram_beyond_the_model_is_refused_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_ram_beyond_the_model_is_refused_in_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     m = Machine((E820Entry(0, 0xFFFFFFFFFFFFF000, E820_USABLE),), parse_cmdline("nokaslr"))
     rc, err = _predict(m, tmp_path, capsys)
     assert rc == 2 and err.count("\n") == 1 and "outside the model" in err
