@@ -17,8 +17,9 @@ cannot read back unchanged - is a crash.  With ``--with-model`` each machine a r
 returns is also booted (``memhp.kernel.setup.boot``) and rendered in all three formats, as
 ``memhp predict`` does.
 
-Every input is derived from ``--seed`` and its number alone, so ``--start I --count 1``
-with the same seed and target reproduces input I.  Each crashing input is saved as a
+Every input is derived from ``--seed``, its number and the fixtures alone, so
+``--start I --count 1`` with the same seed and target reproduces input I (as long as the
+fixtures are the same).  Each crashing input is saved as a
 directory under ``--crash-dir`` (its files, the traceback and the command that replays it
 through the CLI where there is one).
 
@@ -33,6 +34,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
+import json
 import multiprocessing
 import os
 import random
@@ -48,6 +50,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
+from typing import TypeVar
 
 ROOT = Path(__file__).resolve().parent.parent
 try:
@@ -55,22 +58,22 @@ try:
 except ImportError:  # run from a checkout without PYTHONPATH=src
     sys.path.insert(0, str(ROOT / "src"))
 
+import memhp  # noqa: E402
 from memhp.errors import InputError  # noqa: E402
 from memhp.firmware import acpi, bootlog, cmdline, e820, machine_file  # noqa: E402
 from memhp.firmware.types import (  # noqa: E402
     E820_TYPES,
-    AcpiTable,
     CommandLine,
     E820Entry,
     Machine,
     Srat,
     SratCpu,
     SratMemory,
-    SratUnknown,
 )
 
 Files = dict[str, bytes]
-MEMHP_SRC = str(ROOT / "src" / "memhp") + os.sep
+T = TypeVar("T")
+MEMHP_SRC = os.path.dirname(os.path.abspath(memhp.__file__)) + os.sep
 FIXTURES = ROOT / "tests" / "fixtures"
 
 # ---------------------------------------------------------------------------- seeds
@@ -196,7 +199,8 @@ def _number_text(rng: random.Random, old: bytes) -> bytes:
     choices = [
         b"0x" + b"f" * 17, b"0x10000000000000000", b"9" * 25, b"9" * 5000, b"f" * 5000,
         b"-1", b"", b"0", b"0x", b"\xd9\xa3", b"1" * 40, b"0" * 30 + b"1", b"00", b"1e9",
-        old * 2, old[: len(old) // 2], b"0x" + b"0" * 400 + b"1",
+        old * 2, old[: len(old) // 2], b"0x" + b"0" * 400 + b"1", b"0x" + b"f" * 5000,
+        b"0o" + b"7" * 5000, b"0b1" + b"0" * 64,
     ]
     return rng.choice(choices)
 
@@ -374,7 +378,7 @@ def mutate_srat_struct(rng: random.Random, data: bytes) -> bytes:
             raw += bytes(rng.randrange(256) for _ in range(size - 2))
             subs.insert(rng.randrange(len(subs) + 1), raw)
         elif op == 6:  # server scale: many memory entries
-            n = rng.choice((16, 64, 256, 1024))
+            n = rng.choice((4, 16, 64, 64, 256, 1024))
             base = rng.choice((0, 1 << 32, 1 << 40, rng.choice(INTERESTING)))
             step = rng.choice((0, 1 << 20, 1 << 27, 1 << 30, 1 << 34))
             for k in range(n):
@@ -472,7 +476,7 @@ def mutate_machine(rng: random.Random, m: Machine) -> Machine:
             else:
                 del srat_entries[i]
         elif op == 6:  # many nodes: server scale
-            n = rng.choice((8, 64, 256, 1024))
+            n = rng.choice((4, 8, 16, 64, 64, 256, 1024))
             step = rng.choice((1 << 27, 1 << 30, 1 << 33))
             base = rng.choice((0, 1 << 32))
             for k in range(n):
@@ -493,7 +497,8 @@ def mutate_machine(rng: random.Random, m: Machine) -> Machine:
             raw = " ".join(rng.choice([
                 "nokaslr", "movable_node", "numa=off", "memblock=debug",
                 f"mem={interesting(rng):#x}", f"mem={rng.choice(('1', '1M', '16E', '4G'))}",
-                f"kernelcore={rng.choice(('0', '1', '50%', '100%', '101%', '1G', '16E', 'mirror'))}",
+                "kernelcore=" + rng.choice(("0", "1", "50%", "100%", "101%", "1G", "16E",
+                                            "mirror")),
                 f"movablecore={rng.choice(('0', '50%', '99%', '1G', '0xffffffffffffffff'))}",
                 "numa=fake=4", "memmap=1G$4G", raw,
             ]) for _ in range(rng.randint(1, 6)))
@@ -618,6 +623,7 @@ def _boot_log_machine(files: Files) -> Machine:
 def check_round_trip(m: Machine, scratch: Path) -> None:
     """What ``import-log`` writes, ``predict`` must read back as the same machine."""
     text = machine_file.dump_machine(m)
+    scratch.mkdir(parents=True, exist_ok=True)
     path = scratch / "roundtrip.toml"
     path.write_text(text, encoding="utf-8", errors="surrogatepass")
     try:
@@ -1006,6 +1012,9 @@ def save_crash(job: Job, target: Target, index: int, files: Files, sig: tuple[st
     reproduce = (f"PYTHONPATH={ROOT / 'src'} python3 {Path(__file__).resolve()} --target "
                  f"{target.name} --seed {job.seed} --start {index} --count 1"
                  f"{' --with-model' if job.with_model else ''}")
+    (where / "meta.json").write_text(json.dumps({
+        "target": target.name, "seed": job.seed, "index": index, "signature": sig,
+        "with_model": job.with_model}) + "\n", encoding="utf-8")
     (where / "README.txt").write_text(
         f"target: {target.name}\ninput number: {index} (seed {job.seed})\n"
         f"signature: {' | '.join(sig)}\n\nreplay through the CLI:\n  {how}\n"
@@ -1047,6 +1056,8 @@ def run_one(job: Job, index: int, stats: Stats, saved: Counter[tuple[str, str, s
 def _crash(job: Job, target: Target, index: int, files: Files, error: BaseException,
            tb: TracebackType | None, stats: Stats,
            saved: Counter[tuple[str, str, str]]) -> None:
+    if isinstance(error, FuzzTimeout) and error.__context__ is not None:
+        error, tb = error.__context__, error.__context__.__traceback__  # the alarm came late
     sig = crash_signature(error, tb)
     stats.crashes[target.name] += 1
     stats.signatures[sig] += 1
@@ -1100,7 +1111,109 @@ def report(stats: Stats, elapsed: float, out: Callable[[str], None]) -> None:
     out(f"time: {elapsed:.1f} s, {total / max(elapsed, 1e-9):.0f} inputs/s")
 
 
-def run_atheris(target: Target) -> int:  # pragma: no cover - optional tool
+# ---------------------------------------------------------------------------- minimizing
+
+
+def _model_failure(machine: Machine, timeout: float) -> tuple[str, str] | None:
+    """(exception type, innermost memhp function) of booting ``machine``, or None."""
+    signal.signal(signal.SIGALRM, _on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, timeout)
+    try:
+        try:
+            render_all(machine)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+    except InputError:
+        return None
+    except (Exception, FuzzTimeout) as error:
+        if isinstance(error, FuzzTimeout) and error.__context__ is not None:
+            error = error.__context__
+        where, kind, frame = crash_signature(error, error.__traceback__)
+        return (kind, "" if kind == "FuzzTimeout" else frame.split(":")[0] + " "
+                + frame.rsplit(" ", 1)[-1])
+    return None
+
+
+def _ddmin(items: tuple[T, ...], fails: Callable[[tuple[T, ...]], bool]) -> tuple[T, ...]:
+    """Drop chunks of ``items`` (halves first, then smaller) while ``fails`` stays true."""
+    size = max(len(items) // 2, 1)
+    while items:
+        k, dropped = 0, False
+        while k < len(items):
+            candidate = items[:k] + items[k + size :]
+            if fails(candidate):
+                items, dropped = candidate, True
+            else:
+                k += size
+        if size == 1 and not dropped:
+            break
+        size = max(size // 2, 1)
+    return items
+
+
+def shrink_machine(m: Machine, fails: Callable[[Machine], bool]) -> Machine:
+    """A machine with as little as possible left in it for which ``fails`` still holds."""
+    def replace(machine: Machine, **changes: object) -> Machine:
+        return dataclasses.replace(machine, **changes)  # type: ignore[arg-type]
+
+    for _ in range(3):
+        before = m
+        for change in ({"srat": None}, {"initrd": None}, {"cpus": None}, {"acpi_tables": ()},
+                       {"name": "", "description": ""}, {"qemu_machine": None}):
+            candidate = replace(m, **change)
+            if candidate != m and fails(candidate):
+                m = candidate
+        # a machine file needs one e820 entry at least
+        m = replace(m, e820=_ddmin(m.e820, lambda e, m=m: bool(e) and fails(replace(m, e820=e))))
+        m = replace(m, acpi_tables=_ddmin(
+            m.acpi_tables, lambda t, m=m: fails(replace(m, acpi_tables=t))))
+        if m.srat is not None:
+            entries = _ddmin(m.srat.entries, lambda e, m=m, srat=m.srat: fails(replace(
+                m, srat=dataclasses.replace(srat, entries=e))))
+            m = replace(m, srat=dataclasses.replace(m.srat, entries=entries))
+        words = _ddmin(tuple(m.cmdline.raw.split()), lambda w, m=m: fails(replace(
+            m, cmdline=cmdline.parse_cmdline(" ".join(w)))))
+        m = replace(m, cmdline=cmdline.parse_cmdline(" ".join(words)))
+        if m == before:
+            break
+    return m
+
+
+def minimize(crash: Path, timeout: float) -> int:
+    """Shrink a saved model crash to a small machine file that still fails the same way."""
+    if (crash / "meta.json").exists():
+        name = json.loads((crash / "meta.json").read_text())["target"]
+    else:
+        name = (crash / "README.txt").read_text().split("\n", 1)[0].removeprefix("target: ")
+    target = TARGETS[name]
+    files = {str(p.relative_to(crash / "input")).replace(os.sep, "/"): p.read_bytes()
+             for p in sorted((crash / "input").rglob("*")) if p.is_file()}
+    scratch = Path(tempfile.mkdtemp(prefix="memhp-min-"))
+    try:
+        machine = target.run(files, scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    if machine is None:
+        print(f"{crash}: the reader gives no machine", file=sys.stderr)
+        return 2
+    machine = dataclasses.replace(machine, cmdline=cmdline.parse_cmdline(machine.cmdline.raw))
+    want = _model_failure(machine, timeout)
+    if want is None:
+        print(f"{crash}: booting it no longer fails", file=sys.stderr)
+        return 1
+    machine = shrink_machine(machine, lambda m: _model_failure(m, timeout) == want)
+    text = machine_file.dump_machine(machine)
+    path = crash / "minimal.toml"
+    path.write_text(text, encoding="utf-8")
+    again = _model_failure(machine_file.load_machine(str(path)), timeout)
+    print(f"{crash}: {' '.join(want)}\n{text}")
+    if again != want:
+        print(f"{path}: read back, it fails differently: {again}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def run_atheris(target: Target, with_model: bool) -> int:  # pragma: no cover - optional
     try:
         import atheris
     except ImportError:
@@ -1116,12 +1229,12 @@ def run_atheris(target: Target) -> int:  # pragma: no cover - optional tool
         files[main_file] = data
         try:
             machine = target.run(files, scratch)
-            if machine is not None and "--with-model" in sys.argv:
+            if machine is not None and with_model:
                 render_all(machine)
         except InputError:
             pass
 
-    atheris.Setup([a for a in sys.argv if a != "--atheris"], one)
+    atheris.Setup([sys.argv[0]], one)  # libFuzzer's own options are not passed on
     atheris.Fuzz()
     return 0
 
@@ -1150,18 +1263,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     p.add_argument("--atheris", action="store_true",
                    help="run --target under atheris instead (optional dependency)")
+    p.add_argument("--minimize", nargs="+", metavar="CRASH",
+                   help="shrink saved model crashes to a small machine file (minimal.toml)")
     args = p.parse_args(argv)
+    if args.minimize:
+        return max(minimize(Path(c), args.timeout or 10.0) for c in args.minimize)
     names = list(TARGETS) if args.target == "all" else args.target.split(",")
     for name in names:
         if name not in TARGETS:
             p.error(f"unknown target {name!r}; have all, {', '.join(TARGETS)}")
     if args.atheris:
-        return run_atheris(TARGETS[names[0]])
+        return run_atheris(TARGETS[names[0]], args.with_model)
     timeout = args.timeout or (60.0 if args.with_model else 5.0)
     deadline = time.time() + args.seconds if args.seconds else float("inf")
     scratch_root = tempfile.mkdtemp(prefix="memhp-fuzz-",
                                     dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
-    os.makedirs(args.crash_dir, exist_ok=True)
     crash_dir = os.path.abspath(args.crash_dir)
     jobs = [Job(names, args.seed, s, min(s + args.chunk, args.start + args.count), deadline,
                 args.with_model, timeout, crash_dir, args.max_per_signature, scratch_root)

@@ -53,18 +53,21 @@ _CPU_ENABLED = 1 << 0
 _HEX_LINE = re.compile(r"\s*([0-9A-Fa-f]{4,8}):((?: [0-9A-Fa-f]{2}){1,16})(?:\s{2,}.*)?")
 _OFFSET_LIKE = re.compile(r"\s*[0-9A-Fa-f]+:")
 # "SRAT @ 0x00000000BFFE1A2D"; older dumps: "RSD PTR @ 0xf6cd0", "SSDT @ (nil)"
-_ACPIDUMP_TABLE = re.compile(r"\s*([^@\s][^@]*?)\s+@\s+(?:0x[0-9A-Fa-f]{1,16}|\(nil\))\s*")
+# (read by _acpidump_signature: the name is what precedes the first "@", stripped)
+_ACPIDUMP_ADDRESS = re.compile(r"\s+(?:0x[0-9A-Fa-f]{1,16}|\(nil\))\s*")
 # "[030h 0048   1]  Subtable Type : 01 [Memory Affinity]"; newer iasl writes the byte
 # length in hex too: "[030h 0048 001h]".
-_IASL_FIELD = re.compile(
+# ... then "Name : Value", split by _iasl_field at the first blank followed by ":"
+_IASL_HEAD = re.compile(
     r"\[\s*([0-9A-Fa-f]{1,8})h\s+([0-9]{1,10})\s+(?:([0-9A-Fa-f]{1,8})h|([0-9]{1,10}))\s*\]"
-    r"\s*(.*?)\s+:\s?(.*)"
 )
+_IASL_COLON = re.compile(r"\s:")
 _IASL_MAX_FIELD = 255  # no SRAT field is longer than a subtable can be
 _HEX_NUMBER = re.compile(r"[0-9A-Fa-f]+")
 _HEX_BYTE = re.compile(r"[0-9A-Fa-f]{2}")
 _IASL_SRAT = re.compile(r'Signature\s*:\s*"SRAT"')
-_ACPIDUMP_SRAT = re.compile(r"^\s*SRAT\s+@\s+(?:0x|\(nil\))", re.MULTILINE)
+# blanks but no newline: "^\s*" under MULTILINE is quadratic in the number of blank lines
+_ACPIDUMP_SRAT = re.compile(r"^[^\S\n]*SRAT[^\S\n]+@[^\S\n]+(?:0x|\(nil\))", re.MULTILINE)
 
 
 def _unpack_header(
@@ -268,6 +271,34 @@ def _hex_line(line: str, lineno: int, expected: int, source: str) -> bytes:
     return bytes.fromhex(match[2])
 
 
+def _acpidump_signature(line: str) -> str | None:
+    """The signature of an acpidump table header line (``SRAT @ 0x00000000BFFE1A2D``,
+    ``RSD PTR @ 0xf6cd0``, ``SSDT @ (nil)``), or None if the line is none."""
+    name, at, address = line.partition("@")
+    if not at or not name.strip() or not name[-1:].isspace():
+        return None
+    return name.strip() if _ACPIDUMP_ADDRESS.fullmatch(address) else None
+
+
+def _iasl_field(line: str) -> tuple[str, str, int, str, str] | None:
+    """``[030h 0048   1]  Subtable Type : 01 [...]`` as (hex offset, decimal offset, length,
+    name, value), or None if malformed.  The name ends at the first blank followed by ``:``;
+    one blank after the colon is dropped."""
+    head = _IASL_HEAD.match(line)
+    if head is None:
+        return None
+    rest = line[head.end() :]
+    colon = _IASL_COLON.search(rest)
+    if colon is None:
+        return None
+    value = rest[colon.end() :]
+    if value[:1].isspace():
+        value = value[1:]
+    hex_offset, dec_offset, hex_size, dec_size = head.groups()
+    size = int(hex_size, 16) if hex_size else int(dec_size)
+    return hex_offset, dec_offset, size, rest[: colon.start() + 1].strip(), value
+
+
 def parse_acpidump(text: str, source: str) -> dict[str, list[bytes]]:
     """All tables in ``acpidump`` text, by signature, in the order they appear.
 
@@ -288,8 +319,8 @@ def parse_acpidump(text: str, source: str) -> dict[str, list[bytes]]:
                 )
             data = blocks[-1][2]
             data += _hex_line(line, lineno, len(data), source)
-        elif (header := _ACPIDUMP_TABLE.fullmatch(line)) is not None:
-            signature = "RSDP" if header[1] == "RSD PTR" else header[1]
+        elif (name := _acpidump_signature(line)) is not None:
+            signature = "RSDP" if name == "RSD PTR" else name
             blocks.append((signature, lineno, bytearray()))
         else:
             raise InputError(
@@ -348,15 +379,15 @@ def parse_iasl_srat(text: str, source: str) -> Srat:
             continue
         if not stripped.startswith("["):
             continue  # comments, decoded flag bits, blank lines, iasl's own remarks
-        match = _IASL_FIELD.fullmatch(stripped)
+        match = _iasl_field(stripped)
         if match is None:
             raise InputError(
                 source, f"line {lineno}", stripped,
                 "malformed iasl field line (expected '[OFFh DEC LEN] Name : Value')",
             )
-        hex_offset, dec_offset, hex_size, dec_size, name, value = match.groups()
+        hex_offset, dec_offset, size, name, value = match
         field = f"line {lineno}: {name}"
-        offset, size = int(hex_offset, 16), int(hex_size, 16) if hex_size else int(dec_size)
+        offset = int(hex_offset, 16)
         if offset != int(dec_offset):
             raise InputError(
                 source, field, f"{hex_offset}h {dec_offset}",

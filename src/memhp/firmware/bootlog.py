@@ -27,8 +27,11 @@ _ACPI_RSDP = re.compile(r" \(v([0-9]+) (.{6})\)")  # RSDP has just revision and 
 _RAMDISK_TAG = re.compile(_PREFIX + r"RAMDISK: \[mem")
 _RAMDISK = re.compile(_PREFIX + r"RAMDISK: \[mem 0x([0-9a-fA-F]{1,16})-0x([0-9a-fA-F]{1,16})\]\s*$")
 _COMMAND_LINE = re.compile(_PREFIX + r"Command line:(?: (.*))?$")
-_DMI = re.compile(_PREFIX + r"DMI: QEMU .*\((Q35|i440FX)\b", re.MULTILINE)
-_HYPERVISOR = re.compile(_PREFIX + r"(?:Hypervisor detected|DMI: QEMU)", re.MULTILINE)
+# Searched in the whole text: blanks here must not span lines ("^\s*" under MULTILINE is
+# quadratic in the number of blank lines).
+_LINE_PREFIX = r"^[^\S\n]*(?:<\d+>)?(?:\[[^\S\n]*\d+\.\d+\][^\S\n]*)?"
+_DMI = re.compile(_LINE_PREFIX + r"DMI: QEMU .*\((Q35|i440FX)\b", re.MULTILINE)
+_HYPERVISOR = re.compile(_LINE_PREFIX + r"(?:Hypervisor detected|DMI: QEMU)", re.MULTILINE)
 
 
 def dmesg_section(text: str) -> str:
@@ -57,7 +60,7 @@ def parse_acpi_table_lines(text: str, source: str) -> tuple[AcpiTable, ...]:
     ``ACPI:`` messages do not match (their fifth character is no blank or the address is
     missing).  A table printed twice (two copies of one log) is kept once.
     """
-    tables: list[AcpiTable] = []
+    tables: dict[AcpiTable, None] = {}  # ordered, and no quadratic search for repeats
     for lineno, line in enumerate(text.splitlines(), 1):
         match = _ACPI_LINE.match(line.rstrip())
         if not match:
@@ -77,8 +80,7 @@ def parse_acpi_table_lines(text: str, source: str) -> tuple[AcpiTable, ...]:
                                  "ACPI table revision does not fit in a byte")
             table = AcpiTable(signature, table.address, table.length, int(digits),
                               _fix_id(header.group(2)), _fix_id(full.group(3)) if full else "")
-        if table not in tables:
-            tables.append(table)
+        tables.setdefault(table)
     return tuple(tables)
 
 

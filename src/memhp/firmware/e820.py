@@ -9,6 +9,7 @@ for a number that has a name is canonicalised to that name (``"type 1"`` -> ``"u
 
 from __future__ import annotations
 
+import heapq
 import os
 import re
 from collections.abc import Iterable
@@ -56,8 +57,9 @@ _SYSFS_MAX = 4096  # a sysfs attribute is at most a page
 
 _PREFIX = r"^\s*(?:<\d+>)?(?:\[\s*\d+\.\d+\]\s*)?"
 _E820_TAG = re.compile(_PREFIX + r"BIOS-e820:")
+# the type is group 3 with trailing blanks stripped (not "(\S.*?)\s*$": quadratic in blanks)
 _E820_LINE = re.compile(
-    _PREFIX + r"BIOS-e820: \[mem 0x([0-9a-fA-F]{1,16})-0x([0-9a-fA-F]{1,16})\] (\S.*?)\s*$"
+    _PREFIX + r"BIOS-e820: \[mem 0x([0-9a-fA-F]{1,16})-0x([0-9a-fA-F]{1,16})\] (\S.*)$"
 )
 
 
@@ -91,7 +93,7 @@ def parse_e820_lines(text: str, source: str) -> tuple[E820Entry, ...]:
     skipped.  The kernel prints the table only after sanitizing it, so no entry can repeat:
     an exact repeat is a second copy of the log (console plus dmesg) and is dropped.
     """
-    entries: list[E820Entry] = []
+    entries: dict[E820Entry, None] = {}  # ordered, and no quadratic search for repeats
     for lineno, line in enumerate(text.splitlines(), 1):
         if not _E820_TAG.match(line):
             continue
@@ -100,15 +102,14 @@ def parse_e820_lines(text: str, source: str) -> tuple[E820Entry, ...]:
             raise InputError(source, f"line {lineno}", line.strip(),
                              "malformed BIOS-e820 line, want '[mem 0xSTART-0xLAST] TYPE'")
         start, last = int(match.group(1), 16), int(match.group(2), 16)
-        kind = canonical_e820_type(match.group(3))
+        name = match.group(3).rstrip()
+        kind = canonical_e820_type(name)
         if kind is None:
             raise InputError(source, f"line {lineno}", line.strip(),
-                             f"unknown e820 type {match.group(3)!r}")
+                             f"unknown e820 type {name!r}")
         if last < start:
             raise InputError(source, f"line {lineno}", line.strip(), "end below start")
-        entry = E820Entry(start, last + 1, kind)
-        if entry not in entries:
-            entries.append(entry)
+        entries.setdefault(E820Entry(start, last + 1, kind))
     return tuple(entries)
 
 
@@ -183,15 +184,23 @@ def sanitize_e820(entries: Iterable[E820Entry]) -> tuple[E820Entry, ...]:
         [(e.start, 0, i) for i, e in enumerate(table) if e.end > e.start]
         + [(e.end, 1, i) for i, e in enumerate(table) if e.end > e.start]
     )
-    active: list[int] = []
+    # the types of the entries overlapping the current address: a count per type and a
+    # max-heap of types whose stale tops are dropped lazily (n log n, not n^2)
+    active: dict[int, int] = {}
+    heap: list[int] = []
     out: list[E820Entry] = []
     last_type, last_addr = 0, 0
     for addr, is_end, index in points:
+        number = numbers[index]
         if is_end:
-            active.remove(index)
+            active[number] -= 1
         else:
-            active.append(index)
-        current = max((numbers[i] for i in active), default=0)
+            if not active.get(number):
+                heapq.heappush(heap, -number)
+            active[number] = active.get(number, 0) + 1
+        while heap and not active.get(-heap[0]):
+            heapq.heappop(heap)
+        current = -heap[0] if heap else 0
         if current != last_type or current in _NOMERGE:
             if last_type != 0 and addr != last_addr:
                 out.append(E820Entry(last_addr, addr, e820_type_name(last_type)))

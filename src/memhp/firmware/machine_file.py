@@ -88,6 +88,21 @@ _MEM_FLAGS = {"enabled": SRAT_MEM_ENABLED, "hotpluggable": SRAT_MEM_HOT_PLUGGABL
               "non_volatile": SRAT_MEM_NON_VOLATILE}
 
 
+def _int_free(value: object) -> object:
+    """``value`` with every integer too long for ``repr`` written in hex instead."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        try:
+            repr(value)
+        except ValueError:
+            return f"{value:#x}"
+        return value
+    if isinstance(value, dict):
+        return {k: _int_free(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_int_free(v) for v in value]
+    return value
+
+
 class _Reader:
     """Checked access to the parsed TOML; every complaint names ``path`` and the field."""
 
@@ -95,6 +110,10 @@ class _Reader:
         self.path = path
 
     def fail(self, field: str, value: object, problem: str) -> NoReturn:
+        try:
+            repr(value)
+        except ValueError:  # a TOML hex integer of thousands of digits has no decimal repr
+            value = _int_free(value)
         raise InputError(self.path, field, value, problem)
 
     def table(self, value: object, field: str, allowed: set[str],

@@ -1,0 +1,741 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Hostile input: every reader, and ``memhp predict`` as a whole, on mutated real inputs.
+
+The readers are the SRAT binary, acpidump and ``iasl -d`` text, ``BIOS-e820:`` lines,
+/sys/firmware/memmap, the command line, machine files and whole boot logs.  Each starts from
+a real fixture that is then truncated, bit-flipped, has bytes changed, lines or subtables
+duplicated, dropped and reordered, lengths and checksums broken (or fixed up so the damage
+gets further), and huge, zero or overflowing numbers spliced in.  A reader must give a
+result or an ``InputError`` that names the file and the field on one line; ``memhp
+predict`` must exit 0 or 2 (with a one-line message) and never show a traceback.
+
+Where a mutated input parses but is odd, the kernel model (``memhp.kernel``,
+``memhp.output``) has to cope: a traceback from there fails these tests too, and the message
+says it came from the model.  The minimal reproducers of the model crashes the first fuzz run
+found are kept at the end (the model copes with all of them now).
+
+Also here: one regression test per reader crash the fuzzer (``bench/fuzz.py``) found.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import TypeVar
+
+import pytest
+from hypothesis import HealthCheck, given, note, settings
+from hypothesis import strategies as st
+
+from memhp.cli import main
+from memhp.errors import InputError
+from memhp.firmware import acpi, bootlog, cmdline, e820, machine_file
+from memhp.firmware.types import (
+    E820_TYPES,
+    AcpiTable,
+    CommandLine,
+    E820Entry,
+    Machine,
+    Srat,
+    SratMemory,
+)
+
+ROOT = Path(__file__).parent.parent
+FIXTURES = Path(__file__).parent / "fixtures"
+SRAT_BINS = sorted({p.read_bytes() for p in (FIXTURES / "acpi").glob("*.srat.bin")})
+ACPIDUMPS = [p.read_bytes() for p in sorted((FIXTURES / "acpi").glob("*.acpidump.txt"))]
+IASLS = [p.read_bytes() for p in sorted((FIXTURES / "acpi").glob("*.dsl"))]
+FW_LOGS = [p.read_bytes() for p in sorted((FIXTURES / "firmware").glob("*.fw.log"))]
+MACHINE_FILES = [p.read_bytes() for p in sorted((ROOT / "examples").glob("*.toml"))
+                 + sorted((FIXTURES / "machines").glob("*.toml"))]
+# the corpus-sized machines only: a server example takes seconds to predict
+SMALL_MACHINE_FILES = [p.read_bytes() for p in sorted((ROOT / "examples").glob("p*.toml"))
+                       + sorted((FIXTURES / "machines").glob("*.toml"))]
+P01_SRAT = (FIXTURES / "machines" / "p01.srat.bin").read_bytes()
+MODEL_PARTS = (os.sep + os.path.join("memhp", "kernel") + os.sep,
+               os.sep + os.path.join("memhp", "output") + os.sep)
+# Seconds one prediction may take before it counts as a hang.  The bundled examples take
+# well under 0.1 s; RAM up to 2^46 (the most the profile's kernel maps) takes about 3 s.
+MODEL_TIMEOUT = 5.0
+
+# Numbers to splice in: boundaries of 32 and 64 bits, past 2^64, and no number at all.
+HUGE_HEX = ["0", "1", "fff", "1000", "ffffffff", "100000000", "7fffffffffffffff",
+            "8000000000000000", "fffffffffffff000", "fffffffffffffffe", "ffffffffffffffff",
+            "10000000000000000", "f" * 40, "f" * 5000, ""]
+HUGE_DEC = ["0", "1", "255", "256", "4294967296", "18446744073709551615",
+            "18446744073709551616", "9" * 25, "9" * 5000, "-1", ""]
+INTERESTING = [0, 1, 0xFF, 0x1000, 0xFFFFFFFF, 0x100000000, 1 << 46, (1 << 63) - 1, 1 << 63,
+               (1 << 64) - 0x1000, (1 << 64) - 1]
+
+T = TypeVar("T")
+
+
+# ---------------------------------------------------------------------------- mutations
+
+
+@st.composite
+def _mutated(draw: st.DrawFn, seeds: list[bytes], binary: bool = False) -> bytes:
+    """A seed with one to four mutations: truncation, bit flips, changed, inserted, deleted
+    and duplicated bytes, repeated, dropped and reordered lines, huge numbers."""
+    data = draw(st.sampled_from(seeds))
+    for _ in range(draw(st.integers(1, 4))):
+        op = draw(st.integers(0, 9))
+        pos = draw(st.integers(0, len(data)))
+        if op == 0:
+            data = data[:pos]
+        elif op == 1 and data:
+            i = pos % len(data)
+            data = data[:i] + bytes([data[i] ^ 1 << draw(st.integers(0, 7))]) + data[i + 1 :]
+        elif op == 2:
+            data = data[:pos] + draw(st.binary(min_size=1, max_size=8)) + data[pos:]
+        elif op == 3:
+            data = data[:pos] + data[pos + draw(st.integers(1, 64)) :]
+        elif op == 4:
+            data = data[:pos] + data[pos : pos + draw(st.integers(1, 200))] + data[pos:]
+        elif op == 5 and binary:
+            width = draw(st.sampled_from([1, 2, 4, 8]))
+            value = draw(st.sampled_from(INTERESTING)) % (1 << 8 * width)
+            data = data[:pos] + value.to_bytes(width, "little") + data[pos + width :]
+        elif op == 5:
+            data = _splice_number(draw, data, pos)
+        elif op in (6, 7, 8) and not binary:
+            data = _mutate_lines(draw, data, op)
+        elif op == 9:
+            data = data[:pos] + draw(st.sampled_from(
+                [b"\0", b"\r", b"\xff", b"\xe2\x80\xa8", b" " * 50, b"\n" * 20, b"@", b":",
+                 b"=", b'"', b"[", b"]"])) + data[pos:]
+    return data
+
+
+def _splice_number(draw: st.DrawFn, data: bytes, pos: int) -> bytes:
+    """Replace the hex or decimal number at or after ``pos`` with a huge or empty one."""
+    digits = b"0123456789abcdefABCDEF"
+    start = pos
+    while start < len(data) and data[start] not in digits:
+        start += 1
+    end = start
+    while end < len(data) and data[end] in digits:
+        end += 1
+    hexish = data[max(start - 2, 0) : start].lower() == b"0x" or any(
+        c in b"abcdefABCDEF" for c in data[start:end])
+    new = draw(st.sampled_from(HUGE_HEX if hexish else HUGE_DEC)).encode()
+    return data[:start] + new + data[end:]
+
+
+def _mutate_lines(draw: st.DrawFn, data: bytes, op: int) -> bytes:
+    lines = data.splitlines(keepends=True)
+    if not lines:
+        return data
+    i = draw(st.integers(0, len(lines) - 1))
+    j = draw(st.integers(0, len(lines) - 1))
+    if op == 6:  # a line (or a few) duplicated somewhere else
+        lines[j:j] = lines[i : i + draw(st.integers(1, 3))]
+    elif op == 7:  # out of order
+        lines[i], lines[j] = lines[j], lines[i]
+        if draw(st.booleans()):
+            lines.reverse()
+    else:
+        del lines[i]
+    return b"".join(lines)
+
+
+@st.composite
+def _mutated_srat(draw: st.DrawFn) -> bytes:
+    """A mutated SRAT binary: subtables duplicated, dropped, reordered or given absurd
+    fields, then byte damage; length and checksum are usually fixed up afterwards so the
+    damage reaches the subtables."""
+    data = draw(st.sampled_from(SRAT_BINS))
+    head, subs = data[:48], _subtables(data[48:])
+    for _ in range(draw(st.integers(0, 3))):
+        op = draw(st.integers(0, 4))
+        if not subs:
+            break
+        i = draw(st.integers(0, len(subs) - 1))
+        if op == 0:
+            subs.insert(draw(st.integers(0, len(subs))), subs[i])
+        elif op == 1:
+            del subs[i]
+        elif op == 2:
+            subs.reverse()
+        elif op == 3 and len(subs[i]) == 40 and subs[i][0] == 1:  # memory: base/length/flags
+            off, width = draw(st.sampled_from([(8, 8), (16, 8), (28, 4), (2, 4)]))
+            value = draw(st.sampled_from(INTERESTING)) % (1 << 8 * width)
+            subs[i] = subs[i][:off] + value.to_bytes(width, "little") + subs[i][off + width :]
+        elif op == 4:  # subtable length byte
+            size = draw(st.sampled_from([0, 1, 2, 16, 39, 41, 255]))
+            subs[i] = subs[i][:1] + bytes([size]) + subs[i][2:]
+    data = head + b"".join(subs)
+    if draw(st.booleans()):
+        data = draw(_mutated([data], binary=True))
+    return _fix(data, draw(st.booleans()), draw(st.integers(0, 3)) > 0)
+
+
+def _subtables(body: bytes) -> list[bytes]:
+    subs, off = [], 0
+    while off + 2 <= len(body):
+        size = body[off + 1]
+        if size < 2 or off + size > len(body):
+            subs.append(body[off:])
+            break
+        subs.append(body[off : off + size])
+        off += size
+    return subs
+
+
+def _fix(data: bytes, length: bool, checksum: bool) -> bytes:
+    b = bytearray(data)
+    if length and len(b) >= 8:
+        b[4:8] = len(b).to_bytes(4, "little")
+    if checksum and len(b) >= 10:
+        b[9] = 0
+        b[9] = -sum(b) & 0xFF
+    return bytes(b)
+
+
+def _acpidump(data: bytes) -> bytes:
+    lines = ["SRAT @ 0x0000000000000000"]
+    for off in range(0, len(data), 16):
+        chunk = data[off : off + 16]
+        lines.append(f"    {off:04X}: " + " ".join(f"{c:02X}" for c in chunk))
+    return ("\n".join(lines) + "\n").encode()
+
+
+# ---------------------------------------------------------------------------- checks
+
+
+def _result_or_input_error(call: Callable[[], T]) -> T | None:
+    """The reader's result, or None after an InputError that names the file and the field
+    on one line; anything else propagates and fails the test."""
+    try:
+        return call()
+    except InputError as error:
+        note(f"InputError: {error}")
+        assert error.source and error.field
+        assert "\n" not in str(error) and "\r" not in str(error)
+        return None
+
+
+class Hang(BaseException):
+    """No answer within the time limit (a BaseException: no ``except Exception`` in the code
+    under test may swallow it)."""
+
+
+@contextmanager
+def _alarm(seconds: float) -> Iterator[None]:
+    def fire(signum: int, frame: FrameType | None) -> None:
+        raise Hang(f"no answer within {seconds} s")
+
+    if not hasattr(signal, "setitimer"):
+        yield
+        return
+    old = signal.signal(signal.SIGALRM, fire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def _in_model(error: BaseException) -> str | None:
+    """Where in the kernel model or the renderers ``error`` was raised, if it was."""
+    frames = [f for f in traceback.extract_tb(error.__traceback__)
+              if os.sep + "memhp" + os.sep in f.filename]
+    if frames and any(part in frames[-1].filename for part in MODEL_PARTS):
+        last = frames[-1]
+        return f"{last.filename.rsplit(os.sep + 'memhp' + os.sep, 1)[1]}:{last.lineno}"
+    return None
+
+
+def _predict(argv: list[str], capsys: pytest.CaptureFixture[str]) -> int:
+    """``memhp predict`` must exit 0 or 2, with one line on stderr when 2, never a
+    traceback, never a hang."""
+    capsys.readouterr()
+    try:
+        with _alarm(MODEL_TIMEOUT):
+            rc = main(["predict", *argv])
+    except (Exception, SystemExit, Hang) as error:
+        where = _in_model(error)
+        side = f"the kernel model ({where})" if where else "a reader or the CLI"
+        raise AssertionError(f"predict {argv}: {type(error).__name__} from {side}") from error
+    out, err = capsys.readouterr()
+    assert rc in (0, 2), (rc, err)
+    assert "Traceback" not in err
+    if rc == 2:
+        assert err.startswith("memhp: error: ") and err.count("\n") == 1, err
+    else:
+        assert out
+    return rc
+
+
+# ---------------------------------------------------------------------------- readers
+
+
+@settings(max_examples=300, deadline=None)
+@given(_mutated_srat())
+def test_srat_binary(data: bytes) -> None:
+    srat = _result_or_input_error(lambda: acpi.parse_srat(data, "srat.bin"))
+    if srat is not None:  # whatever parses must encode and parse back the same
+        assert acpi.parse_srat(acpi.encode_srat(srat), "again") == srat
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.one_of(_mutated(ACPIDUMPS), _mutated_srat().map(_acpidump)))
+def test_acpidump(data: bytes) -> None:
+    text = data.decode("utf-8", "replace")
+    tables = _result_or_input_error(lambda: acpi.parse_acpidump(text, "dump.txt"))
+    for blob in (tables or {}).get("SRAT", []):
+        _result_or_input_error(lambda blob=blob: acpi.parse_srat(blob, "dump.txt"))
+
+
+@settings(max_examples=150, deadline=None)
+@given(_mutated(IASLS))
+def test_iasl(data: bytes) -> None:
+    text = data.decode("utf-8", "replace")
+    _result_or_input_error(lambda: acpi.parse_iasl_srat(text, "srat.dsl"))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.one_of(_mutated_srat(), _mutated(ACPIDUMPS), _mutated(IASLS),
+                 st.binary(max_size=64)))
+def test_load_srat_any_file(data: bytes) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "SRAT")
+        Path(path).write_bytes(data)
+        _result_or_input_error(lambda: acpi.load_srat(path))
+        _result_or_input_error(lambda: acpi.load_srat(tmp))  # the directory form
+
+
+@settings(max_examples=200, deadline=None)
+@given(_mutated(FW_LOGS))
+def test_e820_lines(data: bytes) -> None:
+    entries = _result_or_input_error(
+        lambda: e820.parse_e820_lines(data.decode("utf-8", "replace"), "fw.log"))
+    if entries:
+        assert all(x.start < x.end <= 1 << 64 for x in entries)
+        assert len(set(entries)) == len(entries)
+        e820.sanitize_e820(entries)
+
+
+_U64 = st.one_of(st.sampled_from(INTERESTING), st.integers(0, (1 << 64) - 1))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(_U64, _U64, st.sampled_from([*E820_TYPES, "type 0", "type 99",
+                                                       "type 4294967295", "bogus"])),
+                max_size=12))
+def test_e820_absurd_numbers(rows: list[tuple[int, int, str]]) -> None:
+    """Addresses near 2^64, end below start, single-byte and duplicate entries."""
+    text = "".join(f"BIOS-e820: [mem {s:#018x}-{last:#018x}] {kind}\n" for s, last, kind in rows)
+    entries = _result_or_input_error(lambda: e820.parse_e820_lines(text, "fw.log"))
+    if entries is not None:
+        assert all(last >= s for s, last, _ in rows)
+        for entry in e820.sanitize_e820(entries):
+            assert entry.start < entry.end <= 1 << 64
+
+
+def _memmap_tree(root: Path, draw: st.DrawFn) -> None:
+    shutil.copytree(FIXTURES / "memmap", root)
+    for _ in range(draw(st.integers(1, 4))):
+        entry = root / draw(st.sampled_from(sorted(os.listdir(root))))
+        op = draw(st.integers(0, 5))
+        if op == 0 and entry.is_dir():
+            attr = entry / draw(st.sampled_from(["start", "end", "type"]))
+            if attr.is_file():
+                attr.write_bytes(draw(_mutated([attr.read_bytes()])))
+        elif op == 1 and entry.is_dir():  # duplicated under another number (out of order)
+            new = root / draw(st.sampled_from(["0", "8", "9", "10", "007"]))
+            if not new.exists():
+                shutil.copytree(entry, new)
+        elif op == 2:
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+        elif op == 3 and entry.is_dir():
+            attr = entry / draw(st.sampled_from(["start", "end"]))
+            if not attr.is_dir():
+                attr.write_text("0x" + draw(st.sampled_from(HUGE_HEX)) + "\n")
+        elif op == 4 and entry.is_dir():  # a directory where a file should be
+            attr = entry / draw(st.sampled_from(["start", "end", "type"]))
+            if attr.is_file():
+                attr.unlink()
+                attr.mkdir()
+        elif op == 5:
+            (root / "12").write_text("0x0\n")  # a file where a directory should be
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_sys_firmware_memmap(data: st.DataObject) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "memmap"
+        _memmap_tree(root, data.draw)
+        entries = _result_or_input_error(lambda: e820.read_sys_firmware_memmap(str(root)))
+        if entries:
+            assert list(entries) == sorted(entries, key=lambda x: (x.start, x.end))
+            e820.sanitize_e820(entries)
+
+
+_CMDLINE_SEEDS = [b"console=ttyS0 nokaslr movable_node kernelcore=50% movablecore=1G mem=4G",
+                  b'numa=off memblock=debug "quoted arg" kernelcore=mirror -- init=/bin/sh',
+                  b"mem=0x100000000 movablecore=0x40000000 kernelcore=25% numa=fake=4"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(_mutated(_CMDLINE_SEEDS))
+def test_cmdline(data: bytes) -> None:
+    """The kernel boots whatever its handlers make of a command line: never an error."""
+    parsed = cmdline.parse_cmdline(data.decode("utf-8", "surrogateescape"))
+    assert isinstance(parsed, CommandLine)
+    assert parsed.mem is None or 0 < parsed.mem < 1 << 64
+
+
+def _round_trip(m: Machine) -> None:
+    """What ``import-log`` writes, ``predict`` reads back as the same machine."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "m.toml")
+        Path(path).write_text(machine_file.dump_machine(m), encoding="utf-8")
+        assert machine_file.load_machine(path) == m
+
+
+@settings(max_examples=200, deadline=None)
+@given(_mutated(MACHINE_FILES))
+def test_machine_file(data: bytes) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        Path(tmp, "p01.srat.bin").write_bytes(P01_SRAT)
+        path = os.path.join(tmp, "machine.toml")
+        Path(path).write_bytes(data)
+        m = _result_or_input_error(lambda: machine_file.load_machine(path))
+    if m is not None:
+        _round_trip(m)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_mutated(FW_LOGS))
+def test_boot_log(data: bytes) -> None:
+    text = data.decode("utf-8", "replace")
+    m = _result_or_input_error(lambda: bootlog.machine_from_boot_log(text, "fw.log"))
+    if m is not None:
+        _round_trip(m)
+
+
+# ---------------------------------------------------------------------------- the CLI
+
+
+@pytest.fixture(scope="module")
+def _predict_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("predict")
+    (d / "p01.srat.bin").write_bytes(P01_SRAT)
+    return d
+
+
+_CLI = settings(max_examples=40, deadline=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@_CLI
+@given(_mutated(SMALL_MACHINE_FILES))
+def test_predict_mutated_machine_file(_predict_dir: Path, capsys: pytest.CaptureFixture[str],
+                                      data: bytes) -> None:
+    path = _predict_dir / "machine.toml"
+    path.write_bytes(data)
+    _predict([str(path)], capsys)
+
+
+@_CLI
+@given(_mutated(FW_LOGS))
+def test_predict_mutated_boot_log(_predict_dir: Path, capsys: pytest.CaptureFixture[str],
+                                  data: bytes) -> None:
+    path = _predict_dir / "fw.log"
+    path.write_bytes(data)
+    _predict(["--boot-log", str(path), "--format", "json"], capsys)
+
+
+@_CLI
+@given(st.one_of(_mutated_srat(), _mutated_srat().map(_acpidump), _mutated(IASLS)),
+       st.sampled_from(FW_LOGS))
+def test_predict_mutated_srat(_predict_dir: Path, capsys: pytest.CaptureFixture[str],
+                              srat: bytes, log: bytes) -> None:
+    (_predict_dir / "srat").write_bytes(srat)
+    (_predict_dir / "base.log").write_bytes(log)
+    _predict(["--boot-log", str(_predict_dir / "base.log"), "--srat",
+              str(_predict_dir / "srat"), "--format", "dmesg"], capsys)
+
+
+_STEP = st.integers(0, 96).map(lambda n: n << 27)  # 128 MiB steps up to 12 GiB
+_ODD_E820 = st.builds(lambda s, n, t: E820Entry(s, s + n, t), _STEP,
+                      st.one_of(_STEP.filter(bool), st.sampled_from([1, 0x1000, 0x9FC00])),
+                      st.sampled_from(["usable"] * 4 + list(E820_TYPES) + ["type 9"]))
+_ODD_MEM = st.builds(SratMemory, st.integers(0, 3), _STEP,
+                     st.one_of(_STEP, st.just(0), st.just(0x1000)),
+                     st.sampled_from([1, 1, 3, 0, 7, 0xFFFFFFFF]))
+_ODD_MACHINE = st.builds(
+    Machine,
+    e820=st.lists(_ODD_E820, min_size=1, max_size=8).map(tuple),  # any order, overlaps
+    srat=st.one_of(st.none(), st.lists(_ODD_MEM, max_size=8).map(lambda e: Srat(tuple(e)))),
+    cmdline=st.sampled_from(["nokaslr", "nokaslr movable_node", "nokaslr kernelcore=50%",
+                             "nokaslr movablecore=1G mem=3G", "nokaslr numa=off",
+                             "nokaslr kernelcore=101% movablecore=100%", "mem=1 nokaslr",
+                             "memblock=debug nokaslr"]).map(cmdline.parse_cmdline),
+    initrd=st.one_of(st.none(), st.builds(lambda s: (s, s + 0x800000), _STEP)),
+    cpus=st.one_of(st.none(), st.integers(1, 8)),
+)
+
+
+@_CLI
+@given(_ODD_MACHINE)
+def test_predict_odd_machines(_predict_dir: Path, capsys: pytest.CaptureFixture[str],
+                              machine: Machine) -> None:
+    """What parses but is odd: e820 out of order and overlapping, SRAT ranges overlapping,
+    zero-length or outside RAM, RAM above mem=, a tiny machine.  The model must cope."""
+    path = _predict_dir / "odd.toml"
+    path.write_text(machine_file.dump_machine(machine), encoding="utf-8")
+    _predict([str(path), "--format", "text"], capsys)
+
+
+def test_predict_missing_and_odd_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Files that are not there, directories, empty files: exit 2, one line."""
+    empty = tmp_path / "empty"
+    empty.write_bytes(b"")
+    for argv in ([str(tmp_path / "nope.toml")], [str(tmp_path)], [str(empty)],
+                 ["--boot-log", str(empty)], ["--boot-log", str(tmp_path / "nope")],
+                 ["--boot-log", str(FIXTURES / "firmware" / "p01_movable_node_hotplug_node1"
+                                    ".fw.log"), "--srat", str(empty)]):
+        assert _predict(argv, capsys) == 2
+
+
+# ---------------------------------------------------------------------------- regressions
+# One test per reader crash bench/fuzz.py found; each failed with a traceback before.
+
+
+def _write(tmp_path: Path, text: str | bytes, name: str = "m.toml") -> str:
+    path = tmp_path / name
+    path.write_bytes(text.encode() if isinstance(text, str) else text)
+    return str(path)
+
+
+MINIMAL = '[[e820]]\nstart = 0\nsize = "1G"\ntype = "usable"\n'
+
+
+@pytest.mark.parametrize("toml", [
+    "cpus = " + "9" * 5000 + "\n",  # tomllib: ValueError from int(), not TOMLDecodeError
+    "x = " + "[" * 3000 + "]" * 3000 + "\n",  # tomllib: RecursionError
+])
+def test_machine_file_toml_the_parser_chokes_on(tmp_path: Path, toml: str) -> None:
+    path = _write(tmp_path, toml + MINIMAL)
+    with pytest.raises(InputError) as err:
+        machine_file.load_machine(path)
+    assert err.value.source == path and err.value.field == "file"
+
+
+def test_machine_file_integer_too_long_to_print(tmp_path: Path) -> None:
+    """A TOML hex integer of 5000 digits has no decimal repr (int max str digits)."""
+    path = _write(tmp_path, "cpus = 0x" + "f" * 5000 + "\n" + MINIMAL)
+    with pytest.raises(InputError) as err:
+        machine_file.load_machine(path)
+    assert err.value.field == "cpus" and err.value.value == "0x" + "f" * 5000
+    str(err.value)
+
+
+def test_machine_file_toml_error_names_the_right_line(tmp_path: Path) -> None:
+    """tomllib counts only \\n as a line break; the quoted line must be the same one."""
+    path = _write(tmp_path, 'description = "a\u2028b\x85c"\nname = = 1\n' + MINIMAL)
+    with pytest.raises(InputError) as err:
+        machine_file.load_machine(path)
+    assert err.value.field == "line 2" and err.value.value == "name = = 1"
+
+
+def test_e820_ending_at_2_64_round_trips(tmp_path: Path) -> None:
+    """A BIOS-e820 line may end at 0xffffffffffffffff: import-log wrote end =
+    0x10000000000000000, which the machine file then refused (17 hex digits)."""
+    log = "BIOS-e820: [mem 0x0000000000000000-0xffffffffffffffff] reserved\n"
+    m = bootlog.machine_from_boot_log(log, "fw.log")
+    assert m.e820 == (E820Entry(0, 1 << 64, "reserved"),)
+    path = _write(tmp_path, machine_file.dump_machine(m))
+    assert machine_file.load_machine(path) == m
+    path = _write(tmp_path, '[[e820]]\nstart = 0\nend = "0x10000000000000001"\ntype = "usable"\n')
+    with pytest.raises(InputError, match="out of range"):
+        machine_file.load_machine(path)
+
+
+def test_srat_memory_past_2_64_round_trips(tmp_path: Path) -> None:
+    """Base and length are two u64 fields: a binary SRAT may say base + length > 2^64 (the
+    kernel's end wraps).  The machine file refused what import-log wrote for it."""
+    srat = Srat((SratMemory(0, (1 << 64) - 0x1000, 0x40000000, 3),))
+    data = acpi.encode_srat(srat)
+    assert acpi.parse_srat(data, "srat.bin") == srat
+    m = Machine(e820=(E820Entry(0, 1 << 30, "usable"),), srat=srat)
+    path = _write(tmp_path, machine_file.dump_machine(m))
+    assert machine_file.load_machine(path) == m
+    # given with end = instead, it still has to stay below 2^64
+    path = _write(tmp_path, MINIMAL + '[[srat.memory]]\npxm = 0\nbase = "0xfffffffffffff000"\n'
+                  'end = "0x10000000000001000"\n')
+    with pytest.raises(InputError):
+        machine_file.load_machine(path)
+
+
+@pytest.mark.parametrize(("line", "problem"), [
+    ("ACPI: APIC 0x00000000BFFE1A53 000080 (v303 BOCHS  BXPC     00000001 BXPC 00000001)",
+     "revision"),
+    ("ACPI: APIC 0x00000000BFFE1A53 000080 (v" + "9" * 5000 + " BOCHS  BXPC     00000001 BXPC "
+     "00000001)", "revision"),
+    ("ACPI: RSDP 0x00000000000F59B0 000014 (v256 BOCHS )", "revision"),
+    ("ACPI: APIC 0x00000000BFFE1A53 000080 (v\u0661 BOCHS  BXPC     00000001 BXPC 00000001)",
+     "malformed"),
+])
+def test_acpi_table_revision_must_fit_a_byte(line: str, problem: str) -> None:
+    with pytest.raises(InputError, match=problem) as err:
+        bootlog.parse_acpi_table_lines(line, "fw.log")
+    assert err.value.field == "line 1"
+
+
+def test_acpi_table_revision_leading_zeros() -> None:
+    line = "ACPI: APIC 0x00000000BFFE1A53 000080 (v0003 BOCHS  BXPC     00000001 BXPC 00000001)"
+    assert bootlog.parse_acpi_table_lines(line, "fw.log")[0].revision == 3
+
+
+def test_acpi_oem_id_beyond_latin1_round_trips(tmp_path: Path) -> None:
+    """ACPICA prints an unprintable ID byte as '?'; a mangled log (U+FFFD after decoding)
+    gave an OEM ID the machine file could not hold."""
+    line = ("ACPI: APIC 0x00000000BFFE1A53 000080 (v01 BOC\ufffdS  BXP\u20acC    00000001 BXPC "
+            "00000001)")
+    (table,) = bootlog.parse_acpi_table_lines(line, "fw.log")
+    assert table == AcpiTable("APIC", 0xBFFE1A53, 0x80, 1, "BOC?S ", "BXP?C   ")
+    m = Machine(e820=(E820Entry(0, 1 << 30, "usable"),), acpi_tables=(table,))
+    assert machine_file.load_machine(_write(tmp_path, machine_file.dump_machine(m))) == m
+
+
+def test_iasl_offset_too_long_for_int() -> None:
+    text = "[" + "0" * 5000 + "h " + "0" * 5000 + "   4]  Signature : \"SRAT\"\n"
+    with pytest.raises(InputError, match="malformed iasl field line"):
+        acpi.parse_iasl_srat(text, "srat.dsl")
+
+
+def test_cmdline_percentage_too_long_to_print() -> None:
+    """kernelcore=<5000 digits>%: the note printed the unwrapped number (ValueError);
+    simple_strtoull wraps to 64 bits before cmdline_parse_core looks at it."""
+    parsed = cmdline.parse_cmdline("kernelcore=" + "9" * 5000 + "%")
+    assert parsed.kernelcore is not None
+    assert parsed.kernelcore.percent == (10**5000 - 1) % (1 << 64)
+    # 2^64 % wraps to 0: "no percentage", as in the kernel
+    assert cmdline.parse_cmdline(f"movablecore={1 << 64}%").movablecore == \
+        cmdline.parse_cmdline("movablecore=0%").movablecore
+
+
+def test_load_srat_unreadable_names(tmp_path: Path) -> None:
+    with pytest.raises(InputError) as err:
+        acpi.load_srat(str(tmp_path / "a\0b"))
+    assert err.value.field == "file"
+    path = _write(tmp_path, 'srat_file = "a\\u0000b"\n' + MINIMAL)
+    with pytest.raises(InputError):
+        machine_file.load_machine(path)
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
+def test_endless_files_are_refused(tmp_path: Path) -> None:
+    """srat_file = "/dev/zero" read forever (or until memory ran out)."""
+    with pytest.raises(InputError, match="larger than"):
+        acpi.load_srat("/dev/zero")
+    with pytest.raises(InputError, match="larger than"):
+        machine_file.load_machine("/dev/zero")
+    memmap = tmp_path / "memmap" / "0"
+    memmap.mkdir(parents=True)
+    (memmap / "start").symlink_to("/dev/zero")
+    with pytest.raises(InputError, match="sysfs attribute"):
+        e820.read_sys_firmware_memmap(str(tmp_path / "memmap"))
+
+
+def _fast(call: Callable[[], object], seconds: float = 5.0) -> None:
+    t0 = time.perf_counter()
+    try:
+        call()
+    except InputError:
+        pass
+    assert time.perf_counter() - t0 < seconds
+
+
+N = 200_000  # each case below took minutes at this size (quadratic) before
+
+
+def test_no_quadratic_regexes_on_blanks() -> None:
+    blanks = " " * N
+    _fast(lambda: e820.parse_e820_lines(f"BIOS-e820: [mem 0x0-0x1] a{blanks}b", "x"))
+    _fast(lambda: acpi.parse_iasl_srat(f"[000h 0000   4] Signature{blanks}x", "x"))
+    _fast(lambda: acpi.parse_acpidump(f"SRAT{blanks}x", "x"))
+    _fast(lambda: bootlog.machine_from_boot_log(" \n" * N + "BIOS-e820: [mem 0x0-0xfff] usable",
+                                                "x"))
+
+
+def test_load_srat_detection_on_blank_lines(tmp_path: Path) -> None:
+    path = _write(tmp_path, " \n" * N, "SRAT")
+    _fast(lambda: acpi.load_srat(path))
+
+
+def test_no_quadratic_work_on_many_entries() -> None:
+    rows = "".join(f"BIOS-e820: [mem {i << 12:#018x}-{(i << 12) + 0xfff:#018x}] usable\n"
+                   for i in range(50_000))
+    _fast(lambda: e820.parse_e820_lines(rows * 2, "x"))
+    tables = "".join(f"ACPI: SSDT 0x{i:016X} 000080 (v01 BOCHS  BXPC     00000001 BXPC "
+                     "00000001)\n" for i in range(50_000))
+    _fast(lambda: bootlog.parse_acpi_table_lines(tables * 2, "x"))
+    overlapping = [E820Entry(i, 10**9 - i, f"type {i % 5000 + 20}") for i in range(50_000)]
+    _fast(lambda: e820.sanitize_e820(overlapping))
+    _fast(lambda: cmdline.parse_cmdline("mem=" + "9" * N))
+
+
+def test_sanitize_many_overlapping_matches_kernel_rule() -> None:
+    """The heap-based sweep gives the highest type at every point, as before."""
+    entries = [E820Entry(0, 100, "usable"), E820Entry(10, 90, "reserved"),
+               E820Entry(20, 80, "ACPI NVS"), E820Entry(30, 40, "reserved"),
+               E820Entry(85, 95, "usable")]
+    assert e820.sanitize_e820(entries) == (
+        E820Entry(0, 10, "usable"), E820Entry(10, 20, "reserved"),
+        E820Entry(20, 80, "ACPI NVS"), E820Entry(80, 90, "reserved"),
+        E820Entry(90, 100, "usable"))
+
+
+def test_sysfs_attribute_too_long(tmp_path: Path) -> None:
+    entry = tmp_path / "memmap" / "0"
+    entry.mkdir(parents=True)
+    (entry / "start").write_text("0x0" + " " * 5000)
+    with pytest.raises(InputError, match="sysfs attribute"):
+        e820.read_sys_firmware_memmap(str(tmp_path / "memmap"))
+
+
+# ---------------------------------------------------------------------------- model crashes
+# Minimal reproducers (bench/fuzz.py --minimize) of what the first --with-model run found in
+# the kernel model; each was a traceback or a hang of minutes.  Fixed in the model since.
+
+_E820_LOW = '[[e820]]\nstart = "0x0"\nend = "0x9fc00"\ntype = "usable"\n'
+MODEL_REPRODUCERS = {
+    # KeyError in mm_init.memmap_init: 639 KiB of RAM and nothing else
+    "only_low_ram": _E820_LOW,
+    # IndexError in memblock_start_of_dram: no usable RAM at all
+    "no_ram": '[[e820]]\nstart = "0x0"\nend = "0x100000"\ntype = "reserved"\n',
+    # AssertionError in mm_init.memmap_init: an SRAT node (hotpluggable) with no RAM in it
+    "srat_node_without_ram": _E820_LOW + '[srat]\n[[srat.memory]]\npxm = 3\n'
+    'base = "0x200000000"\nlength = "0x80000000"\nhotpluggable = true\n',
+    # hang / MemoryError in sparse.memblocks_present: RAM far above what the kernel maps
+    "ram_to_2_64": '[[e820]]\nstart = "0x3"\nend = "0xffffffffffffffff"\ntype = "usable"\n',
+    "ram_to_2_63": '[[e820]]\nstart = "0x100000"\nend = "0xd7845189ed1f3abd"\n'
+    'type = "usable"\n',
+    # more than 10 s, in memory_hotplug.predict_offline: 140 TiB of RAM
+    "ram_140_tib": '[[e820]]\nstart = "0x1c0000000"\nend = "0x8c58373e2863"\n'
+    'type = "usable"\n',
+    # MemoryError in setup.possible_cpus: a QEMU MADT 4 GiB long (536 million CPUs)
+    "madt_4_gib": _E820_LOW + '[[e820]]\nstart = "1M"\nend = "1G"\ntype = "usable"\n'
+    '[[acpi_table]]\nsignature = "APIC"\naddress = "0x3ff00000"\nlength = "0xffffffff"\n'
+    'oem_id = "BOCHS "\n',
+}
+
+
+@pytest.mark.parametrize("name", sorted(MODEL_REPRODUCERS))
+def test_model_reproducers(name: str, tmp_path: Path,
+                           capsys: pytest.CaptureFixture[str]) -> None:
+    _predict([_write(tmp_path, MODEL_REPRODUCERS[name])], capsys)
