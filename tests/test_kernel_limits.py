@@ -139,3 +139,8 @@ def test_cpus_are_capped_at_nr_cpus() -> None:
     b = boot(dataclasses.replace(machine(low()), cpus=100000), PROFILE)
     assert len(b.cpu_node) == 8192
     assert any("NR_CPUS" in n for n in b.notes)
+
+
+def test_zero_cpus_still_has_the_boot_cpu() -> None:
+    b = boot(dataclasses.replace(machine(low()), cpus=0), PROFILE)
+    assert b.cpu_node == [0]

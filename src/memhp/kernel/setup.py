@@ -187,7 +187,8 @@ def possible_cpus(machine: Machine) -> tuple[list[int], str]:
     else the enabled SRAT processor entries, else the length of a QEMU (BOCHS) MADT.
     """
     if machine.cpus is not None:
-        return list(range(min(machine.cpus, NR_CPUS))), "the machine file"
+        # the boot CPU is always there
+        return list(range(min(max(machine.cpus, 1), NR_CPUS))), "the machine file"
     srat_cpus = [c.apic_id for c in (machine.srat.cpus if machine.srat else ()) if c.enabled]
     if srat_cpus:
         return sorted(srat_cpus)[:NR_CPUS], "the SRAT's enabled processor entries"
@@ -402,7 +403,7 @@ def start_kernel_allocs(b: Boot) -> None:
     for _ in range(2):  # saved_command_line, static_command_line
         _alloc(b, len(b.machine.cmdline.raw) + 1, "start_kernel")
     b.percpu, _ = setup_per_cpu_areas(mb, b.cpu_node, b.numa.online, prof)
-    nr_node_ids = max([*b.numa.online, *b.cpu_node]) + 1
+    nr_node_ids = max([*b.numa.online, *b.cpu_node], default=0) + 1
     mask = 8 * -(-len(b.cpu_node) // 64)
     for _ in range(nr_node_ids + prof.cpumask_boot_allocs):
         _alloc(b, mask, "alloc_bootmem_cpumask_var")
