@@ -62,7 +62,6 @@ class Boot:
     max_pfn: int = 0
     max_low_pfn: int = 0
     dumps: list[list[list[list[int | None]]]] = field(default_factory=list)
-    dump_lines: list[list[str]] = field(default_factory=list)
     numa: NumaResult | None = None
     sparse: SparseMap | None = None
     zones: ZoneLayout | None = None
@@ -86,10 +85,8 @@ class Boot:
 def _dump(boot: Boot) -> None:
     mb = boot.memblock
     boot.dumps.append([mbk.snapshot(mb.memory), mbk.snapshot(mb.reserved)])
-    lines = mbk.memblock_dump_all(mb)
-    boot.dump_lines.append(lines)
     if boot.machine.cmdline.memblock_debug:
-        boot.log.extend(lines)
+        boot.log.extend(mbk.memblock_dump_all(mb))
 
 
 def _reserve(boot: Boot, base: int, size: int, what: str, caller: str = "") -> None:
