@@ -144,3 +144,13 @@ def test_cpus_are_capped_at_nr_cpus() -> None:
 def test_zero_cpus_still_has_the_boot_cpu() -> None:
     b = boot(dataclasses.replace(machine(low()), cpus=0), PROFILE)
     assert b.cpu_node == [0]
+
+
+def test_srat_range_wrapping_past_2_64_is_an_invalid_memblk() -> None:
+    b = boot(machine([*low(), SratMemory(1, 0xFFFFFFFFFFFFF000, G)]), PROFILE)
+    assert any(ln.startswith("Warning: invalid memblk node 1") for ln in b.log)
+
+
+def test_boot_log_that_never_ends_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["predict", "--boot-log", "/dev/zero"]) == 2
+    assert "longer than 64 MiB" in capsys.readouterr().err

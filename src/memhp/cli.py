@@ -16,13 +16,18 @@ from memhp.output import dmesg, json_facts, text
 from memhp.output.terminal import style_for
 from memhp.units import id_ranges
 
+MAX_INPUT = 64 << 20  # no boot log is this long; /dev/zero is
+
 
 def _read_text(path: str) -> str:
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read()
-    except OSError as e:
-        raise InputError(path, "file", path, e.strerror or "cannot read") from None
+            text = f.read(MAX_INPUT + 1)
+    except (OSError, ValueError) as e:
+        raise InputError(path, "file", path, getattr(e, "strerror", None) or str(e)) from None
+    if len(text) > MAX_INPUT:
+        raise InputError(path, "file", path, f"longer than {MAX_INPUT >> 20} MiB")
+    return text
 
 
 def load_input(args: argparse.Namespace) -> Machine:

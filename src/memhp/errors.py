@@ -12,4 +12,8 @@ class InputError(Exception):
         self.field = field
         self.value = value
         self.problem = problem
-        super().__init__(f"{source}: {field}={value!r}: {problem}")
+        shown = (f"{value:#x}" if isinstance(value, int) and not isinstance(value, bool)
+                 and value.bit_length() > 64 else repr(value))
+        if len(shown) > 200:
+            shown = shown[:200] + "..."
+        super().__init__(f"{source}: {field}={shown}: {problem}")

@@ -101,7 +101,7 @@ def acpi_numa_memory_affinity_init(st: SratState, mem: SratMemory, revision: int
     """acpi_numa_memory_affinity_init(): add the range to its node, mark hotplug ranges."""
     if st.disabled or not mem.enabled:
         return False
-    start, end = mem.base, mem.base + mem.length
+    start, end = mem.base, (mem.base + mem.length) & ((1 << 64) - 1)  # u64, as in the kernel
     pxm = mem.pxm & 0xFF if revision <= 1 else mem.pxm
     node = acpi_map_pxm_to_node(st, pxm, prof)
     if node < 0:
