@@ -412,20 +412,6 @@ def mutate_srat(rng: random.Random, data: bytes, pool: list[bytes]) -> bytes:
     return data
 
 
-def acpidump_text(tables: list[tuple[str, bytes]]) -> bytes:
-    """Tables as ``acpidump`` prints them."""
-    out = []
-    for sig, data in tables:
-        out.append(f"{sig} @ 0x{0:016X}")
-        for off in range(0, len(data), 16):
-            chunk = data[off : off + 16]
-            hexes = " ".join(f"{c:02X}" for c in chunk)
-            text = "".join(chr(c) if 32 <= c < 127 else "." for c in chunk)
-            out.append(f"    {off:04X}: {hexes:<47}  {text}")
-        out.append("")
-    return ("\n".join(out) + "\n").encode()
-
-
 # ---------------------------------------------------------------------------- machines
 
 
@@ -664,7 +650,8 @@ def run_srat_bin(files: Files, scratch: Path) -> Machine | None:
 def gen_acpidump(rng: random.Random) -> Files:
     s = seeds()
     if rng.random() < 0.5:
-        data = acpidump_text([("SRAT", mutate_srat(rng, rng.choice(s.srat_bin), s.srat_bin))])
+        srat = mutate_srat(rng, rng.choice(s.srat_bin), s.srat_bin)
+        data = acpi.format_acpidump([("SRAT", srat)]).encode()
         if rng.random() < 0.5:
             data = mutate_text(rng, data, s.acpidump)
     else:

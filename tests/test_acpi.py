@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from memhp.errors import InputError
 from memhp.firmware.acpi import (
     encode_srat,
+    format_acpidump,
     load_srat,
     parse_acpidump,
     parse_iasl_srat,
@@ -67,20 +68,6 @@ def fixed(table: bytes | bytearray) -> bytes:
 
 def with_length(table: bytes, length: int) -> bytes:
     return fixed(table[:4] + length.to_bytes(4, "little") + table[8:])
-
-
-def acpidump_text(tables: list[tuple[str, bytes]]) -> str:
-    """Format tables the way acpidump prints them (checked against real output below)."""
-    lines = []
-    for signature, data in tables:
-        lines.append(f"{signature} @ 0x{0:016X}")
-        for offset in range(0, len(data), 16):
-            chunk = data[offset : offset + 16]
-            hexes = "".join(f"{b:02X} " for b in chunk).ljust(48)
-            text = "".join(chr(b) if 0x20 <= b < 0x7F else "." for b in chunk)
-            lines.append(f"{offset:04X}".rjust(8) + ": " + hexes + " " + text)
-        lines.append("")
-    return "\n".join(lines) + "\n"
 
 
 def error(call: object, *args: object) -> InputError:
@@ -170,7 +157,7 @@ def test_iasl_and_acpidump_match_binary(name: str) -> None:
 @pytest.mark.parametrize("name", TEXT_NAMES)
 def test_acpidump_formatter_matches_real_acpidump(name: str) -> None:
     data = (FIXTURES / f"{name}.srat.bin").read_bytes()
-    assert acpidump_text([("SRAT", data)]) == (FIXTURES / f"{name}.acpidump.txt").read_text()
+    assert format_acpidump([("SRAT", data)]) == (FIXTURES / f"{name}.acpidump.txt").read_text()
 
 
 def test_acpidump_several_tables() -> None:
@@ -183,7 +170,7 @@ def test_acpidump_several_tables() -> None:
     }
     assert error(load_srat, str(FIXTURES / "two_srats.acpidump.txt")).field == "SRAT"
     ssdt1, ssdt2, rsdp = b"SSDT" + bytes(40), b"SSDT" + bytes(range(100)), b"RSD PTR " + bytes(12)
-    text = acpidump_text([("SSDT", ssdt1), ("SRAT", P08.read_bytes()), ("SSDT", ssdt2)])
+    text = format_acpidump([("SSDT", ssdt1), ("SRAT", P08.read_bytes()), ("SSDT", ssdt2)])
     text = text.replace("\n\n", "\n\n\n") + "RSD PTR @ 0xf6cd0\n  0000: " + " ".join(
         f"{b:02x}" for b in rsdp[:16]
     ) + "\n  0010: " + " ".join(f"{b:02x}" for b in rsdp[16:]) + "\n"
@@ -446,7 +433,7 @@ srats = st.builds(
 def test_encode_then_parse_is_identity(srat: Srat) -> None:
     data = encode_srat(srat)
     assert parse_srat(data, "gen") == srat
-    assert parse_acpidump(acpidump_text([("SRAT", data)]), "gen") == {"SRAT": [data]}
+    assert parse_acpidump(format_acpidump([("SRAT", data)]), "gen") == {"SRAT": [data]}
 
 
 CORPUS_DATA = [p.read_bytes() for p in [*CORPUS, MIXED]]

@@ -299,6 +299,22 @@ def _iasl_field(line: str) -> tuple[str, str, int, str, str] | None:
     return hex_offset, dec_offset, size, rest[: colon.start() + 1].strip(), value
 
 
+def format_acpidump(tables: list[tuple[str, bytes]]) -> str:
+    """Tables as the ``acpidump`` tool prints them: a ``SIG @ 0x...`` line, then 16 bytes
+    a line, ``    0000: `` offset, hex bytes and the printable ASCII (the inverse of
+    :func:`parse_acpidump`)."""
+    lines = []
+    for signature, data in tables:
+        lines.append(f"{signature} @ 0x{0:016X}")
+        for offset in range(0, len(data), 16):
+            chunk = data[offset : offset + 16]
+            hexes = "".join(f"{b:02X} " for b in chunk).ljust(48)
+            text = "".join(chr(b) if 0x20 <= b < 0x7F else "." for b in chunk)
+            lines.append(f"{offset:04X}".rjust(8) + ": " + hexes + " " + text)
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
 def parse_acpidump(text: str, source: str) -> dict[str, list[bytes]]:
     """All tables in ``acpidump`` text, by signature, in the order they appear.
 
