@@ -7,6 +7,7 @@ way the kernel does during ``setup_arch()`` and hand RAM to memblock.
 
 from __future__ import annotations
 
+from memhp.firmware.e820 import sanitize_e820
 from memhp.firmware.types import E820_RESERVED, E820_SOFT_RESERVED, E820_USABLE, E820Entry
 from memhp.kernel import memblock as mbk
 
@@ -18,19 +19,6 @@ BIOS_END = 0x100000
 def e820_print(entries: tuple[E820Entry, ...], who: str) -> list[str]:
     """e820__print_table(): ``WHO: [mem 0x...-0x...] type`` lines."""
     return [f"{who}: [mem {e.start:#018x}-{e.end - 1:#018x}] {e.type}" for e in entries]
-
-
-def e820__update_table(entries: list[E820Entry]) -> tuple[E820Entry, ...]:
-    """e820__update_table() for an already non-overlapping table: sort, merge neighbours."""
-    out: list[E820Entry] = []
-    for e in sorted(entries, key=lambda e: (e.start, e.end)):
-        if e.start >= e.end:
-            continue
-        if out and out[-1].end == e.start and out[-1].type == e.type:
-            out[-1] = E820Entry(out[-1].start, e.end, e.type)
-        else:
-            out.append(e)
-    return tuple(out)
 
 
 def _cut(entries: tuple[E820Entry, ...], start: int, end: int, old_type: str | None,
@@ -47,7 +35,7 @@ def _cut(entries: tuple[E820Entry, ...], start: int, end: int, old_type: str | N
             out.append(E820Entry(max(e.start, start), min(e.end, end), new_type))
         if e.end > end:
             out.append(E820Entry(end, e.end, e.type))
-    return e820__update_table(out)
+    return sanitize_e820(out)  # e820__update_table()
 
 
 def e820__range_update(entries: tuple[E820Entry, ...], start: int, size: int, old_type: str,
