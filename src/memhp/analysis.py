@@ -58,6 +58,9 @@ class BlockVerdict:
     cause: str
     reason: str
     holds: tuple[tuple[str, int], ...] = ()  # (what, bytes) of boot memory kept here
+    firmware: tuple[tuple[int, int, str], ...] = ()  # the e820 map inside the block
+    memmap_sections: tuple[int, ...] = ()  # sections whose struct pages live here
+    memmap_nodes: tuple[int, ...] = ()
 
 
 def kernel_memory_on_node(b: Boot, nid: int) -> list[str]:
@@ -145,10 +148,46 @@ def node_verdicts(b: Boot) -> list[NodeVerdict]:
     return out
 
 
-def block_verdict(b: Boot, block_id: int) -> BlockVerdict | None:
-    """What pins (or frees) one memory block."""
-    from memhp.output.text import attribute
+def attribute(owners: list[tuple[int, int, str]],
+              kept: list[tuple[int, int]]) -> list[tuple[str, int]]:
+    """Bytes of ``kept`` per owner, the latest owner of a byte winning; largest first."""
+    painted: list[tuple[int, int, str]] = []
+    lo, hi = min((s for s, _ in kept), default=0), max((e for _, e in kept), default=0)
+    near: list[tuple[int, int, str]] = []
+    for s, e, what in owners:  # in time order; a run of touching same-named ones is one
+        if not (s < hi and lo < e):
+            continue
+        if near and near[-1][2] == what and s <= near[-1][1] and near[-1][0] <= e:
+            near[-1] = (min(s, near[-1][0]), max(e, near[-1][1]), what)
+        else:
+            near.append((s, e, what))
+    for s, e, what in near:
+        nxt = []
+        for ps, pe, pw in painted:
+            if pe <= s or ps >= e:
+                nxt.append((ps, pe, pw))
+                continue
+            if ps < s:
+                nxt.append((ps, s, pw))
+            if pe > e:
+                nxt.append((e, pe, pw))
+        nxt.append((s, e, what))
+        painted = nxt
+    sizes: dict[str, int] = {}
+    for ks, ke in kept:
+        covered = 0
+        for ps, pe, pw in painted:
+            n = max(0, min(pe, ke) - max(ps, ks))
+            if n:
+                sizes[pw] = sizes.get(pw, 0) + n
+                covered += n
+        if covered < ke - ks:
+            sizes["early reservations"] = sizes.get("early reservations", 0) + ke - ks - covered
+    return sorted(sizes.items(), key=lambda kv: (-kv[1], kv[0]))
 
+
+def block_verdict(b: Boot, block_id: int) -> BlockVerdict | None:
+    """What one memory block holds, and what pins (or frees) it."""
     block = next((blk for blk in b.blocks if blk.id == block_id), None)
     if block is None:
         return None
@@ -164,8 +203,18 @@ def block_verdict(b: Boot, block_id: int) -> BlockVerdict | None:
              "boot_memory" if reason.startswith("holds boot memory") else
              "runtime_allocations" if "kernel allocations" in reason else
              "runtime_spill" if v and v.result == "unknown" else "movable_or_free")
+    firmware = tuple((max(fw.start, lo), min(fw.end, hi), fw.type) for fw in b.e820
+                     if fw.start < hi and lo < fw.end)
+    secs: list[int] = []
+    nids: set[int] = set()
+    for run in b.sparse_allocs.memmaps if b.sparse_allocs else ():
+        hit = run.sections_in(lo, hi)
+        if hit:
+            secs += hit
+            nids.add(run.nid)
     return BlockVerdict(block_id, lo, hi, block.nodes, ",".join(block.valid_zones),
-                        v.result if v else "unknown", cause, reason, holds)
+                        v.result if v else "unknown", cause, reason, holds, firmware,
+                        tuple(secs), tuple(sorted(nids)))
 
 
 def where_is(b: Boot, addr: int) -> dict[str, object]:

@@ -8,10 +8,11 @@ import dataclasses
 import sys
 from collections.abc import Sequence
 
+from memhp.analysis import BlockVerdict
 from memhp.errors import InputError
 from memhp.firmware.types import Machine
 from memhp.kernel.profile import DEFAULT_PROFILE, load_profile
-from memhp.kernel.setup import boot
+from memhp.kernel.setup import Boot, boot
 from memhp.output import dmesg, json_facts, text
 from memhp.output.terminal import style_for
 from memhp.units import id_ranges
@@ -58,8 +59,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.explain is not None:
         if args.format != "text":
             raise InputError("command line", "--explain", args.explain, "needs --format text")
-        sys.stdout.write(text.explain_block(result, args.explain, style_for(args.no_color,
-                                                                             args.hex)))
+        from memhp.output import report
+
+        v = _block_verdict(result, args.explain, "--explain")
+        sys.stdout.write(report.block_text(v, style_for(args.no_color, args.hex)))
         return 0
     if args.format == "text":
         sys.stdout.write(text.render(result, style_for(args.no_color, args.hex)))
@@ -123,19 +126,25 @@ def _style_args(p: argparse.ArgumentParser, formats: tuple[str, ...] = ("text", 
     p.add_argument("--hex", action="store_true", help="sizes as exact hex instead of KiB/MiB/GiB")
 
 
+def _block_verdict(b: Boot, block_id: int, flag: str) -> BlockVerdict:
+    """The verdict on one memory block; a block that does not exist is an input error."""
+    from memhp import analysis
+
+    v = analysis.block_verdict(b, block_id)
+    if v is None:
+        raise InputError(flag, "BLOCK", block_id,
+                         f"no such memory block (have {id_ranges(x.id for x in b.blocks)})")
+    return v
+
+
 def cmd_explain(args: argparse.Namespace) -> int:
     from memhp import analysis
     from memhp.output import report
-    from memhp.output.terminal import style_for
 
     b = boot(load_input(args), load_profile(args.profile))
     style = style_for(args.no_color, args.hex)
     if args.block is not None:
-        v = analysis.block_verdict(b, args.block)
-        if v is None:
-            ids = [blk.id for blk in b.blocks]
-            raise InputError("--block", "BLOCK", args.block,
-                             f"no such memory block (have {id_ranges(ids)})")
+        v = _block_verdict(b, args.block, "--block")
         out = report.to_json(v) if args.format == "json" else report.block_text(v, style)
         sys.stdout.write(out)
         return 0
@@ -159,7 +168,6 @@ def cmd_explain(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from memhp import analysis
     from memhp.output import report
-    from memhp.output.terminal import style_for
 
     machine = load_input(args)
     prof = load_profile(args.profile)
@@ -175,7 +183,6 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_advise(args: argparse.Namespace) -> int:
     from memhp import analysis
     from memhp.output import report
-    from memhp.output.terminal import style_for
 
     try:
         want = [int(n) for n in args.removable.split(",") if n.strip()]

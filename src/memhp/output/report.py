@@ -49,13 +49,17 @@ def node_text(v: NodeVerdict, style: Style) -> str:
 
 def block_text(v: BlockVerdict, style: Style) -> str:
     colour = {"offlined": "green", "failed": "red"}.get(v.result, "yellow")
-    out = [f"memory{v.block}: [mem {v.start:#x}-{v.end - 1:#x}] node(s) "
-           f"{', '.join(map(str, v.nodes)) or 'none'}, valid_zones {v.zone}",
-           f"  offline right after boot: {style.paint(v.result, colour)} ({v.cause})",
-           f"  because {v.reason}"]
-    if v.holds:
-        out.append("  boot memory kept in this block:")
-        out += [f"    {style.size(size):>10}  {what}" for what, size in v.holds]
+    out = [f"memory{v.block}: [mem {v.start:#x}-{v.end - 1:#x}] ({style.size(v.end - v.start)}),"
+           f" node(s) {', '.join(map(str, v.nodes)) or 'none'}, valid_zones {v.zone}",
+           "  firmware map:"]
+    out += [f"    [mem {s:#x}-{e - 1:#x}] {t}" for s, e, t in v.firmware]
+    out.append("  boot memory the kernel keeps here (memblock.reserved at hand-over):")
+    out += [f"    {style.size(size):>10}  {what}" for what, size in v.holds] or ["    none"]
+    if v.memmap_sections:
+        out.append(f"  struct pages of sections {id_ranges(v.memmap_sections)} (node "
+                   f"{', '.join(map(str, v.memmap_nodes))})")
+    out.append(f"  offline right after boot: {style.paint(v.result, colour)} ({v.cause})")
+    out.append(f"  because {v.reason}")
     return "\n".join(out) + "\n"
 
 
