@@ -53,7 +53,26 @@ def load_input(args: argparse.Namespace) -> Machine:
     return m
 
 
+def batch_or_single(args: argparse.Namespace) -> bool:
+    """True when the command got several inputs (a batch); else make the arguments those
+    of one input."""
+    inputs = len(args.machine or ()) + len(args.boot_log or ())
+    if inputs > 1:
+        return True
+    args.machine = args.machine[0] if args.machine else None
+    args.boot_log = args.boot_log[0] if args.boot_log else None
+    return False
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
+    if batch_or_single(args):
+        from memhp import batch
+
+        if args.explain is not None or args.format == "dmesg":
+            raise InputError("command line", "--explain" if args.explain is not None
+                             else "--format", args.explain if args.explain is not None
+                             else "dmesg", "needs a single input, not a batch")
+        return batch.run_batch(args, args.format == "json")
     machine = load_input(args)
     result = boot(machine, load_profile(args.profile))
     if args.explain is not None:
@@ -110,10 +129,21 @@ def write_output(path: str, text: str) -> None:
         raise InputError(path, "-o", path, e.strerror or "cannot write") from None
 
 
-def _input_args(p: argparse.ArgumentParser, cmdline: bool = True) -> None:
-    """The machine input every model command takes."""
-    p.add_argument("machine", nargs="?", help="machine file (TOML)")
-    p.add_argument("--boot-log", help="a dmesg or serial log: its firmware lines are the input")
+def _input_args(p: argparse.ArgumentParser, cmdline: bool = True, many: bool = False) -> None:
+    """The machine input every model command takes (``many``: several, as a batch)."""
+    if many:
+        p.add_argument("machine", nargs="*",
+                       help="machine file (TOML); several make a batch, where an input not "
+                       "ending in .toml is a boot log")
+        p.add_argument("--boot-log", action="append",
+                       help="a dmesg or serial log: its firmware lines are the input (repeat "
+                       "for a batch)")
+        p.add_argument("-j", "--jobs", type=int, default=0,
+                       help="processes for a batch (default: all cores)")
+    else:
+        p.add_argument("machine", nargs="?", help="machine file (TOML)")
+        p.add_argument("--boot-log",
+                       help="a dmesg or serial log: its firmware lines are the input")
     p.add_argument("--srat", help="SRAT: raw table, acpidump text or iasl -d text")
     if cmdline:
         p.add_argument("--cmdline", help="kernel command line (replaces the input's)")
@@ -141,6 +171,14 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from memhp import analysis
     from memhp.output import report
 
+    if batch_or_single(args):
+        from memhp import batch
+
+        if args.block is not None or args.addr is not None:
+            raise InputError("command line", "--block" if args.block is not None else "--addr",
+                             args.block if args.block is not None else args.addr,
+                             "needs a single input, not a batch")
+        return batch.run_batch(args, args.format == "json")
     b = boot(load_input(args), load_profile(args.profile))
     style = style_for(args.no_color, args.hex)
     if args.block is not None:
@@ -191,6 +229,11 @@ def cmd_advise(args: argparse.Namespace) -> int:
                          "want node numbers like 4,5") from None
     if not want:
         raise InputError("--removable", "NODE", args.removable, "no node given")
+    if batch_or_single(args):
+        from memhp import batch
+
+        args.want = want
+        return batch.run_batch(args, args.format == "json")
     advice = analysis.advise(load_input(args), want, load_profile(args.profile))
     if args.format == "json":
         sys.stdout.write(report.to_json(advice))
@@ -211,13 +254,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", required=True)
     pr = sub.add_parser("predict", help="predict the boot-time memory layout of a machine")
-    _input_args(pr)
+    _input_args(pr, many=True)
     _style_args(pr, ("text", "dmesg", "json"))
     pr.add_argument("--explain", type=int, metavar="BLOCK",
                     help="what lives in memory block BLOCK and whether it can go offline")
     pr.set_defaults(func=cmd_predict)
     ex = sub.add_parser("explain", help="why a node is (not) hot-removable, why a block is pinned")
-    _input_args(ex)
+    _input_args(ex, many=True)
     _style_args(ex)
     what = ex.add_mutually_exclusive_group()
     what.add_argument("--node", type=int, help="one node")
@@ -231,7 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="a command line to compare (repeat)")
     co.set_defaults(func=cmd_compare, cmdline=None)
     ad = sub.add_parser("advise", help="command lines that make nodes hot-removable, and costs")
-    _input_args(ad, cmdline=False)
+    _input_args(ad, cmdline=False, many=True)
     _style_args(ad)
     ad.add_argument("--removable", required=True, metavar="NODE[,NODE...]",
                     help="the nodes to make hot-removable")

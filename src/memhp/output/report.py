@@ -12,19 +12,22 @@ from memhp.output.terminal import Style, table
 from memhp.units import id_ranges
 
 
+def plain(o: Any) -> Any:
+    """Dataclasses (nested), lists and dicts as plain JSON values."""
+    if dataclasses.is_dataclass(o) and not isinstance(o, type):
+        d = {f.name: plain(getattr(o, f.name)) for f in dataclasses.fields(o)}
+        if isinstance(o, Outcome):
+            d["ratio"] = None if o.ratio == float("inf") else round(o.ratio, 3)
+        return d
+    if isinstance(o, (list, tuple)):
+        return [plain(x) for x in o]
+    if isinstance(o, dict):
+        return {str(k): plain(v) for k, v in o.items()}
+    return o
+
+
 def to_json(obj: object) -> str:
     """Dataclasses (nested) as indented JSON."""
-    def plain(o: Any) -> Any:
-        if dataclasses.is_dataclass(o) and not isinstance(o, type):
-            d = {f.name: plain(getattr(o, f.name)) for f in dataclasses.fields(o)}
-            if isinstance(o, Outcome):
-                d["ratio"] = None if o.ratio == float("inf") else round(o.ratio, 3)
-            return d
-        if isinstance(o, (list, tuple)):
-            return [plain(x) for x in o]
-        if isinstance(o, dict):
-            return {str(k): plain(v) for k, v in o.items()}
-        return o
     return json.dumps(plain(obj), indent=1) + "\n"
 
 
