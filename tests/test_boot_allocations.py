@@ -21,7 +21,7 @@ from memhp.replay import parse_memblock_log, replay_log
 
 HERE = Path(__file__).parent
 CORPUS = HERE / "fixtures" / "corpus"
-SCENARIOS = sorted(p.name for p in CORPUS.iterdir() if p.is_dir())
+SCENARIOS = sorted(p.name for p in CORPUS.glob("p[0-9]*") if p.is_dir())  # the 6.1 set
 PROFILE = load_profile()
 
 sys.path.insert(0, str(HERE / "corpus_tools"))
@@ -50,6 +50,39 @@ def test_replay_matches_every_allocation_and_dump(scenario: str) -> None:
     assert res.mismatches == []
     assert res.matched == res.total > 50
     assert res.dumps_matched == res.dumps_total == 2
+
+
+def test_memblock_lines_of_later_kernels() -> None:
+    """7.x logs __memblock_reserve() with node and flags (MEMBLOCK_RSRV_KERN is 0x20), its
+    dumps carry the new flags; 6.1's plain lines read as before."""
+    text = (
+        "[    0.028186] __memblock_reserve: [0x0000000004200000-0x0000000004210fff] nid=-1 "
+        "flags=20 setup_arch+0x848/0xc10\n"
+        "[    0.039196] __memblock_reserve: [0x00000000bfeb8f80-0x00000000bfee3fff] nid=0 "
+        "flags=20 memblock_alloc_range_nid+0xe9/0x190\n"
+        "memblock_add_node: [0x0000000100000000-0x00000001bfffffff] nid=1 flags=1 "
+        "acpi_x+0x1/0x2\n"
+        "memblock_reserve: [0x0000000000000000-0x000000000000ffff] setup_arch+0x1/0x2\n"
+        "memblock_phys_free: [0x00000000bfc87f00-0x00000000bfc87f13] start_kernel+0x57c/0x8a0\n"
+        "MEMBLOCK configuration:\n"
+        " memory size = 0x000000017ff7ec00 reserved size = 0x000000000337e000\n"
+        " memory.cnt  = 0x1\n"
+        " memory[0x0]\t[0x0000000000001000-0x000000000009efff], 0x000000000009e000 bytes "
+        "flags: 0x40\n"
+        " reserved.cnt  = 0x1\n"
+        " reserved[0x0]\t[0x0000000001000000-0x0000000004210fff], 0x0000000003211000 bytes "
+        "on node 0 flags: 0x20\n"
+    )
+    ev = parse_memblock_log(text)
+    assert [(e.kind, e.base, e.size, e.nid, e.flags, e.caller) for e in ev[:5]] == [
+        ("reserve", 0x4200000, 0x11000, -1, 0x20, "setup_arch"),
+        ("reserve", 0xBFEB8F80, 0x2B080, 0, 0x20, "memblock_alloc_range_nid"),
+        ("add", 0x100000000, 0xC0000000, 1, 1, "acpi_x"),
+        ("reserve", 0, 0x10000, -1, 0, "setup_arch"),
+        ("phys_free", 0xBFC87F00, 0x14, -1, 0, "start_kernel"),
+    ]
+    assert ev[5].dump == (((0x1000, 0x9E000, None, 0x40),),
+                          ((0x1000000, 0x3211000, 0, 0x20),))
 
 
 def _log_sequence(text: str) -> list[tuple[str, int, int]]:

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from memhp.errors import InputError
 from memhp.firmware.e820 import (
     canonical_e820_type,
+    e820_print_name,
     e820_type_name,
     e820_type_number,
     parse_e820_lines,
@@ -89,6 +90,44 @@ def test_timestamps_and_other_lines() -> None:
     assert parse_e820_lines("nothing here\n", "t") == ()
 
 
+def test_linux_7_spelling_and_gaps() -> None:
+    """7.x prints "System RAM" / "device reserved" after two blanks, and the holes as
+    [gap ...] lines (7.2's e820__print_table): it reads as the 6.x table."""
+    text = (
+        "[    0.000000] BIOS-e820: [mem 0x0000000000000000-0x000000000009fbff]  System RAM\n"
+        "[    0.000000] BIOS-e820: [mem 0x000000000009fc00-0x000000000009ffff]  device reserved\n"
+        "[    0.000000] BIOS-e820: [gap 0x00000000000a0000-0x00000000000effff]\n"
+        "BIOS-e820: [mem 0x00000000000f0000-0x00000000000fffff]  ACPI data\n"
+        "BIOS-e820: [mem 0x0000000000100000-0x00000000001fffff]  ACPI NVS\n"
+        "BIOS-e820: [mem 0x0000000000200000-0x00000000002fffff]  unusable\n"
+        "BIOS-e820: [mem 0x0000000000300000-0x00000000003fffff]  persistent RAM (type 7)\n"
+        "BIOS-e820: [mem 0x0000000000400000-0x00000000004fffff]  persistent RAM (type 12)\n"
+        "BIOS-e820: [mem 0x0000000000500000-0x00000000005fffff]  soft reserved\n"
+        "BIOS-e820: [gap 0x0000000000600000-0x00000000006fffff]\n"
+        "BIOS-e820: [mem 0x0000000000700000-0x00000000007fffff]  type 9\n"
+        "e820: update [mem 0x00000000-0x00000fff] System RAM ==> device reserved\n"
+    )
+    assert [e.type for e in parse_e820_lines(text, "t")] == [
+        "usable", "reserved", "ACPI data", "ACPI NVS", "unusable", "persistent (type 7)",
+        "persistent (type 12)", "soft reserved", "type 9"]
+    assert canonical_e820_type("persistent RAM (type 9)") is None
+    assert [e820_print_name(t, 7) for t in E820_TYPES] == [
+        "System RAM", "device reserved", "ACPI data", "ACPI NVS", "unusable",
+        "persistent RAM (type 7)", "persistent RAM (type 12)", "soft reserved"]
+    assert e820_print_name("type 9", 7) == "type 9" == e820_print_name("type 9", 6)
+    assert e820_print_name("usable", 6) == "usable"
+
+
+def test_linux_7_2_corpus_e820_is_the_6_1_table() -> None:
+    """The 7.2 boots had the same firmware as the 6.1 ones; only the spelling differs."""
+    for log in FW_LOGS:
+        name = log.name.removesuffix(".fw.log")
+        serial = FIXTURES / "corpus" / "linux-7.2" / name / "serial.log"
+        if serial.exists():
+            text = serial.read_text(errors="replace")
+            assert parse_e820_lines(text, str(serial)) == parse_e820_lines(log.read_text(), "")
+
+
 @pytest.mark.parametrize("printed", [*E820_TYPES, "type 6", "type 20", "type 4294967295"])
 def test_every_printed_type_reads_back(printed: str) -> None:
     line = f"BIOS-e820: [mem 0x0000000000001000-0x0000000000001fff] {printed}"
@@ -115,6 +154,10 @@ def test_type_numbers() -> None:
         ("BIOS-e820: [mem 0x0000000000100000-0x00000000001fffff] RAM", "unknown e820 type"),
         ("BIOS-e820: [mem 0x10000000000000000-0x10000000000000001] usable", "malformed"),
         ("BIOS-e820: mem 0x0-0x1 usable", "malformed"),
+        ("BIOS-e820: [gap 0x0000000000200000-0x00000000001fffff]", "end below start"),
+        ("BIOS-e820: [gap 0x0000000000200000-0x00000000002fffff] device reserved", "malformed"),
+        ("BIOS-e820: [gap 0x0000000000200000]", "malformed"),
+        ("BIOS-e820: [mem 0x0000000000100000-0x00000000001fffff]  RAM", "unknown e820 type"),
     ],
 )
 def test_malformed_lines(line: str, problem: str) -> None:

@@ -26,8 +26,12 @@ _REQUEST = re.compile(
     r"^memblock_(alloc_try_nid|alloc_try_nid_raw|alloc_exact_nid_raw|phys_alloc_range): "
     r"(\d+) bytes align=(0x[0-9a-f]+)(?: nid=(-?\d+))? from=(0x[0-9a-f]+) "
     r"max_addr=(0x[0-9a-f]+) (\S+)$")
+# 6.1 logs memblock_reserve(); later kernels log __memblock_reserve() with the node and the
+# flags the reservation gets (the memblock flag MEMBLOCK_RSRV_KERN is 0x20), as
+# memblock_add_node() always did.
 _RANGE = re.compile(
-    r"^memblock_(reserve|phys_free|add|remove): \[(0x[0-9a-f]+)-(0x[0-9a-f]+)\] (\S+)$")
+    r"^(?:__)?memblock_(reserve|phys_free|add|add_node|remove): "
+    r"\[(0x[0-9a-f]+)-(0x[0-9a-f]+)\](?: nid=(-?\d+) flags=([0-9a-f]+))? (\S+)$")
 _REGION = re.compile(
     r"^\s*(memory|reserved)\[0x[0-9a-f]+\]\s+\[(0x[0-9a-f]+)-(0x[0-9a-f]+)\], (0x[0-9a-f]+) bytes"
     r"(?: on node (\d+))? flags: (0x[0-9a-f]+)")
@@ -44,6 +48,7 @@ class LogEvent:
     size: int = 0
     align: int = 0
     nid: int = mbk.NUMA_NO_NODE
+    flags: int = 0  # of a reservation or addition, where the log gives them
     lo: int = 0
     hi: int = 0
     what: str = ""  # request kind, caller, or marker text
@@ -73,7 +78,10 @@ def parse_memblock_log(text: str) -> list[LogEvent]:
                                    caller=_caller(m[7]), line=i + 1))
         elif (m := _RANGE.match(ln)):
             base, last = int(m[2], 16), int(m[3], 16)
-            events.append(LogEvent(m[1], base, last - base + 1, caller=_caller(m[4]), line=i + 1))
+            events.append(LogEvent("add" if m[1] == "add_node" else m[1], base, last - base + 1,
+                                   nid=int(m[4]) if m[4] is not None else mbk.NUMA_NO_NODE,
+                                   flags=int(m[5], 16) if m[5] is not None else 0,
+                                   caller=_caller(m[6]), line=i + 1))
         elif ln.startswith("MEMBLOCK configuration:"):
             regions: dict[str, list[tuple[int, int, int | None, int]]] = {"memory": [],
                                                                           "reserved": []}

@@ -1,10 +1,11 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """The firmware memory map (e820): read from dmesg lines or /sys/firmware/memmap, sanitized.
 
-Types are kept as the strings ``e820_print_type`` (arch/x86/kernel/e820.c) prints.  A type
-number the kernel has no name for is kept as ``"type N"``, exactly as the kernel prints it;
-like the kernel, the rest of memhp must treat such ranges as not-RAM (reserved).  ``"type N"``
-for a number that has a name is canonicalised to that name (``"type 1"`` -> ``"usable"``).
+Types are kept as the strings ``e820_print_type`` (arch/x86/kernel/e820.c) prints up to
+6.12.  A type number the kernel has no name for is kept as ``"type N"``, exactly as the kernel
+prints it; like the kernel, the rest of memhp must treat such ranges as not-RAM (reserved).
+``"type N"`` for a number that has a name is canonicalised to that name (``"type 1"`` ->
+``"usable"``), and so are the names the 7.x kernels print (``"System RAM"`` -> ``"usable"``).
 """
 
 from __future__ import annotations
@@ -35,7 +36,20 @@ _NAME_OF = {
     1: E820_USABLE, 2: E820_RESERVED, 3: E820_ACPI, 4: E820_NVS, 5: E820_UNUSABLE,
     7: E820_PMEM, 12: E820_PRAM, 0xEFFFFFFF: E820_SOFT_RESERVED, 128: E820_USABLE,
 }
-_NUMBER_OF = {name: number for number, name in _NAME_OF.items() if number != 128}
+# e820_print_type() as the 7.x kernels have it (7.2's arch/x86/kernel/e820.c; 6.12 still
+# prints the names above): RAM is "System RAM", reserved is "device reserved", PMEM and PRAM
+# are "persistent RAM (type N)", E820_TYPE_RESERVED_KERN is gone, and the type is set off
+# by two blanks.  e820__print_table() also prints the holes between entries as
+# "[gap 0xSTART-0xLAST]" lines.
+_NAME_OF_7 = {
+    1: "System RAM", 2: "device reserved", 3: "ACPI data", 4: "ACPI NVS", 5: "unusable",
+    7: "persistent RAM (type 7)", 12: "persistent RAM (type 12)",
+    0xEFFFFFFF: "soft reserved",
+}
+_NUMBER_OF = {
+    **{name: number for number, name in _NAME_OF_7.items()},
+    **{name: number for number, name in _NAME_OF.items() if number != 128},
+}
 _NOMERGE = {12, 0xEFFFFFFF}  # e820_nomerge(): PRAM and soft reserved are never merged
 _TYPE_N = re.compile(r"type (\d{1,10})")
 
@@ -57,15 +71,29 @@ _SYSFS_MAX = 4096  # a sysfs attribute is at most a page
 
 _PREFIX = r"^\s*(?:<\d+>)?(?:\[\s*\d+\.\d+\]\s*)?"
 _E820_TAG = re.compile(_PREFIX + r"BIOS-e820:")
-# the type is group 3 with trailing blanks stripped (not "(\S.*?)\s*$": quadratic in blanks)
+# the type is group 3 with trailing blanks stripped (not "(\S.*?)\s*$": quadratic in blanks);
+# one blank before it up to 6.12, two in 7.x
 _E820_LINE = re.compile(
-    _PREFIX + r"BIOS-e820: \[mem 0x([0-9a-fA-F]{1,16})-0x([0-9a-fA-F]{1,16})\] (\S.*)$"
+    _PREFIX + r"BIOS-e820: \[mem 0x([0-9a-fA-F]{1,16})-0x([0-9a-fA-F]{1,16})\]  ?(\S.*)$"
+)
+# 7.x: a hole between two entries (or below the first), which adds nothing to the table
+_E820_GAP = re.compile(
+    _PREFIX + r"BIOS-e820: \[gap 0x([0-9a-fA-F]{1,16})-0x([0-9a-fA-F]{1,16})\]\s*$"
 )
 
 
 def e820_type_name(number: int) -> str:
-    """The kernel's spelling of e820 type ``number`` (``e820_print_type``)."""
+    """The kernel's spelling of e820 type ``number`` (``e820_print_type``, up to 6.12): the
+    type name memhp keeps."""
     return _NAME_OF.get(number, f"type {number}")
+
+
+def e820_print_name(name: str, spelling: int = 6) -> str:
+    """How the kernel generation ``spelling`` (6 or 7) prints the kept type ``name``."""
+    if spelling < 7:
+        return name
+    number = e820_type_number(name)
+    return name if number is None else _NAME_OF_7.get(number, f"type {number}")
 
 
 def e820_type_number(name: str) -> int | None:
@@ -89,9 +117,11 @@ def parse_e820_lines(text: str, source: str) -> tuple[E820Entry, ...]:
     """The ``BIOS-e820: [mem 0xSTART-0xLAST] TYPE`` lines of a kernel log, in log order.
 
     ``e820__print_table("BIOS-e820")`` prints an inclusive last address; entries keep the
-    half-open end.  Lines may carry ``[    0.000000] `` timestamps; all other lines are
-    skipped.  The kernel prints the table only after sanitizing it, so no entry can repeat:
-    an exact repeat is a second copy of the log (console plus dmesg) and is dropped.
+    half-open end.  The 7.x spelling (``[mem ...]  System RAM``) reads as the 6.x one
+    (``usable``); its ``[gap 0xSTART-0xLAST]`` lines are checked and skipped.  Lines may
+    carry ``[    0.000000] `` timestamps; all other lines are skipped.  The kernel prints the
+    table only after sanitizing it, so no entry can repeat: an exact repeat is a second copy
+    of the log (console plus dmesg) and is dropped.
     """
     entries: dict[E820Entry, None] = {}  # ordered, and no quadratic search for repeats
     for lineno, line in enumerate(text.splitlines(), 1):
@@ -99,8 +129,14 @@ def parse_e820_lines(text: str, source: str) -> tuple[E820Entry, ...]:
             continue
         match = _E820_LINE.match(line)
         if not match:
+            gap = _E820_GAP.match(line)
+            if gap and int(gap.group(2), 16) < int(gap.group(1), 16):
+                raise InputError(source, f"line {lineno}", line.strip(), "end below start")
+            if gap:
+                continue
             raise InputError(source, f"line {lineno}", line.strip(),
-                             "malformed BIOS-e820 line, want '[mem 0xSTART-0xLAST] TYPE'")
+                             "malformed BIOS-e820 line, want '[mem 0xSTART-0xLAST] TYPE' or "
+                             "'[gap 0xSTART-0xLAST]'")
         start, last = int(match.group(1), 16), int(match.group(2), 16)
         name = match.group(3).rstrip()
         kind = canonical_e820_type(name)
