@@ -147,6 +147,10 @@ def find_zone_movable_pfns_for_nodes(
             if kc or mc:
                 notes.append("kernelcore/movablecore leave no memory for ZONE_MOVABLE")
             return {}, movable_zone
+        if not mem_nodes:
+            # only memory outside every node (a model fallback; the kernel gives all memory
+            # a node): no node to spread kernelcore over
+            return {}, movable_zone
         usable_startpfn = zone_low[movable_zone]
         usable_nodes = len(mem_nodes)
         by_nid: dict[int | None, list[tuple[int, int]]] = {}
