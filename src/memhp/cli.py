@@ -15,6 +15,7 @@ from memhp.kernel.profile import DEFAULT_PROFILE, load_profile
 from memhp.kernel.setup import Boot, boot
 from memhp.output import dmesg, json_facts, text
 from memhp.output.terminal import style_for
+from memhp.runtime import Session
 from memhp.units import id_ranges
 
 MAX_INPUT = 64 << 20  # no boot log is this long; /dev/zero is
@@ -75,6 +76,23 @@ def cmd_predict(args: argparse.Namespace) -> int:
         return batch.run_batch(args, args.format == "json")
     machine = load_input(args)
     result = boot(machine, load_profile(args.profile))
+    session = _session(args, machine, result)
+    if session is not None:
+        from memhp.output import runtime_text
+
+        if args.explain is not None:
+            raise InputError("command line", "--explain", args.explain,
+                             "not with hotplug events")
+        if args.format == "json":
+            sys.stdout.write(runtime_text.render_json(result, session) + "\n")
+        elif args.format == "text":
+            style = style_for(args.no_color, args.hex)
+            sys.stdout.write(text.render(result, style))
+            sys.stdout.write(runtime_text.render(session, style))
+        else:
+            raise InputError("command line", "--format", args.format,
+                             "hotplug events need --format text or json")
+        return 0
     if args.explain is not None:
         if args.format != "text":
             raise InputError("command line", "--explain", args.explain, "needs --format text")
@@ -91,6 +109,35 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.format == "json":
         sys.stdout.write("\n")
     return 0
+
+
+def _session(args: argparse.Namespace, machine: Machine, result: Boot) -> Session | None:
+    """The hotplug events of --steps, the machine file and the event options, played on
+    the boot (None when there are none)."""
+    from memhp import runtime
+    from memhp.firmware import hotplug
+    from memhp.platform import qemu
+
+    events: list[hotplug.Event] = list(machine.hotplug)
+    notes: list[str] = []
+    mem: hotplug.MemSpec | None = machine.qemu_mem
+    if args.steps:
+        events_, notes, mem_ = hotplug.load_steps(args.steps)
+        events += events_
+        mem = mem_ or mem
+    for i, text_ in enumerate(args.add or []):
+        events.append(hotplug.parse_add(text_, "--add", "SIZE@NODE", i + 1))
+    for name in hotplug.STATES:
+        for rng in getattr(args, name) or []:
+            first, last = hotplug.block_range(rng, f"--{name.replace('_', '-')}", "BLOCKS")
+            events.append(hotplug.SetState(name, first, last))
+    for dimm in args.remove or []:
+        events.append(hotplug.DimmRemove(dimm))
+    if not events:
+        return None
+    if not any(isinstance(e, hotplug.Dump) for e in events) and not args.steps:
+        events.append(hotplug.Dump("END"))
+    return runtime.play(result, events, qemu.device_memory(machine, mem), notes)
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -258,6 +305,20 @@ def build_parser() -> argparse.ArgumentParser:
     _style_args(pr, ("text", "dmesg", "json"))
     pr.add_argument("--explain", type=int, metavar="BLOCK",
                     help="what lives in memory block BLOCK and whether it can go offline")
+    hp = pr.add_argument_group("after boot (memory hotplug events, played in this order: "
+                               "--steps, the machine file's [[hotplug]], --add, state writes, "
+                               "--remove)")
+    hp.add_argument("--steps", metavar="JSON",
+                    help="a corpus-style scenario.json: its steps (QMP and guest commands) and "
+                    "the DIMMs its qemu_args plug at boot")
+    hp.add_argument("--add", action="append", metavar="SIZE@NODE[:ADDR]",
+                    help="hot-add a DIMM (without ADDR placed as QEMU 7.2 places pc-dimm); "
+                    "the DIMMs are named d1, d2, ...")
+    for name in ("online", "online_movable", "online_kernel", "offline"):
+        hp.add_argument(f"--{name.replace('_', '-')}", dest=name, action="append",
+                        metavar="FIRST[-LAST]", help=f"write {name} to these memory blocks")
+    hp.add_argument("--remove", action="append", metavar="DIMM",
+                    help="eject a DIMM (ACPI eject: offline all its blocks, then remove)")
     pr.set_defaults(func=cmd_predict)
     ex = sub.add_parser("explain", help="why a node is (not) hot-removable, why a block is pinned")
     _input_args(ex, many=True)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from memhp.firmware.hotplug import Event, MemSpec
+
 # e820 types, spelled the way the kernel prints them in ``BIOS-e820:`` lines
 # (``e820_print_type`` in arch/x86/kernel/e820.c).
 E820_USABLE = "usable"
@@ -172,3 +174,5 @@ class Machine:
     hypervisor: bool = True  # X86_FEATURE_HYPERVISOR (decides memory block size)
     cpus: int | None = None  # possible CPUs (MADT); None: from the SRAT or the MADT length
     la57: bool | None = None  # CPU has 5-level paging; None: as the kernel profile assumes
+    hotplug: tuple[Event, ...] = ()  # events after boot ([[hotplug]] of a machine file)
+    qemu_mem: MemSpec | None = None  # QEMU's -m SIZE,slots=N,maxmem=SIZE, where known

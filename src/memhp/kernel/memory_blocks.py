@@ -10,10 +10,12 @@ zones or two nodes (``early_node_zone_for_memory_block`` / ``memory_block_add_ni
 from __future__ import annotations
 
 import bisect
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from memhp.kernel import memblock as mbk
-from memhp.kernel.mm_init import ZoneLayout
+from memhp.kernel import memory_hotplug as mh
+from memhp.kernel.mm_init import ZONE_NAMES, ZoneLayout
 from memhp.kernel.profile import KernelProfile
 from memhp.kernel.sparse import SparseMap
 
@@ -105,3 +107,61 @@ def memory_dev_init(
         nodes.sort()
         blocks.append(MemoryBlock(bid, spfn, block_pages, "online", tuple(nodes), zone))
     return blocks
+
+
+# --- After boot: the sysfs files of a block (drivers/base/memory.c) ---
+
+
+def sysfs_order(ids: Iterable[int]) -> list[int]:
+    """The order a shell glob lists memoryN directories: by name, so memory10 before 2."""
+    return sorted(ids, key=lambda i: f"memory{i}")
+
+
+def valid_zones(st: mh.MemState, cfg: mh.HotplugConfig, blk: mh.HotBlock) -> list[str]:
+    """valid_zones_show(): an online block shows its zone (or none); an offline one the
+    zone plain ``online`` would pick, then the kernel and movable zones when different."""
+    if blk.state == "online":
+        return [ZONE_NAMES[blk.zone]] if blk.zone is not None else ["none"]
+    group = st.groups.get(blk.group or "")
+    default = mh.zone_for_pfn_range(st, cfg, mh.MMOP_ONLINE, blk.nid, group, blk.start_pfn,
+                                    blk.nr_pages).zone
+    out = [default]
+    for kind in (mh.MMOP_ONLINE_KERNEL, mh.MMOP_ONLINE_MOVABLE):
+        z = mh.zone_for_pfn_range(st, cfg, kind, blk.nid, group, blk.start_pfn,
+                                  blk.nr_pages).zone
+        if z != default:
+            out.append(z)
+    return [ZONE_NAMES[z] for z in out]
+
+
+@dataclass(frozen=True)
+class StoreResult:
+    """``echo VALUE > memoryN/state``: whether the write succeeded, and what decided."""
+
+    ok: bool | None  # None: unknown
+    choice: mh.ZoneChoice | None = None  # an online: the zone and its rule
+    offline: mh.OfflineOutcome | None = None  # an offline: what offline_pages() met
+
+
+def device_online(st: mh.MemState, cfg: mh.HotplugConfig, blk: mh.HotBlock,
+                  online_type: str) -> StoreResult:
+    """device_online() -> memory_subsys_online(): an online block makes it return 1."""
+    if blk.state == "online":
+        return StoreResult(False, offline=mh.OfflineOutcome("failed", "already_online"))
+    return StoreResult(True, choice=mh.memory_block_online(st, cfg, blk, online_type))
+
+
+def device_offline(st: mh.MemState, blk: mh.HotBlock) -> StoreResult:
+    """device_offline() -> memory_subsys_offline(): an offline block makes it return 1."""
+    if blk.state == "offline":
+        return StoreResult(False, offline=mh.OfflineOutcome("failed", "already_offline"))
+    out = mh.memory_block_offline(st, blk)
+    return StoreResult({"ok": True, "failed": False}.get(out.result), offline=out)
+
+
+def state_store(st: mh.MemState, cfg: mh.HotplugConfig, blk: mh.HotBlock,
+                value: str) -> StoreResult:
+    """state_store(): ``online``, ``online_kernel``, ``online_movable`` or ``offline``."""
+    if value == mh.MMOP_OFFLINE:
+        return device_offline(st, blk)
+    return device_online(st, cfg, blk, value)

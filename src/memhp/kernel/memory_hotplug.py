@@ -12,16 +12,21 @@ block is reported ``unknown`` when many CPUs share the zone.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from memhp.firmware.types import E820_USABLE, E820Entry
+from memhp.firmware.cmdline import split_cmdline
+from memhp.firmware.types import E820_USABLE, CommandLine, E820Entry
 from memhp.intervals import Ranges
 from memhp.kernel import memblock as mbk
-from memhp.kernel.memory_blocks import MemoryBlock
-from memhp.kernel.mm_init import ZONE_MOVABLE, ZONE_NAMES, ZoneLayout
+from memhp.kernel.mm_init import ZONE_DEVICE, ZONE_MOVABLE, ZONE_NAMES, ZONE_NORMAL, ZoneLayout
 from memhp.kernel.page_alloc import kernel_alloc_zone
 from memhp.kernel.profile import KernelProfile
 from memhp.units import human, id_ranges
+
+if TYPE_CHECKING:
+    from memhp.kernel.memory_blocks import MemoryBlock
 
 
 @dataclass(frozen=True)
@@ -124,3 +129,520 @@ def predict_offline(
                     f" may not fit in the {human(room * ps)} left free in the block below; "
                     "where they land varies from boot to boot")
     return [verdicts[b.id] for b in blocks]
+
+
+# --- After boot: adding, onlining, offlining and removing memory (mm/memory_hotplug.c) ---
+
+MMOP_OFFLINE, MMOP_ONLINE, MMOP_ONLINE_KERNEL, MMOP_ONLINE_MOVABLE = (
+    "offline", "online", "online_kernel", "online_movable")
+ONLINE_TYPES = (MMOP_OFFLINE, MMOP_ONLINE, MMOP_ONLINE_KERNEL, MMOP_ONLINE_MOVABLE)
+POLICIES = ("contig-zones", "auto-movable")
+
+
+@dataclass(frozen=True)
+class HotplugConfig:
+    """The knobs of memory hotplug after boot: command line over the build's defaults."""
+
+    default_online_type: str  # what a hot-added block gets (mhp_default_online_type)
+    default_online_from: str  # where that came from, in words
+    online_policy: str = "contig-zones"
+    auto_movable_ratio: int = 301
+    auto_movable_numa_aware: bool = True
+    memmap_on_memory: bool = False
+    memmap_force: bool = False  # memmap_on_memory=force (6.6+)
+    movable_node: bool = False
+    notes: tuple[str, ...] = ()
+
+
+def _kstrtobool(value: str | None) -> bool | None:
+    """kstrtobool(): y/Y/1/t/T/on true, n/N/0/f/F/off false; a bare parameter is true."""
+    if value is None:
+        return True
+    v = value.lower()
+    if v[:1] in ("y", "1", "t") or v == "on":
+        return True
+    if v[:1] in ("n", "0", "f") or v == "off":
+        return False
+    return None
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in re.findall(r"\d+", version)[:2])
+
+
+def hotplug_config(cmd: CommandLine, prof: KernelProfile) -> HotplugConfig:
+    """The handlers of ``memhp_default_state=`` (setup_memhp_default_state) and of the
+    ``memory_hotplug.*`` module parameters, applied in command-line order; a value a
+    handler rejects leaves the setting as it was (noted)."""
+    default, source = prof.memhp_default_online_type, (
+        f"the kernel build's default ({prof.memhp_default_online_config})")
+    policy, ratio, numa_aware, memmap, force = "contig-zones", 301, True, False, False
+    notes: list[str] = []
+    newer = version_tuple(prof.kernel_version) >= (6, 6)
+    for name, value in split_cmdline(cmd.raw):
+        if name == "memhp_default_state":
+            if value in ONLINE_TYPES:
+                default, source = value, f"memhp_default_state={value}"
+            else:
+                notes.append(f"memhp_default_state={value}: not a state; "
+                             "setup_memhp_default_state() keeps " + default)
+        elif name == "memory_hotplug.online_policy":
+            if value in POLICIES:
+                policy = value
+            else:
+                notes.append(f"{name}={value}: not one of {', '.join(POLICIES)}; ignored")
+        elif name == "memory_hotplug.auto_movable_ratio":
+            try:
+                ratio = int(value or "", 0)
+                if not 0 <= ratio < 1 << 32:
+                    raise ValueError
+            except ValueError:
+                notes.append(f"{name}={value}: not an unsigned number; ignored")
+        elif name == "memory_hotplug.auto_movable_numa_aware":
+            b = _kstrtobool(value)
+            if b is None:
+                notes.append(f"{name}={value}: not a boolean; ignored")
+            else:
+                numa_aware = b
+        elif name == "memory_hotplug.memmap_on_memory":
+            if newer and value is not None and value.lower() == "force":
+                memmap, force = True, True  # set_memmap_mode(), 6.6 (commit 2d1f649c7c08)
+                continue
+            b = _kstrtobool(value)
+            if b is None:
+                notes.append(f"{name}={value}: not a boolean; ignored")
+            else:
+                memmap, force = b, False
+    if "cma=" in cmd.raw:
+        notes.append("cma=: CMA pages count as MOVABLE for online_policy=auto-movable; "
+                     "the model does not reserve CMA")
+    return HotplugConfig(default, source, policy, ratio, numa_aware, memmap, force,
+                         cmd.movable_node, tuple(notes))
+
+
+@dataclass
+class ZoneState:
+    """A zone after boot: span, present (and present_early) and managed pages."""
+
+    nid: int
+    idx: int
+    start_pfn: int = 0
+    spanned: int = 0
+    present: int = 0
+    present_early: int = 0
+    managed: int = 0
+
+    @property
+    def end_pfn(self) -> int:
+        return self.start_pfn + self.spanned
+
+    @property
+    def name(self) -> str:
+        return ZONE_NAMES[self.idx]
+
+    def intersects(self, start_pfn: int, nr_pages: int) -> bool:
+        """zone_intersects()."""
+        return bool(self.spanned) and start_pfn < self.end_pfn and \
+            self.start_pfn < start_pfn + nr_pages
+
+
+@dataclass
+class MemoryGroup:
+    """struct memory_group, static: one ACPI memory device (acpi_memory_enable_device)."""
+
+    id: str
+    nid: int
+    max_pages: int
+    present_kernel_pages: int = 0
+    present_movable_pages: int = 0
+
+
+@dataclass
+class HotBlock:
+    """struct memory_block as the running kernel keeps it."""
+
+    id: int
+    start_pfn: int
+    nr_pages: int
+    nid: int
+    nodes: tuple[int, ...]
+    state: str  # "online" or "offline"
+    zone: int | None  # mem->zone: None while offline, or online across zones ("none")
+    early: bool  # a boot block (early sections)
+    group: str | None = None  # the DIMM it belongs to
+    nr_vmemmap: int = 0  # memmap_on_memory: pages at its start holding its own memmap
+    pieces: tuple[tuple[int, int, int, int], ...] = ()  # online (start, end, nid, zone)
+    boot_verdict: OfflineVerdict | None = None
+    choice: ZoneChoice | None = None  # why it has its zone (the last online)
+
+
+@dataclass
+class MemState:
+    """Memory as the running kernel sees it: zones, blocks, groups, online nodes."""
+
+    zones: dict[tuple[int, int], ZoneState]
+    blocks: dict[int, HotBlock]
+    groups: dict[str, MemoryGroup]
+    online_nodes: set[int]
+    block_pages: int
+    page_shift: int
+    pages_per_section: int
+    pageblock_pages: int
+
+
+def state_after_boot(boot_zones: ZoneLayout, managed: dict[tuple[int, int], int],
+                     blocks: list[MemoryBlock], offline: list[OfflineVerdict],
+                     online_nodes: list[int], block_size: int, prof: KernelProfile) -> MemState:
+    """The boot's zones and blocks as the starting point of hotplug."""
+    zones: dict[tuple[int, int], ZoneState] = {}
+    for nid, node in boot_zones.nodes.items():
+        for z in node.zones:
+            zones[(nid, z.idx)] = ZoneState(nid, z.idx, z.start_pfn if z.spanned else 0,
+                                            z.spanned, z.present, z.present,
+                                            managed.get((nid, z.idx), 0))
+    verdicts = {v.block: v for v in offline}
+    out: dict[int, HotBlock] = {}
+    for b in blocks:
+        pieces = []
+        for nid in b.nodes:
+            for z in boot_zones.nodes[nid].zones:
+                s, e = max(b.start_pfn, z.start_pfn), min(b.start_pfn + b.nr_pages, z.end_pfn)
+                if z.spanned and s < e:
+                    pieces.append((s, e, nid, z.idx))
+        zidx = ZONE_NAMES.index(b.zone) if b.zone else None
+        out[b.id] = HotBlock(b.id, b.start_pfn, b.nr_pages, b.nodes[0] if b.nodes else 0,
+                             b.nodes, b.state, zidx, True, pieces=tuple(pieces),
+                             boot_verdict=verdicts.get(b.id))
+    return MemState(zones, out, {}, set(online_nodes), block_size >> prof.page_shift,
+                    prof.page_shift, prof.pages_per_section, prof.pageblock_nr_pages)
+
+
+def _zone(st: MemState, nid: int, idx: int) -> ZoneState:
+    if (nid, idx) not in st.zones:
+        st.zones[(nid, idx)] = ZoneState(nid, idx)
+    return st.zones[(nid, idx)]
+
+
+@dataclass(frozen=True)
+class RatioCheck:
+    """One auto_movable_can_online_movable() test: MOVABLE after onlining the rest of the
+    group against ratio% of the early KERNEL pages, system-wide (nid None) or on a node."""
+
+    nid: int | None
+    movable_pages: int
+    kernel_early_pages: int
+    ratio: int
+
+    @property
+    def limit(self) -> int:
+        return self.ratio * self.kernel_early_pages // 100
+
+    @property
+    def fits(self) -> bool:
+        return self.kernel_early_pages > 0 and self.movable_pages <= self.limit
+
+
+@dataclass(frozen=True)
+class ZoneChoice:
+    """zone_for_pfn_range(): the zone a block gets, and the rule that decided it."""
+
+    zone: int
+    online_type: str
+    rule: str  # one of ZONE_RULES
+    checks: tuple[RatioCheck, ...] = ()
+    group_pages: int = 0  # auto-movable: the pages of the group still to online
+
+
+ZONE_RULES = {
+    "online_movable": "online_movable asks for ZONE_MOVABLE",
+    "online_kernel": "online_kernel: the kernel zone the range intersects, else Normal "
+                     "(default_kernel_zone_for_pfn)",
+    "inherit": "contig-zones: the range touches only this zone, so it inherits it "
+               "(default_zone_for_pfn)",
+    "kernel_default": "contig-zones: no single zone to inherit, and without movable_node "
+                      "the kernel onlines to a kernel zone (default_zone_for_pfn)",
+    "movable_node": "contig-zones: no single zone to inherit, and movable_node makes "
+                    "ZONE_MOVABLE the default (default_zone_for_pfn)",
+    "ratio_fits": "auto-movable: all of the DIMM fits in ZONE_MOVABLE within "
+                  "auto_movable_ratio (auto_movable_zone_for_pfn)",
+    "ratio_exceeded": "auto-movable: the DIMM would exceed auto_movable_ratio, so it goes "
+                      "to a kernel zone (auto_movable_zone_for_pfn)",
+    "group_has_kernel": "auto-movable: part of this DIMM is already in a kernel zone, so "
+                        "the rest follows (auto_movable_zone_for_pfn)",
+    "ratio_zero": "auto-movable with auto_movable_ratio=0: always a kernel zone",
+}
+
+
+def default_kernel_zone_for_pfn(st: MemState, nid: int, start_pfn: int, nr_pages: int) -> int:
+    """The lowest kernel zone the range intersects, else ZONE_NORMAL."""
+    for idx in range(ZONE_NORMAL):
+        if _zone(st, nid, idx).intersects(start_pfn, nr_pages):
+            return idx
+    return ZONE_NORMAL
+
+
+def _account(st: MemState, nid: int | None) -> tuple[int, int]:
+    """auto_movable_stats_account_zone() over the populated zones (of one node)."""
+    kernel_early = movable = 0
+    for (znid, idx), z in st.zones.items():
+        if (nid is None or znid == nid) and z.present:
+            if idx == ZONE_MOVABLE:
+                movable += z.present
+            elif idx != ZONE_DEVICE:
+                kernel_early += z.present_early
+    return kernel_early, movable
+
+
+def auto_movable_can_online_movable(st: MemState, cfg: HotplugConfig, nid: int | None,
+                                    nr_pages: int) -> RatioCheck:
+    """Static groups only (ACPI DIMMs): no dynamic-group corrections apply."""
+    kernel_early, movable = _account(st, nid)
+    return RatioCheck(nid, movable + nr_pages, kernel_early, cfg.auto_movable_ratio)
+
+
+def auto_movable_zone_for_pfn(st: MemState, cfg: HotplugConfig, nid: int,
+                              group: MemoryGroup | None, start_pfn: int,
+                              nr_pages: int) -> ZoneChoice:
+    kernel = default_kernel_zone_for_pfn(st, nid, start_pfn, nr_pages)
+    if not cfg.auto_movable_ratio:
+        return ZoneChoice(kernel, MMOP_ONLINE, "ratio_zero")
+    if group is not None:
+        if group.present_kernel_pages:
+            return ZoneChoice(kernel, MMOP_ONLINE, "group_has_kernel")
+        nr_pages = group.max_pages - group.present_movable_pages
+    checks = [auto_movable_can_online_movable(st, cfg, None, nr_pages)]
+    if checks[0].fits and cfg.auto_movable_numa_aware:
+        checks.append(auto_movable_can_online_movable(st, cfg, nid, nr_pages))
+    if all(c.fits for c in checks):
+        return ZoneChoice(ZONE_MOVABLE, MMOP_ONLINE, "ratio_fits", tuple(checks), nr_pages)
+    return ZoneChoice(kernel, MMOP_ONLINE, "ratio_exceeded", tuple(checks), nr_pages)
+
+
+def zone_for_pfn_range(st: MemState, cfg: HotplugConfig, online_type: str, nid: int,
+                       group: MemoryGroup | None, start_pfn: int, nr_pages: int) -> ZoneChoice:
+    """The zone ``echo ONLINE_TYPE > state`` puts a block in, with the deciding rule."""
+    if online_type == MMOP_ONLINE_KERNEL:
+        return ZoneChoice(default_kernel_zone_for_pfn(st, nid, start_pfn, nr_pages),
+                          online_type, "online_kernel")
+    if online_type == MMOP_ONLINE_MOVABLE:
+        return ZoneChoice(ZONE_MOVABLE, online_type, "online_movable")
+    if cfg.online_policy == "auto-movable":
+        return auto_movable_zone_for_pfn(st, cfg, nid, group, start_pfn, nr_pages)
+    kernel = default_kernel_zone_for_pfn(st, nid, start_pfn, nr_pages)
+    in_kernel = _zone(st, nid, kernel).intersects(start_pfn, nr_pages)
+    in_movable = _zone(st, nid, ZONE_MOVABLE).intersects(start_pfn, nr_pages)
+    if in_kernel != in_movable:
+        return ZoneChoice(kernel if in_kernel else ZONE_MOVABLE, online_type, "inherit")
+    if cfg.movable_node:
+        return ZoneChoice(ZONE_MOVABLE, online_type, "movable_node")
+    return ZoneChoice(kernel, online_type, "kernel_default")
+
+
+def move_pfn_range_to_zone(z: ZoneState, start_pfn: int, nr_pages: int) -> None:
+    """Grow the zone's span over the range (init_currently_empty_zone / resize_zone_range)."""
+    if not z.spanned:
+        z.start_pfn, z.spanned = start_pfn, nr_pages
+        return
+    start = min(z.start_pfn, start_pfn)
+    z.spanned = max(z.end_pfn, start_pfn + nr_pages) - start
+    z.start_pfn = start
+
+
+def _online_pfns(st: MemState, z: ZoneState) -> list[tuple[int, int]]:
+    return [(s, e) for b in st.blocks.values() if b.state == "online"
+            for s, e, nid, idx in b.pieces if nid == z.nid and idx == z.idx]
+
+
+def shrink_zone_span(st: MemState, z: ZoneState, start_pfn: int, end_pfn: int) -> None:
+    """remove_pfn_range_from_zone(): a zone shrinks only when the range was its first or
+    its last online part (find_smallest/biggest_section_pfn); a hole inside stays."""
+    online = _online_pfns(st, z)
+    if z.start_pfn == start_pfn:
+        rest = [max(s, end_pfn) for s, e in online if e > end_pfn and s < z.end_pfn]
+        if rest:
+            new = min(rest)
+            z.spanned, z.start_pfn = z.end_pfn - new, new
+        else:
+            z.start_pfn = z.spanned = 0
+    elif z.end_pfn == end_pfn:
+        rest = [min(e, start_pfn) for s, e in online if s < start_pfn and e > z.start_pfn]
+        if rest:
+            z.spanned = max(rest) - z.start_pfn
+        else:
+            z.start_pfn = z.spanned = 0
+
+
+def adjust_present_page_count(st: MemState, blk: HotBlock, z: ZoneState, nr_pages: int) -> None:
+    if blk.early:
+        z.present_early += nr_pages
+    z.present += nr_pages
+    group = st.groups.get(blk.group or "")
+    if group is not None:
+        if z.idx == ZONE_MOVABLE:
+            group.present_movable_pages += nr_pages
+        else:
+            group.present_kernel_pages += nr_pages
+
+
+def memory_block_online(st: MemState, cfg: HotplugConfig, blk: HotBlock,
+                        online_type: str) -> ZoneChoice:
+    """memory_block_online() with online_pages(): the memmap part first (it belongs to
+    the same zone but is never managed), then the rest goes to the buddy allocator."""
+    group = st.groups.get(blk.group or "")
+    choice = zone_for_pfn_range(st, cfg, online_type, blk.nid, group, blk.start_pfn,
+                                blk.nr_pages)
+    z = _zone(st, blk.nid, choice.zone)
+    v = blk.nr_vmemmap
+    if v:
+        move_pfn_range_to_zone(z, blk.start_pfn, v)  # mhp_init_memmap_on_memory()
+    move_pfn_range_to_zone(z, blk.start_pfn + v, blk.nr_pages - v)
+    adjust_present_page_count(st, blk, z, blk.nr_pages - v)
+    z.managed += blk.nr_pages - v
+    if v:
+        adjust_present_page_count(st, blk, z, v)
+    blk.state, blk.zone, blk.choice = "online", choice.zone, choice
+    blk.pieces = ((blk.start_pfn, blk.start_pfn + blk.nr_pages, blk.nid, choice.zone),)
+    st.online_nodes.add(blk.nid)
+    return choice
+
+
+@dataclass(frozen=True)
+class OfflineOutcome:
+    """What ``offline_pages()`` does with one block, and why."""
+
+    result: str  # "ok", "failed" or "unknown"
+    cause: str  # one of OFFLINE_CAUSES
+    detail: str = ""  # the boot model's reason, for boot blocks
+
+
+OFFLINE_CAUSES = {
+    "movable": "ZONE_MOVABLE holds only movable pages: they migrate away",
+    "hotadded_kernel": "hot-added memory in a kernel zone: its pages were freed to the tail "
+                       "of the free lists when onlined (__free_pages_core, FPI_TO_TAIL) and "
+                       "no unmovable allocation is expected there",
+    "boot": "boot memory",
+    "zone_none": "the block spans zones or nodes (valid_zones none): memory_block_offline() "
+                 "refuses it",
+    "already_offline": "the block is already offline: device_offline() returns 1, "
+                       "state_store() makes that -EINVAL",
+    "already_online": "the block is already online: device_online() returns 1, "
+                      "state_store() makes that -EINVAL",
+}
+
+
+def offline_outcome(blk: HotBlock) -> OfflineOutcome:
+    """Whether offline_pages() succeeds on an online block."""
+    if blk.zone is None:
+        return OfflineOutcome("failed", "zone_none")
+    if blk.early and blk.boot_verdict is not None:
+        v = blk.boot_verdict
+        result = {"offlined": "ok"}.get(v.result, v.result)
+        return OfflineOutcome(result, "boot", v.reason)
+    if blk.zone == ZONE_MOVABLE:
+        return OfflineOutcome("ok", "movable")
+    return OfflineOutcome("ok", "hotadded_kernel")
+
+
+def memory_block_offline(st: MemState, blk: HotBlock) -> OfflineOutcome:
+    """memory_block_offline() / offline_pages(): on success the pages leave the zone,
+    which shrinks when they were its first or last part."""
+    out = offline_outcome(blk)
+    if out.result != "ok":
+        return out
+    assert blk.zone is not None
+    z = _zone(st, blk.nid, blk.zone)
+    v = blk.nr_vmemmap
+    if v:
+        adjust_present_page_count(st, blk, z, -v)
+    adjust_present_page_count(st, blk, z, -(blk.nr_pages - v))
+    z.managed -= blk.nr_pages - v
+    blk.state, blk.zone, blk.choice, blk.pieces = "offline", None, None, ()
+    shrink_zone_span(st, z, blk.start_pfn + v, blk.start_pfn + blk.nr_pages)
+    if v:
+        shrink_zone_span(st, z, blk.start_pfn, blk.start_pfn + v)  # mhp_deinit_memmap_on_memory
+    return out
+
+
+def memmap_pages(nr_pages: int, prof: KernelProfile) -> int:
+    """Pages of struct page for ``nr_pages`` pages."""
+    return nr_pages * prof.struct_page_size >> prof.page_shift
+
+
+def mhp_supports_memmap_on_memory(cfg: HotplugConfig, size: int, block_size: int,
+                                  prof: KernelProfile) -> tuple[bool, str]:
+    """Whether an add of ``size`` bytes carries its memmap, and why not.
+
+    6.1: only an add of exactly one memory block whose memmap fills whole PMDs and leaves
+    whole pageblocks.  6.6 (commit 6b8f0798b85a, "mm/memory_hotplug: split memmap_on_memory
+    requests across memblocks") does it per memory block of any add; ``force`` (commit
+    2d1f649c7c08) pads the memmap up to a pageblock when it is not aligned.
+    """
+    if not cfg.memmap_on_memory:
+        return False, "memory_hotplug.memmap_on_memory is off"
+    pmd = 1 << (prof.page_shift + 9)
+    pageblock = prof.pageblock_nr_pages << prof.page_shift
+    newer = version_tuple(prof.kernel_version) >= (6, 6)
+    unit = block_size if newer else size
+    if not newer and size != block_size:
+        return False, (f"6.1 carries the memmap only for an add of exactly one memory block "
+                       f"({block_size >> 20} MiB); this one is {size >> 20} MiB")
+    vmemmap = memmap_pages(unit >> prof.page_shift, prof) << prof.page_shift
+    if vmemmap % pmd or (not cfg.memmap_force and (unit - vmemmap) % pageblock):
+        return False, "its memmap would not fill whole PMDs and pageblocks"
+    return True, ""
+
+
+def vmemmap_pages_per_block(cfg: HotplugConfig, block_pages: int, prof: KernelProfile) -> int:
+    """memory_block_memmap_on_memory_pages(): the memmap of one block, rounded up to a
+    pageblock in force mode."""
+    pages = memmap_pages(block_pages, prof)
+    if cfg.memmap_force:
+        pages = -(-pages // prof.pageblock_nr_pages) * prof.pageblock_nr_pages
+    return pages
+
+
+@dataclass(frozen=True)
+class AddResult:
+    """add_memory_resource(): the blocks created, or why none were."""
+
+    blocks: tuple[int, ...]
+    error: str = ""
+    node_onlined: bool = False  # the node had no pgdat online: __try_online_node()
+    vmemmap_pages: int = 0  # per block carrying its memmap
+    memmap_why_not: str = ""
+
+
+def add_memory_resource(st: MemState, cfg: HotplugConfig, prof: KernelProfile, group: str,
+                        nid: int, start: int, size: int, max_pfn: int) -> AddResult:
+    """Memory blocks for a new range, offline, on node ``nid`` (then the caller onlines
+    them by mhp_default_online_type)."""
+    block_bytes = st.block_pages << st.page_shift
+    if not size or start % block_bytes or size % block_bytes:
+        return AddResult((), f"Block size [{block_bytes:#x}] unaligned hotplug range: start "
+                             f"{start:#x}, size {size:#x} (check_hotplug_memory_range)")
+    first = (start >> st.page_shift) // st.block_pages
+    ids = tuple(range(first, first + (size >> st.page_shift) // st.block_pages))
+    if any(i in st.blocks for i in ids):
+        return AddResult((), "the range is already System RAM (register_memory_resource: "
+                             "-EEXIST)")
+    if (start + size) >> st.page_shift > 1 << (prof.max_physmem_bits - prof.page_shift):
+        return AddResult((), "the range is above MAX_PHYSMEM_BITS (mhp_range_allowed)")
+    carry, why = mhp_supports_memmap_on_memory(cfg, size, block_bytes, prof)
+    v = vmemmap_pages_per_block(cfg, st.block_pages, prof) if carry else 0
+    new_node = nid not in st.online_nodes
+    st.groups.setdefault(group, MemoryGroup(group, nid, size >> st.page_shift))
+    for i in ids:
+        st.blocks[i] = HotBlock(i, i * st.block_pages, st.block_pages, nid, (nid,), "offline",
+                                None, False, group, v)
+    st.online_nodes.add(nid)
+    return AddResult(ids, "", new_node, v, why)
+
+
+def try_remove_memory(st: MemState, start: int, size: int) -> list[int]:
+    """Remove the (offline) blocks of a range; returns their ids."""
+    first = (start >> st.page_shift) // st.block_pages
+    ids = [i for i in range(first, first + (size >> st.page_shift) // st.block_pages)
+           if i in st.blocks]
+    for i in ids:
+        del st.blocks[i]
+    return ids

@@ -67,6 +67,8 @@ class KernelProfile:
     late_free_kernel: int
     runtime_pages_per_cpu: int
     runtime_margin: int
+    memhp_default_online_type: str
+    memhp_default_online_config: str
 
     @property
     def page_size(self) -> int:

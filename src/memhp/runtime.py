@@ -1,0 +1,195 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Memory after boot: play hotplug events on the booted model, step by step.
+
+The host's events (a DIMM plugged or ejected) go through the platform model (QEMU 7.2
+places a DIMM without an address) and then the kernel's ACPI memory device driver; the
+guest's (writes to memoryN/state, reading the state) go to the sysfs model.  Every step
+records what changed and the rule that decided it; a dump records the state as
+/proc/zoneinfo and the memory blocks show it.
+
+Once an outcome depends on what the running system allocated (offlining a boot block the
+boot model could not decide), everything after it is ``unknown`` with that reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from memhp.firmware.hotplug import (
+    DimmAdd,
+    DimmRemove,
+    Dump,
+    Event,
+    SetState,
+    WaitBlocks,
+    guest_command,
+)
+from memhp.kernel import acpi_memhotplug as acpi
+from memhp.kernel import memory_blocks as mblk
+from memhp.kernel import memory_hotplug as mh
+from memhp.kernel.mm_init import ZONE_NAMES
+from memhp.kernel.setup import Boot
+from memhp.platform import qemu
+
+
+@dataclass
+class Step:
+    """One event and what it did."""
+
+    event: Event
+    command: str | None  # the guest command (None for a host event)
+    add: acpi.DeviceAdd | None = None
+    eject: acpi.DeviceEject | None = None
+    refused: str = ""  # QEMU refused the device_add / device_del
+    addr: int | None = None  # where the DIMM went
+    placed_by: str = ""  # "QEMU 7.2" when the platform chose the address
+    results: dict[int, mblk.StoreResult] = field(default_factory=dict)
+    valid: dict[int, tuple[str, list[str]]] = field(default_factory=dict)  # after setstate
+    state: dict[str, Any] | None = None  # a dump: {zoneinfo, memory_blocks}
+    blocks_now: int | None = None
+    unknown: str = ""
+    node_offlined: int | None = None
+
+
+@dataclass
+class Session:
+    """The whole run: configuration, steps, and the state at the end."""
+
+    config: mh.HotplugConfig
+    region: qemu.DeviceMemory
+    boot_state: dict[str, Any]  # zoneinfo and memory blocks after the cold-plugged DIMMs
+    steps: list[Step]
+    final: mh.MemState
+    notes: list[str]
+
+
+def zoneinfo(st: mh.MemState) -> dict[str, dict[str, dict[str, int]]]:
+    """/proc/zoneinfo of every online node: start_pfn, spanned, present, managed."""
+    out: dict[str, dict[str, dict[str, int]]] = {}
+    for nid in sorted(st.online_nodes):
+        out[str(nid)] = {}
+        for idx, name in enumerate(ZONE_NAMES):
+            z = st.zones.get((nid, idx)) or mh.ZoneState(nid, idx)
+            out[str(nid)][name] = {"start_pfn": z.start_pfn, "spanned": z.spanned,
+                                   "present": z.present, "managed": z.managed}
+    return out
+
+
+def memory_blocks(st: mh.MemState, cfg: mh.HotplugConfig) -> dict[str, dict[str, Any]]:
+    """{id: {state, valid_zones, nodes}}, as /sys/devices/system/memory shows them."""
+    return {str(b.id): {"state": b.state, "valid_zones": mblk.valid_zones(st, cfg, b),
+                        "nodes": list(b.nodes)}
+            for b in (st.blocks[i] for i in sorted(st.blocks))}
+
+
+def _snapshot(st: mh.MemState, cfg: mh.HotplugConfig) -> dict[str, Any]:
+    return {"zoneinfo": zoneinfo(st), "memory_blocks": memory_blocks(st, cfg)}
+
+
+def play(b: Boot, events: list[Event], region: qemu.DeviceMemory | None = None,
+         notes: list[str] | None = None) -> Session:
+    """Play ``events`` in order on the state the boot left."""
+    assert b.zones is not None and b.numa is not None
+    prof = b.profile
+    cfg = mh.hotplug_config(b.machine.cmdline, prof)
+    region = region or qemu.device_memory(b.machine)
+    st = mh.state_after_boot(b.zones, b.managed, b.blocks, b.offline, b.numa.online,
+                             b.block_size, prof)
+    pxm_nid = dict(b.numa.srat.pxm_to_node) if b.numa.srat is not None else {}
+    plugged: dict[str, tuple[int, int]] = {}
+    dimm_nid: dict[str, int] = {}
+    out_notes = list(notes or []) + list(cfg.notes)
+    steps: list[Step] = []
+    unknown = ""
+
+    def add(e: DimmAdd) -> Step:
+        s = Step(e, None)
+        try:
+            s.addr = qemu.plug(region, plugged, e)
+        except qemu.PlacementError as err:
+            s.refused = str(err)
+            return s
+        s.placed_by = "" if e.addr is not None else "QEMU 7.2"
+        plugged[e.id] = (s.addr, e.size)
+        nid = pxm_nid.get(e.node, e.node)
+        dimm_nid[e.id] = nid
+        s.add = acpi.acpi_memory_enable_device(st, cfg, prof, e.id, nid, s.addr, e.size)
+        return s
+
+    for cold in [e for e in events if isinstance(e, DimmAdd) and e.at_boot]:
+        steps.append(add(cold))
+    boot_state = _snapshot(st, cfg)
+    for e in events:
+        if isinstance(e, DimmAdd) and e.at_boot:
+            continue
+        if unknown:
+            steps.append(Step(e, guest_command(e), unknown=unknown))
+            continue
+        if isinstance(e, DimmAdd):
+            steps.append(add(e))
+        elif isinstance(e, DimmRemove):
+            s = Step(e, None)
+            if e.id not in plugged:
+                s.refused = f"Device '{e.id}' not found"
+            else:
+                addr, size = plugged[e.id]
+                s.eject = acpi.acpi_scan_hot_remove(st, cfg, e.id, addr, size)
+                unknown = s.eject.unknown
+                if s.eject.failed is None and not unknown:
+                    del plugged[e.id]
+                    s.node_offlined = _try_offline_node(st, b, dimm_nid.pop(e.id))
+            steps.append(s)
+        elif isinstance(e, SetState):
+            s = Step(e, guest_command(e))
+            for bid in mblk.sysfs_order(i for i in st.blocks if e.first <= i <= e.last):
+                blk = st.blocks[bid]
+                res = mblk.state_store(st, cfg, blk, e.state)
+                s.results[bid] = res
+                if res.ok is None:
+                    unknown = (f"offlining memory{bid}: "
+                               f"{res.offline.detail if res.offline else ''}")
+                    break
+                s.valid[bid] = (blk.state, mblk.valid_zones(st, cfg, blk))
+            steps.append(s)
+        elif isinstance(e, Dump):
+            steps.append(Step(e, guest_command(e), state=_snapshot(st, cfg)))
+        elif isinstance(e, WaitBlocks):
+            steps.append(Step(e, guest_command(e), blocks_now=len(st.blocks)))
+    return Session(cfg, region, boot_state, steps, st, out_notes)
+
+
+def _try_offline_node(st: mh.MemState, b: Boot, nid: int) -> int | None:
+    """try_offline_node(): a node left without memory blocks and without CPUs goes
+    offline."""
+    if any(blk.nid == nid for blk in st.blocks.values()) or nid in b.cpu_node:
+        return None
+    st.online_nodes.discard(nid)
+    return nid
+
+
+def runtime_facts(s: Session) -> list[dict[str, Any]]:
+    """The ``runtime`` list of facts.py: one entry per guest command."""
+    out: list[dict[str, Any]] = []
+    for step in s.steps:
+        if step.command is None:
+            continue
+        e: dict[str, Any] = {"run": step.command}
+        if step.unknown:
+            e["unknown"] = step.unknown
+        elif isinstance(step.event, Dump) and step.state is not None:
+            e["state"] = {"name": step.event.name, **step.state}
+        elif isinstance(step.event, SetState):
+            res: dict[str, Any] = {}
+            for bid, r in step.results.items():
+                if r.ok is None:
+                    res[str(bid)] = "unknown"
+                    continue
+                state, zones = step.valid[bid]
+                res[str(bid)] = {"result": "ok" if r.ok else "failed", "state": state,
+                                 "valid_zones": zones}
+            e["results"] = res
+        elif step.blocks_now is not None:
+            e["blocks_now"] = step.blocks_now
+        out.append(e)
+    return out
