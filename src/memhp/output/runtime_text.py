@@ -71,10 +71,10 @@ def store_lines(results: dict[int, StoreResult], st: mh.MemState, indent: str,
         elif r.offline is not None:
             word = {True: "offline", False: "FAILED", None: "UNKNOWN"}[r.ok]
             out.append(f"{indent}{blocks}: {word}")
-            why = mh.OFFLINE_CAUSES[r.offline.cause]
+            cause = mh.OFFLINE_CAUSES[r.offline.cause]
             if r.offline.detail:
-                why += f": {r.offline.detail}"
-            out.append(f"{indent}  why: {why}")
+                cause += f": {r.offline.detail}"
+            out.append(f"{indent}  why: {cause}")
     return out
 
 
