@@ -11,25 +11,13 @@ from collections.abc import Sequence
 from memhp.analysis import BlockVerdict
 from memhp.errors import InputError
 from memhp.firmware.types import Machine
+from memhp.inputfile import read_text, stdin_name
 from memhp.kernel.profile import DEFAULT_PROFILE, load_profile
 from memhp.kernel.setup import Boot, boot
 from memhp.output import dmesg, json_facts, text
 from memhp.output.terminal import style_for
 from memhp.runtime import Session
 from memhp.units import id_ranges
-
-MAX_INPUT = 64 << 20  # no boot log is this long; /dev/zero is
-
-
-def _read_text(path: str) -> str:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            text = f.read(MAX_INPUT + 1)
-    except (OSError, ValueError) as e:
-        raise InputError(path, "file", path, getattr(e, "strerror", None) or str(e)) from None
-    if len(text) > MAX_INPUT:
-        raise InputError(path, "file", path, f"longer than {MAX_INPUT >> 20} MiB")
-    return text
 
 
 def load_input(args: argparse.Namespace) -> Machine:
@@ -40,7 +28,8 @@ def load_input(args: argparse.Namespace) -> Machine:
         raise InputError("command line", "MACHINE", args.machine,
                          "give a machine file or --boot-log, not both")
     if args.boot_log:
-        m = bootlog.machine_from_boot_log(_read_text(args.boot_log), args.boot_log, args.cmdline)
+        m = bootlog.machine_from_boot_log(read_text(args.boot_log), stdin_name(args.boot_log),
+                                          args.cmdline)
         if args.srat:
             m = dataclasses.replace(m, srat=acpi.load_srat(args.srat))
         return m
@@ -143,7 +132,8 @@ def _session(args: argparse.Namespace, machine: Machine, result: Boot) -> Sessio
 def cmd_replay(args: argparse.Namespace) -> int:
     from memhp import replay
 
-    res = replay.replay_log(_read_text(args.log), args.log, args.srat, load_profile(args.profile))
+    res = replay.replay_log(read_text(args.log), stdin_name(args.log), args.srat,
+                            load_profile(args.profile))
     if args.format == "json":
         from memhp.output.report import to_json
 
@@ -156,19 +146,20 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def cmd_import_log(args: argparse.Namespace) -> int:
     from memhp.firmware import acpi, bootlog, machine_file
 
-    m = bootlog.machine_from_boot_log(_read_text(args.log), args.log, None)
+    m = bootlog.machine_from_boot_log(read_text(args.log), stdin_name(args.log), None)
     if args.srat:
         m = dataclasses.replace(m, srat=acpi.load_srat(args.srat))
     out = machine_file.dump_machine(m)
-    if args.output in (None, "-"):
-        sys.stdout.write(out)
-    else:
-        write_output(args.output, out)
+    write_output(args.output or "-", out)
     return 0
 
 
 def write_output(path: str, text: str) -> None:
-    """Write an output file (``-o``); failing to is an input error, not a traceback."""
+    """Write an output file (``-o``, ``-``: standard output); failing to is an input
+    error, not a traceback."""
+    if path == "-":
+        sys.stdout.write(text)
+        return
     try:
         with open(path, "w", encoding="utf-8") as f:
             f.write(text)
@@ -293,14 +284,54 @@ def _addr(text: str) -> int:
     return int(text, 0)
 
 
+EXAMPLES = {
+    "predict": """\
+  memhp predict machine.toml
+  memhp predict --boot-log dmesg.txt --srat /sys/firmware/acpi/tables/SRAT
+  dmesg | memhp predict --boot-log - --format json
+  memhp predict machine.toml --cmdline "movable_node" --explain 40""",
+    "explain": """\
+  memhp explain machine.toml --node 1
+  memhp explain --boot-log dmesg.txt --srat srat.bin --block 33
+  memhp explain machine.toml --addr 0x140000000""",
+    "compare": """\
+  memhp compare machine.toml --cmdline "" --cmdline movable_node --cmdline kernelcore=2G""",
+    "advise": """\
+  memhp advise machine.toml --removable 2,3
+  memhp advise --boot-log dmesg.txt --srat srat.bin --removable 1 --format json""",
+    "replay": """\
+  memhp replay serial.log --srat srat.bin
+  dmesg | memhp replay -""",
+    "import-log": """\
+  memhp import-log dmesg.txt --srat srat.bin -o machine.toml
+  dmesg | memhp import-log - > machine.toml""",
+}
+FILE_NOTE = "Every file argument may be '-' for standard input."
+
+
+def add_command(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help: str,
+                examples: str, description: str | None = None) -> argparse.ArgumentParser:
+    """A subcommand whose --help ends with examples."""
+    return sub.add_parser(name, help=help, description=description or help[:1].upper() + help[1:],
+                          epilog=f"examples:\n{examples}\n\n{FILE_NOTE}",
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from memhp import __version__
+
     p = argparse.ArgumentParser(
         prog="memhp",
         description="Predict where Linux x86_64 puts boot memory, which memory ends up in "
         "ZONE_MOVABLE and which memory blocks can be hot-removed.",
+        epilog="examples:\n  memhp predict machine.toml\n  dmesg | memhp predict --boot-log -\n"
+        "  memhp COMMAND --help    (examples for each command)\n\n" + FILE_NOTE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    p.add_argument("--version", action="version", version=f"memhp {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
-    pr = sub.add_parser("predict", help="predict the boot-time memory layout of a machine")
+    pr = add_command(sub, "predict", "predict the boot-time memory layout of a machine",
+                     EXAMPLES["predict"])
     _input_args(pr, many=True)
     _style_args(pr, ("text", "dmesg", "json"))
     pr.add_argument("--explain", type=int, metavar="BLOCK",
@@ -320,7 +351,8 @@ def build_parser() -> argparse.ArgumentParser:
     hp.add_argument("--remove", action="append", metavar="DIMM",
                     help="eject a DIMM (ACPI eject: offline all its blocks, then remove)")
     pr.set_defaults(func=cmd_predict)
-    ex = sub.add_parser("explain", help="why a node is (not) hot-removable, why a block is pinned")
+    ex = add_command(sub, "explain", "why a node is (not) hot-removable, why a block is pinned",
+                     EXAMPLES["explain"])
     _input_args(ex, many=True)
     _style_args(ex)
     what = ex.add_mutually_exclusive_group()
@@ -328,19 +360,22 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--block", type=int, help="one memory block")
     what.add_argument("--addr", type=_addr, help="one physical address (0x...)")
     ex.set_defaults(func=cmd_explain)
-    co = sub.add_parser("compare", help="compare command lines side by side, per node")
+    co = add_command(sub, "compare", "compare command lines side by side, per node",
+                     EXAMPLES["compare"])
     _input_args(co, cmdline=False)
     _style_args(co)
     co.add_argument("--cmdline", dest="cmdlines", action="append", metavar="STR",
                     help="a command line to compare (repeat)")
     co.set_defaults(func=cmd_compare, cmdline=None)
-    ad = sub.add_parser("advise", help="command lines that make nodes hot-removable, and costs")
+    ad = add_command(sub, "advise", "command lines that make nodes hot-removable, and costs",
+                     EXAMPLES["advise"])
     _input_args(ad, cmdline=False, many=True)
     _style_args(ad)
     ad.add_argument("--removable", required=True, metavar="NODE[,NODE...]",
                     help="the nodes to make hot-removable")
     ad.set_defaults(func=cmd_advise, cmdline=None)
-    rp = sub.add_parser("replay", help="check every memblock allocation of a memblock=debug log")
+    rp = add_command(sub, "replay", "check every memblock allocation of a memblock=debug log",
+                     EXAMPLES["replay"])
     rp.add_argument("log", help="a boot log with memblock=debug")
     rp.add_argument("--srat", help="the SRAT the machine had")
     rp.add_argument("--profile", default=DEFAULT_PROFILE, help="kernel build profile")
@@ -351,7 +386,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     memmap.add_subcommand(sub)
     verify.add_subcommand(sub)
-    im = sub.add_parser("import-log", help="write a machine file from a real boot log")
+    im = add_command(sub, "import-log", "write a machine file from a real boot log",
+                     EXAMPLES["import-log"])
     im.add_argument("log", help="dmesg or serial log")
     im.add_argument("--srat", help="SRAT file to include")
     im.add_argument("-o", "--output", help="machine file to write (default: stdout)")
@@ -359,10 +395,27 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+FILE_ARGS = ("machine", "boot_log", "srat", "log", "scenario")
+
+
+def check_stdin(args: argparse.Namespace) -> None:
+    """Standard input can be read once: at most one file argument may be ``-``."""
+    given = []
+    for a in FILE_ARGS:
+        value = getattr(args, a, None)
+        for v in value if isinstance(value, list) else [value]:
+            if v == "-":
+                given.append(a.upper() if a in ("machine", "log") else f"--{a.replace('_', '-')}")
+    if len(given) > 1:
+        raise InputError("command line", given[1], "-",
+                         f"standard input is already read by {given[0]}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        check_stdin(args)
         rc: int = args.func(args)
         return rc
     except InputError as e:

@@ -24,10 +24,10 @@ import struct
 
 from memhp.errors import InputError
 from memhp.firmware.types import AcpiTable, Srat, SratCpu, SratEntry, SratMemory, SratUnknown
+from memhp.inputfile import read_bytes, stdin_name
 
 HEADER_LEN = 36  # the header every ACPI table except RSDP and FACS starts with
 SRAT_PREFIX_LEN = 48  # header, u32 "table revision" (must be 1), 8 reserved bytes
-MAX_FILE_SIZE = 64 << 20  # load_srat reads no more (a mistaken path may be /dev/zero)
 
 # signature, length, revision, checksum, OEM ID, OEM table ID, OEM revision,
 # creator ID, creator revision
@@ -458,18 +458,10 @@ def parse_iasl_srat(text: str, source: str) -> Srat:
 
 def load_srat(path: str) -> Srat:
     """Read an SRAT from ``path``: raw binary, acpidump text, iasl -d text, or a directory
-    such as /sys/firmware/acpi/tables/ holding a file ``SRAT``."""
-    target = os.path.join(path, "SRAT") if os.path.isdir(path) else path
-    try:
-        with open(target, "rb") as file:
-            data = file.read(MAX_FILE_SIZE + 1)
-    except OSError as error:
-        raise InputError(target, "file", target, error.strerror or str(error)) from None
-    except ValueError as error:  # a NUL in the name
-        raise InputError(target, "file", target, str(error)) from None
-    if len(data) > MAX_FILE_SIZE:
-        raise InputError(target, "file", target, f"larger than {MAX_FILE_SIZE >> 20} MiB, too "
-                         "big for an SRAT dump")
+    such as /sys/firmware/acpi/tables/ holding a file ``SRAT``; ``-`` is standard input."""
+    target = os.path.join(path, "SRAT") if path != "-" and os.path.isdir(path) else path
+    data = read_bytes(target)
+    target = stdin_name(target)
     text = data.decode("utf-8", errors="replace")
     if _ACPIDUMP_SRAT.search(text):  # before the binary test: this text starts "SRAT" too
         srats = parse_acpidump(text, target).get("SRAT", [])

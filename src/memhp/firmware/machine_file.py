@@ -71,10 +71,10 @@ from memhp.firmware.types import (
     SratMemory,
     SratUnknown,
 )
+from memhp.inputfile import read_bytes, stdin_name
 
 U64 = 1 << 64
 U32 = 1 << 32
-MAX_FILE_SIZE = 64 << 20  # a bigger machine file is a mistake (or /dev/zero)
 # 17 hex digits so that an exclusive end of 2^64 (0x10000000000000000) can be written
 _NUMBER = re.compile(r"(?:0[xX][0-9a-fA-F]{1,17}|0|[1-9][0-9]{0,19})[kKmMgGtTpPeE]?")
 _TOP_KEYS = {"name", "description", "qemu_machine", "hypervisor", "cpus", "la57", "cmdline",
@@ -282,16 +282,12 @@ def _srat(r: _Reader, value: object) -> Srat:
 
 
 def _decode_toml(path: str) -> dict[str, object]:
+    data = read_bytes(path)
+    path = stdin_name(path)
     try:
-        with open(path, "rb") as file:
-            data = file.read(MAX_FILE_SIZE + 1)
         text = data.decode("utf-8")
-    except OSError as error:
-        raise InputError(path, "file", path, f"cannot read: {error.strerror or error}") from None
     except UnicodeDecodeError as error:
         raise InputError(path, "file", path, f"not UTF-8: {error}") from None
-    if len(data) > MAX_FILE_SIZE:
-        raise InputError(path, "file", path, f"larger than {MAX_FILE_SIZE >> 20} MiB")
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
@@ -307,8 +303,9 @@ def _decode_toml(path: str) -> dict[str, object]:
 
 
 def load_machine(path: str) -> Machine:
-    """Read a machine file (schema in the module docstring) into a :class:`Machine`."""
-    r = _Reader(path)
+    """Read a machine file (schema in the module docstring) into a :class:`Machine`;
+    ``-`` reads standard input."""
+    r = _Reader(stdin_name(path))
     doc = r.table(_decode_toml(path), "", _TOP_KEYS, ("e820",))
     e820 = [_e820(r, item, f"e820[{i}]") for i, item in enumerate(r.tables(doc, "e820"))]
     if not e820:
@@ -331,7 +328,9 @@ def load_machine(path: str) -> Machine:
         from memhp.firmware.acpi import load_srat
 
         name = r.string(doc, "srat_file", "")
-        srat = load_srat(os.path.join(os.path.dirname(os.path.abspath(path)), name))
+        # relative to the machine file (to the working directory for standard input)
+        base = "." if path == "-" else os.path.dirname(os.path.abspath(path))
+        srat = load_srat(os.path.join(base, name))
     return Machine(
         e820=tuple(e820),
         cmdline=parse_cmdline(r.string(doc, "cmdline", "")),

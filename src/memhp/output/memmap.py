@@ -1128,7 +1128,9 @@ def cmd_map(args: argparse.Namespace) -> int:
     from memhp.kernel.profile import load_profile
     from memhp.kernel.setup import boot
 
-    suffix = Path(args.output).suffix.lower()
+    suffix = f".{args.format}" if args.format else Path(args.output).suffix.lower()
+    if args.output == "-" and not args.format:
+        suffix = ".svg"
     if suffix == ".htm":
         suffix = ".html"
     if suffix not in RENDERERS:
@@ -1137,6 +1139,7 @@ def cmd_map(args: argparse.Namespace) -> int:
     machine = load_input(args)
     if not machine.name:
         source = args.machine or args.boot_log
+        source = "" if source == "-" else source
         machine = dataclasses.replace(machine, name=Path(source).stem if source else "")
     write_output(args.output, RENDERERS[suffix](boot(machine, load_profile(args.profile))))
     return 0
@@ -1144,16 +1147,22 @@ def cmd_map(args: argparse.Namespace) -> int:
 
 def add_subcommand(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``memhp map MACHINE -o map.svg|map.html``."""
+    from memhp.cli import add_command
     from memhp.kernel.profile import DEFAULT_PROFILE
 
-    mp = subparsers.add_parser(
-        "map", help="draw physical memory: zones, hotplug ranges, boot memory, memory blocks",
+    mp = add_command(
+        subparsers, "map", "draw physical memory: zones, hotplug ranges, boot memory, memory "
+        "blocks", "  memhp map machine.toml -o map.svg\n"
+        "  memhp map --boot-log dmesg.txt --srat srat.bin -o map.html\n"
+        "  memhp map machine.toml -o - --format svg > map.svg",
         description="Draw a map of physical memory, one lane per NUMA node, as SVG or as an "
-        "HTML page that shows details on hover (chosen by the suffix of -o).")
+        "HTML page that shows details on hover (chosen by the suffix of -o, or --format).")
     mp.add_argument("machine", nargs="?", help="machine file (TOML)")
     mp.add_argument("--boot-log", help="a dmesg or serial log: its firmware lines are the input")
     mp.add_argument("--srat", help="SRAT: raw table, acpidump text or iasl -d text")
     mp.add_argument("--cmdline", help="kernel command line (replaces the input's)")
-    mp.add_argument("-o", "--output", required=True, help="map.svg or map.html")
+    mp.add_argument("-o", "--output", required=True, help="map.svg or map.html ('-': stdout)")
+    mp.add_argument("--format", choices=("svg", "html"),
+                    help="the picture's format (default: from the suffix of -o)")
     mp.add_argument("--profile", default=DEFAULT_PROFILE, help="kernel build profile")
     mp.set_defaults(func=cmd_map)

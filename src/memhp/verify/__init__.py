@@ -15,11 +15,14 @@ from typing import Any
 
 def add_subcommand(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Register ``verify`` on the ``memhp`` subcommand parsers (``func(args) -> int``)."""
+    from memhp.cli import add_command
     from memhp.verify.cli import add_arguments, cmd_verify
 
-    p = subparsers.add_parser(
-        "verify", help="boot the real kernel in QEMU on the machine and diff it against the "
-        "prediction",
+    p = add_command(
+        subparsers, "verify", "boot the real kernel in QEMU on the machine and diff it against "
+        "the prediction",
+        "  memhp verify machine.toml\n  memhp verify machine.toml --cmdline movable_node "
+        "--keep out/\n  memhp verify --scenario scenario.json --format json",
         description="Boot Debian's kernel in QEMU on the machine (or a corpus scenario), "
         "predict the same boot with memhp and compare them group by group. Exit status: 0 "
         "all compared groups match, 1 some differ, 2 error.")

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from memhp.errors import InputError
 from memhp.firmware.types import Srat, SratCpu, SratEntry, SratMemory
+from memhp.inputfile import read_text, stdin_name
 from memhp.verify.qemu import MiB, VmSpec, make_append, own_params
 
 MACHINE_TYPES = ("pc", "q35")
@@ -123,12 +124,7 @@ def parse_scenario(text: str, source: str) -> Scenario:
 
 
 def load_scenario(path: str) -> Scenario:
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except OSError as e:
-        raise InputError(path, "file", path, e.strerror or "cannot read") from None
-    sc = parse_scenario(text, path)
+    sc = parse_scenario(read_text(path), stdin_name(path))
     return Scenario(sc.machine_type, sc.mem, sc.smp, sc.srat, sc.cmdline, name=path)
 
 
