@@ -169,7 +169,8 @@ def test_replay_cli_prints_the_count(capsys: pytest.CaptureFixture[str]) -> None
     d = CORPUS / "p01_movable_node_hotplug_node1"
     assert main(["replay", str(d / "serial.log"), "--srat", str(d / "srat.bin")]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out == ["dumps matched: 2/2", "allocations matched: 82/82"]
+    assert out == ["kernel profile debian-6.1-amd64 (the log's Linux version 6.1.0-56-amd64: "
+                   "measured on it)", "dumps matched: 2/2", "allocations matched: 82/82"]
 
 
 def test_explain_names_what_pins_a_block(capsys: pytest.CaptureFixture[str]) -> None:

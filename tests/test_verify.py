@@ -24,10 +24,10 @@ from hypothesis import strategies as st
 
 from memhp.errors import InputError
 from memhp.firmware.acpi import encode_srat
-from memhp.firmware.bootlog import machine_from_boot_log
+from memhp.firmware.bootlog import machine_from_boot_log, parse_linux_version
 from memhp.firmware.machine_file import load_machine
 from memhp.firmware.types import E820Entry, Machine
-from memhp.kernel.profile import load_profile
+from memhp.kernel.profile import choose_profile, load_profile
 from memhp.kernel.setup import boot
 from memhp.output.json_facts import facts
 from memhp.verify import add_subcommand, initramfs, kernel, qemu, scenario
@@ -374,14 +374,17 @@ def test_unmovable_pages_of_the_offline_trial() -> None:
 
 
 def test_kernel_version_and_profile_note() -> None:
-    assert vcli.kernel_version(_log("p01_movable_node_hotplug_node1")) == (
+    assert parse_linux_version(_log("p01_movable_node_hotplug_node1")) == (
         "6.1.0-56-amd64", "6.1.192-2")
-    assert vcli.profile_note("debian-6.1-amd64", "6.1.0-56-amd64", "6.1.192-2") == (
+    prof = choose_profile(None, "6.1.0-56-amd64")
+    assert vcli.profile_note(prof, "6.1.0-56-amd64", "6.1.192-2") == (
         "profile debian-6.1-amd64 (measured on this kernel)")
-    other = vcli.profile_note("debian-6.1-amd64", "6.1.0-57-amd64", "6.1.200-1")
-    assert other.startswith("profile debian-6.1-amd64 was used for kernel 6.1.0-57-amd64 "
+    other = vcli.profile_note(choose_profile(None, "6.1.0-57-amd64"), "6.1.0-57-amd64",
+                              "6.1.200-1")
+    assert other.startswith("profile debian-6.1-amd64 (the input's kernel 6.1.0-57-amd64: the "
+                            "6.1 generation) was used for kernel 6.1.0-57-amd64 "
                             "(Debian 6.1.200-1)")
-    assert vcli.kernel_version("no kernel here") == (None, None)
+    assert parse_linux_version("no kernel here") == (None, None)
 
 
 def test_firmware_differences() -> None:

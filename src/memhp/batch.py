@@ -32,7 +32,7 @@ class Job:
     is_log: bool
     srat: str | None
     cmdline: str | None
-    profile: str
+    profile: str | None  # --profile; None: the one for the input's kernel
     removable: tuple[int, ...] = ()
     node: int | None = None
 
@@ -101,16 +101,15 @@ def _failed(job: Job, error: str) -> Record:
 
 def _run(job: Job) -> Record:
     from memhp import analysis
-    from memhp.cli import load_input
-    from memhp.kernel.profile import load_profile
+    from memhp.cli import input_profile, load_input
     from memhp.kernel.setup import boot
     from memhp.output import json_facts
 
     ns = argparse.Namespace(machine=None if job.is_log else job.path,
                             boot_log=job.path if job.is_log else None, srat=job.srat,
-                            cmdline=job.cmdline)
+                            cmdline=job.cmdline, profile=job.profile)
     machine = load_input(ns)
-    prof = load_profile(job.profile)
+    prof = input_profile(ns, machine)
     b = boot(machine, prof)
     verdicts = analysis.node_verdicts(b)
     removable_nodes = [v.nid for v in verdicts if v.removable]

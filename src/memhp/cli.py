@@ -12,7 +12,7 @@ from memhp.analysis import BlockVerdict
 from memhp.errors import InputError
 from memhp.firmware.types import Machine
 from memhp.inputfile import read_text, stdin_name
-from memhp.kernel.profile import DEFAULT_PROFILE, load_profile
+from memhp.kernel.profile import KernelProfile, choose_profile
 from memhp.kernel.setup import Boot, boot
 from memhp.output import dmesg, json_facts, text
 from memhp.output.terminal import style_for
@@ -54,6 +54,12 @@ def batch_or_single(args: argparse.Namespace) -> bool:
     return False
 
 
+def input_profile(args: argparse.Namespace, machine: Machine) -> KernelProfile:
+    """``--profile``, else the profile for the input's kernel (see ``choose_profile``)."""
+    where = "the log's Linux version" if args.boot_log else "the machine file's kernel ="
+    return choose_profile(args.profile, machine.kernel, where)
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     if batch_or_single(args):
         from memhp import batch
@@ -64,7 +70,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
                              else "dmesg", "needs a single input, not a batch")
         return batch.run_batch(args, args.format == "json")
     machine = load_input(args)
-    result = boot(machine, load_profile(args.profile))
+    result = boot(machine, input_profile(args, machine))
     session = _session(args, machine, result)
     if session is not None:
         from memhp.output import runtime_text
@@ -133,7 +139,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from memhp import replay
 
     res = replay.replay_log(read_text(args.log), stdin_name(args.log), args.srat,
-                            load_profile(args.profile))
+                            args.profile)
     if args.format == "json":
         from memhp.output.report import to_json
 
@@ -185,7 +191,12 @@ def _input_args(p: argparse.ArgumentParser, cmdline: bool = True, many: bool = F
     p.add_argument("--srat", help="SRAT: raw table, acpidump text or iasl -d text")
     if cmdline:
         p.add_argument("--cmdline", help="kernel command line (replaces the input's)")
-    p.add_argument("--profile", default=DEFAULT_PROFILE, help="kernel build profile")
+    profile_arg(p)
+
+
+def profile_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--profile", metavar="NAME", help="kernel build profile (default: the one "
+                   "for the input's kernel, else the oldest; see 'memhp profiles')")
 
 
 def _style_args(p: argparse.ArgumentParser, formats: tuple[str, ...] = ("text", "json")) -> None:
@@ -217,7 +228,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
                              args.block if args.block is not None else args.addr,
                              "needs a single input, not a batch")
         return batch.run_batch(args, args.format == "json")
-    b = boot(load_input(args), load_profile(args.profile))
+    machine = load_input(args)
+    b = boot(machine, input_profile(args, machine))
     style = style_for(args.no_color, args.hex)
     if args.block is not None:
         v = _block_verdict(b, args.block, "--block")
@@ -246,7 +258,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from memhp.output import report
 
     machine = load_input(args)
-    prof = load_profile(args.profile)
+    prof = input_profile(args, machine)
     outcomes = [analysis.outcome(machine, c, prof) for c in (args.cmdlines or [None])]
     if args.format == "json":
         diffs = [analysis.differences(outcomes[0], o) for o in outcomes[1:]]
@@ -272,12 +284,47 @@ def cmd_advise(args: argparse.Namespace) -> int:
 
         args.want = want
         return batch.run_batch(args, args.format == "json")
-    advice = analysis.advise(load_input(args), want, load_profile(args.profile))
+    machine = load_input(args)
+    advice = analysis.advise(machine, want, input_profile(args, machine))
     if args.format == "json":
         sys.stdout.write(report.to_json(advice))
     else:
         sys.stdout.write(report.advice_text(advice, style_for(args.no_color, args.hex)))
     return 0 if any(o.works for o in advice.options) else 1
+
+
+def cmd_profiles(args: argparse.Namespace) -> int:
+    """``memhp profiles``: every bundled profile, where it was measured, and the behaviour
+    changes chosen by version."""
+    from memhp.kernel.profile import CHANGES, DEFAULT_PROFILE, all_profiles
+
+    profiles = all_profiles()
+    if args.format == "json":
+        from memhp.output.report import to_json
+
+        sys.stdout.write(to_json({
+            "default": DEFAULT_PROFILE,
+            "profiles": [{"name": p.name, "kernel_version": p.kernel_version,
+                          "measured": p.measured, "kernel_release": p.kernel_release,
+                          "debian_version": p.debian_version,
+                          "debian_package": p.debian_package, "debian_suite": p.debian_suite,
+                          "changes": p.changes()} for p in profiles],
+            "changes": CHANGES}))
+        return 0
+    out = []
+    for p in profiles:
+        default = " (default)" if p.name == DEFAULT_PROFILE else ""
+        out += [f"{p.name}{default}: Linux {p.kernel_version}",
+                f"  kernel:   {p.kernel_release}, {p.debian_package} {p.debian_version} "
+                f"(Debian {p.debian_suite})",
+                f"  measured: {p.measured}",
+                f"  behaviour: {', '.join(p.changes()) or 'the oldest; no changes'}"]
+    if CHANGES:
+        out += ["", "behaviour chosen by version (code, src/memhp/kernel/profile.py CHANGES):"]
+        out += [f"  {n}: since {c.since[0]}.{c.since[1]}, {c.commit}: {c.what}"
+                for n, c in CHANGES.items()]
+    sys.stdout.write("\n".join(out) + "\n")
+    return 0
 
 
 def _addr(text: str) -> int:
@@ -378,7 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
                      EXAMPLES["replay"])
     rp.add_argument("log", help="a boot log with memblock=debug")
     rp.add_argument("--srat", help="the SRAT the machine had")
-    rp.add_argument("--profile", default=DEFAULT_PROFILE, help="kernel build profile")
+    profile_arg(rp)
     rp.add_argument("--format", choices=("text", "json"), default="text")
     rp.set_defaults(func=cmd_replay)
     from memhp import verify
@@ -386,6 +433,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     memmap.add_subcommand(sub)
     verify.add_subcommand(sub)
+    pf = add_command(sub, "profiles", "the kernel profiles and where each was measured",
+                     "  memhp profiles\n  memhp profiles --format json")
+    pf.add_argument("--format", choices=("text", "json"), default="text")
+    pf.set_defaults(func=cmd_profiles)
     im = add_command(sub, "import-log", "write a machine file from a real boot log",
                      EXAMPLES["import-log"])
     im.add_argument("log", help="dmesg or serial log")

@@ -18,7 +18,7 @@ from memhp.firmware.bootlog import dmesg_section
 from memhp.kernel import memblock as mbk
 from memhp.kernel import setup
 from memhp.kernel.e820 import ISA_END_ADDRESS
-from memhp.kernel.profile import KernelProfile
+from memhp.kernel.profile import KernelProfile, choose_profile
 from memhp.kernel.setup import Boot
 
 _TS = re.compile(r"^(?:<\d+>)?(?:\[\s*\d+\.\d+\] )?")
@@ -110,6 +110,9 @@ class ReplayResult:
     dumps_matched: int = 0
     dumps_total: int = 0
     mismatches: list[str] = field(default_factory=list)
+    profile: str = ""
+    profile_chosen: str = ""
+    notes: list[str] = field(default_factory=list)
 
 
 def _fmt(base: int, size: int) -> str:
@@ -136,7 +139,8 @@ def replay(text: str, b: Boot) -> ReplayResult:
     """Run the log's memblock calls on the model, ``b`` fresh from setup.setup_start()."""
     mb = b.memblock
     events = parse_memblock_log(text)
-    res = ReplayResult()
+    res = ReplayResult(profile=b.profile.name, profile_chosen=b.profile.chosen,
+                       notes=list(b.notes))
     phase = "early"  # early -> e820 -> mapped -> numa
     implicit: list[tuple[int, int]] = []  # allocations the model made itself (NODE_DATA)
     i = 0
@@ -210,8 +214,10 @@ def replay(text: str, b: Boot) -> ReplayResult:
     return res
 
 
-def replay_log(text: str, source: str, srat_path: str | None, prof: KernelProfile) -> ReplayResult:
-    """Replay a log file: its firmware lines (plus an SRAT) build the machine."""
+def replay_log(text: str, source: str, srat_path: str | None,
+               profile: str | KernelProfile | None = None) -> ReplayResult:
+    """Replay a log file: its firmware lines (plus an SRAT) build the machine; the profile
+    is ``profile`` (a name: ``--profile``), else the one for the log's ``Linux version``."""
     import dataclasses
 
     from memhp.firmware import acpi, bootlog
@@ -219,11 +225,15 @@ def replay_log(text: str, source: str, srat_path: str | None, prof: KernelProfil
     machine = bootlog.machine_from_boot_log(text, source)
     if srat_path:
         machine = dataclasses.replace(machine, srat=acpi.load_srat(srat_path))
+    prof = (profile if isinstance(profile, KernelProfile)
+            else choose_profile(profile, machine.kernel, "the log's Linux version"))
     return replay(text, setup.setup_start(machine, prof))
 
 
 def render(res: ReplayResult) -> str:
-    lines = list(res.mismatches)
+    lines = [f"kernel profile {res.profile} ({res.profile_chosen})"] if res.profile else []
+    lines += [f"note: {n}" for n in res.notes]
+    lines += res.mismatches
     lines.append(f"dumps matched: {res.dumps_matched}/{res.dumps_total}")
     lines.append(f"allocations matched: {res.matched}/{res.total}")
     return "\n".join(lines) + "\n"

@@ -3,7 +3,8 @@
 of shared/tools/firmware_lines.py.
 
 The lines read are the ones the kernel prints before it decides anything itself:
-``Command line:`` (``setup_arch``), ``BIOS-e820:`` (``e820__print_table``), ``RAMDISK:``
+``Linux version`` (``start_kernel``: which kernel, so which profile), ``Command line:``
+(``setup_arch``), ``BIOS-e820:`` (``e820__print_table``), ``RAMDISK:``
 (``reserve_initrd``) and the ACPI table list (ACPICA ``acpi_tb_print_table_header``).
 """
 
@@ -30,6 +31,9 @@ _COMMAND_LINE = re.compile(_PREFIX + r"Command line:(?: (.*))?$")
 # Searched in the whole text: blanks here must not span lines ("^\s*" under MULTILINE is
 # quadratic in the number of blank lines).
 _LINE_PREFIX = r"^[^\S\n]*(?:<\d+>)?(?:\[[^\S\n]*\d+\.\d+\][^\S\n]*)?"
+_LINUX_VERSION = re.compile(_LINE_PREFIX + r"Linux version (\S+)(.*)$", re.MULTILINE)
+# "... #1 SMP PREEMPT_DYNAMIC Debian 6.1.192-2 (2026-11-16)": the last "Debian" after "#"
+_DEBIAN_VERSION = re.compile(r"#\S+ .*\bDebian (\d\S*)")
 _DMI = re.compile(_LINE_PREFIX + r"DMI: QEMU .*\((Q35|i440FX)\b", re.MULTILINE)
 _HYPERVISOR = re.compile(_LINE_PREFIX + r"(?:Hypervisor detected|DMI: QEMU)", re.MULTILINE)
 
@@ -113,6 +117,17 @@ def parse_command_line(text: str, source: str) -> str | None:
     return None
 
 
+def parse_linux_version(text: str) -> tuple[str | None, str | None]:
+    """The release and the Debian package version from the first ``Linux version`` line
+    (``Linux version 6.12.117+deb13-amd64 (...) #1 SMP PREEMPT_DYNAMIC Debian 6.12.117-1
+    (...)``), each None when not there."""
+    m = _LINUX_VERSION.search(text)
+    if not m:
+        return None, None
+    d = _DEBIAN_VERSION.search(m.group(2))
+    return m.group(1), d.group(1) if d else None
+
+
 def guess_qemu_machine(text: str) -> str | None:
     """"q35" or "pc" from ``DMI: QEMU Standard PC (Q35 + ICH9, 2009)`` / ``(i440FX + PIIX``."""
     match = _DMI.search(text)
@@ -152,4 +167,5 @@ def machine_from_boot_log(
         initrd=parse_ramdisk(log, source),
         qemu_machine=guess_qemu_machine(log),
         hypervisor=guess_hypervisor(log, tables),
+        kernel=parse_linux_version(log)[0],
     )

@@ -10,6 +10,7 @@ Schema (every key optional unless marked *required*; no other keys are allowed):
     hypervisor = true           # X86_FEATURE_HYPERVISOR; default true
     cpus = 2                    # possible CPUs; default: enabled SRAT CPUs, else the MADT
     la57 = false                # CPU has 5-level paging (QEMU -cpu max does); default: profile
+    kernel = "6.12.117+deb13-amd64"  # the kernel it runs (picks the profile); default: none
     cmdline = "console=ttyS0 nokaslr movable_node"     # default ""
     initrd = { start = "0xbfee4000", end = "0xbffe0000" }   # or start + size
     srat_file = "srat.bin"      # relative to this file; or a [srat] table; not both
@@ -77,8 +78,8 @@ U64 = 1 << 64
 U32 = 1 << 32
 # 17 hex digits so that an exclusive end of 2^64 (0x10000000000000000) can be written
 _NUMBER = re.compile(r"(?:0[xX][0-9a-fA-F]{1,17}|0|[1-9][0-9]{0,19})[kKmMgGtTpPeE]?")
-_TOP_KEYS = {"name", "description", "qemu_machine", "hypervisor", "cpus", "la57", "cmdline",
-             "initrd",
+_TOP_KEYS = {"name", "description", "qemu_machine", "hypervisor", "cpus", "la57", "kernel",
+             "cmdline", "initrd",
              "srat_file", "srat", "e820", "acpi_table"}
 _SRAT_HEADER = {"revision": 1 << 8, "oem_revision": U32, "creator_revision": U32,
                 "table_revision": U32}
@@ -343,6 +344,7 @@ def load_machine(path: str) -> Machine:
         hypervisor=r.boolean(doc, "hypervisor", "", True),
         cpus=r.number(doc, "cpus", "", 1 << 15) if "cpus" in doc else None,
         la57=r.boolean(doc, "la57", "", False) if "la57" in doc else None,
+        kernel=r.string(doc, "kernel", "") or None,
     )
 
 
@@ -408,6 +410,7 @@ def dump_machine(m: Machine) -> str:
     lines += [f"hypervisor = {'true' if m.hypervisor else 'false'}"]
     lines += [] if m.cpus is None else [f"cpus = {m.cpus}"]
     lines += [] if m.la57 is None else [f"la57 = {'true' if m.la57 else 'false'}"]
+    lines += [] if m.kernel is None else [f"kernel = {_quote(m.kernel)}"]
     lines += [
               f"cmdline = {_quote(m.cmdline.raw)}"]
     if m.initrd is not None:

@@ -176,3 +176,4 @@ class Machine:
     la57: bool | None = None  # CPU has 5-level paging; None: as the kernel profile assumes
     hotplug: tuple[Event, ...] = ()  # events after boot ([[hotplug]] of a machine file)
     qemu_mem: MemSpec | None = None  # QEMU's -m SIZE,slots=N,maxmem=SIZE, where known
+    kernel: str | None = None  # release of the kernel the input was logged by; picks the profile

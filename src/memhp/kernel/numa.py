@@ -52,20 +52,25 @@ def absent_pages_in_range(mb: mbk.Memblock, nid: int | None, start_pfn: int, end
 
 
 def numa_cleanup_meminfo(mi: list[NumaMemblk], mb: mbk.Memblock, max_pfn: int,
-                         page_size: int, log: list[str]) -> tuple[list[NumaMemblk], str]:
-    """numa_cleanup_meminfo(): drop blocks without RAM, trim to max_pfn, merge per node.
+                         prof: KernelProfile, log: list[str]) -> tuple[list[NumaMemblk], str]:
+    """numa_cleanup_meminfo(): drop blocks without RAM, trim to the RAM's limits, merge per
+    node (mm/numa_memblks.c since 6.12).
 
     Returns the cleaned blocks and an error text ("" when fine): nodes that overlap
     make the kernel reject the configuration.
     """
-    high = max_pfn * page_size
+    regs = mb.memory.regions
+    if prof.has("numa_meminfo_dram_limits") and regs:
+        low, high = regs[0].base, regs[-1].end
+    else:
+        low, high = 0, max_pfn * prof.page_size
     blks: list[NumaMemblk] = []
     for b in mi:
         if not mbk.memblock_overlaps_region(mb.memory, b.start, b.end - b.start):
             continue  # kept in numa_reserved_meminfo by the kernel
-        end = min(b.end, high)
-        if b.start < end:
-            blks.append(NumaMemblk(b.start, end, b.nid))
+        start, end = max(b.start, low), min(b.end, high)
+        if start < end:
+            blks.append(NumaMemblk(start, end, b.nid))
     i = 0
     while i < len(blks):
         j = i + 1
@@ -198,7 +203,7 @@ def numa_init(mb: mbk.Memblock, srat: Srat | None, max_pfn: int, prof: KernelPro
         res.log.append(f"Faking a node at [mem {0:#018x}-{max_pfn * prof.page_size - 1:#018x}]")
         mi, parsed = [NumaMemblk(0, max_pfn * prof.page_size, 0)], {0}
     mb.bottom_up = False
-    mi, err = numa_cleanup_meminfo(mi, mb, max_pfn, prof.page_size, res.log)
+    mi, err = numa_cleanup_meminfo(mi, mb, max_pfn, prof, res.log)
     if err:
         res.failure = err
         return False

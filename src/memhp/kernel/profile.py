@@ -1,19 +1,67 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""Kernel build profiles: the constants of one kernel build, kept as data.
+"""Kernel build profiles: one per kernel generation, its constants kept as data, and the
+behaviour that changed between generations chosen by version in one table.
 
-A profile is a TOML file in ``memhp/profiles/``; the default is the corpus kernel
-(Debian 6.1 amd64, booted with ``nokaslr``).
+A profile is a TOML file in ``memhp/profiles/``.  Which one a run uses
+(:func:`choose_profile`): ``--profile NAME``; else the one measured on the input's kernel (the
+``Linux version`` line of a log, ``kernel =`` of a machine file), matched by release, then by
+``major.minor``, else the nearest generation, with a note saying so; else the default, the
+corpus kernel (Debian 6.1 amd64, booted with ``nokaslr``).
+
+Behaviour that changed between versions is not a profile constant but code: the model asks
+``prof.has("name")``, and :data:`CHANGES` says for each name since which version the kernel
+does it, citing the commit.  Each name is asked in one place only, beside the kernel
+function it models.
+
+Adding a generation:
+
+1. Boot the ten corpus scenarios on the new kernel (``memblock=debug``) and copy
+   ``profiles/<nearest>.toml`` to ``profiles/debian-X.Y-amd64.toml``: set ``kernel_version``,
+   ``measured`` and the Debian fields, then measure every constant marked "measured" from
+   the logs (image placement and brk from the first memblock dump, ``NODE_DATA`` size,
+   per-CPU sizes from the ``percpu: Embedded`` line, ...).
+2. For every behaviour that differs (``compare.py`` and ``memhp replay`` show where), find the
+   kernel commit, add a :data:`CHANGES` entry ``since=(X, Y)`` citing it, and branch on
+   ``prof.has(name)`` in the function that models it.  A behaviour that a later generation
+   reverts gets a second entry (``since`` the revert).
+3. Copy the boots to ``tests/fixtures/corpus/linux-X.Y/`` (``tests/test_corpus.py`` checks
+   every generation there) and add the Debian package to ``.ci/verify-deps``.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import tomllib
 from dataclasses import dataclass, fields
 from importlib import resources
+from typing import Literal
 
 from memhp.errors import InputError
 
 DEFAULT_PROFILE = "debian-6.1-amd64"
+
+ChangeName = Literal["numa_meminfo_dram_limits"]
+
+
+@dataclass(frozen=True)
+class Change:
+    """A behaviour of the kernel since version ``since``, introduced by ``commit``."""
+
+    since: tuple[int, int]
+    commit: str
+    what: str
+
+
+# name -> since when the kernel behaves so, and the commit that made it so
+CHANGES: dict[ChangeName, Change] = {
+    "numa_meminfo_dram_limits": Change(
+        (6, 12), "f7feea289f9a (mm: numa_memblks: use memblock_{start,end}_of_DRAM() when "
+        "sanitizing meminfo)",
+        "numa_cleanup_meminfo() trims node ranges to the first and last memblock.memory "
+        "address instead of [0, max_pfn): 'NUMA: Node 0 [mem 0x00001000-...' and the first "
+        "page's reservation stays without a node"),
+}
 
 
 @dataclass(frozen=True)
@@ -21,7 +69,12 @@ class KernelProfile:
     """Build constants; see the profile file for what each one is and where it comes from."""
 
     name: str
-    kernel_version: str
+    kernel_version: str  # "major.minor": the generation, which decides CHANGES
+    measured: str  # where the constants were measured
+    kernel_release: str  # `uname -r` of the measured kernel
+    debian_version: str  # its Debian package version
+    debian_package: str  # the package that ships it
+    debian_suite: str  # the Debian suite that ships it
     arch: str
     page_shift: int
     section_size_bits: int
@@ -69,6 +122,25 @@ class KernelProfile:
     runtime_margin: int
     memhp_default_online_type: str
     memhp_default_online_config: str
+    # not in the file: how this run came to use the profile, and a note when it is not
+    # the input's own kernel (set by choose_profile)
+    chosen: str = dataclasses.field(default="", compare=False)
+    chosen_note: str = dataclasses.field(default="", compare=False)
+
+    @property
+    def version(self) -> tuple[int, int]:
+        """(major, minor) of ``kernel_version``."""
+        v = parse_version(self.kernel_version)
+        assert v is not None
+        return v
+
+    def has(self, change: ChangeName) -> bool:
+        """Whether this kernel generation behaves as :data:`CHANGES` ``[change]`` says."""
+        return self.version >= CHANGES[change].since
+
+    def changes(self) -> list[str]:
+        """The names of the CHANGES this generation has."""
+        return [str(n) for n, c in CHANGES.items() if self.version >= c.since]
 
     @property
     def page_size(self) -> int:
@@ -97,6 +169,17 @@ class KernelProfile:
         return 2 * self.max_numnodes
 
 
+_FILE_FIELDS = [f for f in fields(KernelProfile) if f.name not in ("chosen", "chosen_note")]
+_VERSION = re.compile(r"(\d+)\.(\d+)")
+
+
+def parse_version(text: str) -> tuple[int, int] | None:
+    """(major, minor) at the start of a release (``6.12.117+deb13-amd64``), a Debian package
+    version (``6.1.192-2``) or ``6.12``; None if it has none."""
+    m = _VERSION.match(text.strip())
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
 def available_profiles() -> list[str]:
     """Names of the bundled profiles."""
     root = resources.files("memhp") / "profiles"
@@ -111,7 +194,7 @@ def load_profile(name: str = DEFAULT_PROFILE) -> KernelProfile:
         raise InputError("--profile", "name", name, f"no such profile; have {available_profiles()}")
     data = tomllib.loads(path.read_text())
     values: dict[str, object] = {}
-    for f in fields(KernelProfile):
+    for f in _FILE_FIELDS:
         if f.name not in data:
             raise InputError(source, f.name, None, "missing")
         value = data[f.name]
@@ -127,4 +210,55 @@ def load_profile(name: str = DEFAULT_PROFILE) -> KernelProfile:
     unknown = set(data) - set(values)
     if unknown:
         raise InputError(source, sorted(unknown)[0], data[sorted(unknown)[0]], "unknown field")
+    if parse_version(str(values["kernel_version"])) is None:
+        raise InputError(source, "kernel_version", values["kernel_version"], "want 'major.minor'")
     return KernelProfile(**values)  # type: ignore[arg-type]
+
+
+def all_profiles() -> list[KernelProfile]:
+    """Every bundled profile, oldest generation first."""
+    return sorted((load_profile(n) for n in available_profiles()), key=lambda p: p.version)
+
+
+def _key(v: tuple[int, int]) -> int:
+    return v[0] * 1000 + v[1]
+
+
+def profile_for_kernel(kernel: str, where: str) -> KernelProfile:
+    """The profile for a kernel named by release, Debian version or ``major.minor``, as
+    :func:`choose_profile` picks it; ``where`` names the input in the choice's wording."""
+    profiles = all_profiles()
+    exact = [p for p in profiles if kernel in (p.kernel_release, p.debian_version)]
+    if exact:
+        return dataclasses.replace(exact[0], chosen=f"{where} {kernel}: measured on it")
+    want = parse_version(kernel)
+    if want is None:
+        raise InputError(where, "kernel", kernel, "no version in it (want e.g. 6.12)")
+    same = [p for p in profiles if p.version == want]
+    if same:
+        return dataclasses.replace(same[-1], chosen=f"{where} {kernel}: the "
+                                   f"{want[0]}.{want[1]} generation")
+    best = min(profiles, key=lambda p: (abs(_key(p.version) - _key(want)), _key(p.version)))
+    note = (f"no profile for Linux {want[0]}.{want[1]} ({where} {kernel}); using the nearest, "
+            f"{best.name} (Linux {best.kernel_version}): its constants and behaviour may "
+            "differ from that kernel's")
+    return dataclasses.replace(best, chosen=f"{where} {kernel}: nearest generation",
+                               chosen_note=note)
+
+
+def choose_profile(name: str | None, kernel: str | None, where: str = "the input's kernel"
+                   ) -> KernelProfile:
+    """The profile of a run: ``name`` (``--profile``) if given, else the one for ``kernel``
+    (the input's kernel release), else the default."""
+    if name is not None:
+        prof = load_profile(name)
+        note = ""
+        want = parse_version(kernel) if kernel else None
+        if want is not None and want != prof.version:
+            note = (f"--profile {name} (Linux {prof.kernel_version}) was given for a log of "
+                    f"Linux {kernel}")
+        return dataclasses.replace(prof, chosen="--profile", chosen_note=note)
+    if kernel:
+        return profile_for_kernel(kernel, where)
+    return dataclasses.replace(load_profile(DEFAULT_PROFILE),
+                               chosen="default: the input names no kernel")

@@ -237,6 +237,7 @@ def setup_start(machine: Machine, prof: KernelProfile) -> Boot:
     cmd = machine.cmdline
     mb = mbk.Memblock(movable_node=cmd.movable_node)
     b = Boot(machine, prof, mb)
+    b.notes.extend([prof.chosen_note] if prof.chosen_note else [])
     b.notes.extend(cmd.notes)
     b.notes.extend(model_limits(machine))
     log = b.log

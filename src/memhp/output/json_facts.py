@@ -46,6 +46,7 @@ def facts(boot: Boot) -> dict[str, Any]:
         "offline_reasons": reasons,
         "block_size_bytes": boot.block_size,
         "kernel_profile": boot.profile.name,
+        "kernel_profile_chosen": boot.profile.chosen,
         "notes": list(boot.notes),
     }
 

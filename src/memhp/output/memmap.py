@@ -1124,8 +1124,7 @@ RENDERERS: dict[str, Callable[[Boot], str]] = {".svg": render_svg, ".html": rend
 
 def cmd_map(args: argparse.Namespace) -> int:
     """``memhp map``: boot the machine in the model and write its map."""
-    from memhp.cli import load_input, write_output
-    from memhp.kernel.profile import load_profile
+    from memhp.cli import input_profile, load_input, write_output
     from memhp.kernel.setup import boot
 
     suffix = f".{args.format}" if args.format else Path(args.output).suffix.lower()
@@ -1141,14 +1140,13 @@ def cmd_map(args: argparse.Namespace) -> int:
         source = args.machine or args.boot_log
         source = "" if source == "-" else source
         machine = dataclasses.replace(machine, name=Path(source).stem if source else "")
-    write_output(args.output, RENDERERS[suffix](boot(machine, load_profile(args.profile))))
+    write_output(args.output, RENDERERS[suffix](boot(machine, input_profile(args, machine))))
     return 0
 
 
 def add_subcommand(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``memhp map MACHINE -o map.svg|map.html``."""
-    from memhp.cli import add_command
-    from memhp.kernel.profile import DEFAULT_PROFILE
+    from memhp.cli import add_command, profile_arg
 
     mp = add_command(
         subparsers, "map", "draw physical memory: zones, hotplug ranges, boot memory, memory "
@@ -1164,5 +1162,5 @@ def add_subcommand(subparsers: argparse._SubParsersAction[argparse.ArgumentParse
     mp.add_argument("-o", "--output", required=True, help="map.svg or map.html ('-': stdout)")
     mp.add_argument("--format", choices=("svg", "html"),
                     help="the picture's format (default: from the suffix of -o)")
-    mp.add_argument("--profile", default=DEFAULT_PROFILE, help="kernel build profile")
+    profile_arg(mp)
     mp.set_defaults(func=cmd_map)

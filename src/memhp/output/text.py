@@ -20,6 +20,7 @@ def render(boot: Boot, style: Style = PLAIN) -> str:
     out = [
         f"memhp prediction for {m.name or 'machine'} — kernel profile {prof.name} "
         f"(Linux {prof.kernel_version}, {prof.arch})",
+        f"profile chosen by {prof.chosen or 'the caller'}",
         f"command line: {m.cmdline.raw or '(empty)'}",
         f"movable_node: {'on' if m.cmdline.movable_node else 'off'}"
         + (f", kernelcore={m.cmdline.kernelcore}" if m.cmdline.kernelcore else "")

@@ -26,18 +26,13 @@ from memhp.firmware import bootlog
 from memhp.firmware.acpi import encode_srat
 from memhp.firmware.cmdline import parse_cmdline
 from memhp.firmware.types import Machine, Srat
-from memhp.kernel.profile import DEFAULT_PROFILE, load_profile
+from memhp.kernel.profile import KernelProfile, choose_profile
 from memhp.kernel.setup import boot
 from memhp.output.json_facts import facts
 from memhp.verify import compare, initramfs, kernel, qemu, scenario
 from memhp.verify.kernel import VerifyError
 
-# The kernel each profile was measured on: (release, Debian package version).
-PROFILE_KERNELS = {"debian-6.1-amd64": ("6.1.0-56-amd64", "6.1.192-2")}
 DEFAULT_TIMEOUT = 300.0
-_LINUX_VERSION = re.compile(r"Linux version (\S+)(.*)$", re.MULTILINE)
-# "... #1 SMP PREEMPT_DYNAMIC Debian 6.1.192-2 (2026-11-16)": the last "Debian" after "#"
-_DEBIAN_VERSION = re.compile(r"#\S+ .*\bDebian (\d\S*)")
 _PANIC = re.compile(r"Kernel panic - .*$", re.MULTILINE)
 
 
@@ -61,7 +56,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-offline", action="store_true",
                    help="skip the offline trial (no 'tryoffline' on the command line)")
     p.add_argument("--format", choices=("text", "json"), default="text")
-    p.add_argument("--profile", default=DEFAULT_PROFILE, help="kernel build profile")
+    p.add_argument("--profile", metavar="NAME", help="kernel build profile (default: the one "
+                   "for the booted kernel's Linux version line)")
 
 
 @dataclass
@@ -98,24 +94,15 @@ class Verdict:
         return 0 if self.compared and self.matched == len(self.compared) else 1
 
 
-def kernel_version(log: str) -> tuple[str | None, str | None]:
-    """The release and Debian version from the ``Linux version`` line."""
-    m = _LINUX_VERSION.search(log)
-    if not m:
-        return None, None
-    d = _DEBIAN_VERSION.search(m.group(2))
-    return m.group(1), d.group(1) if d else None
-
-
-def profile_note(profile: str, release: str | None, debian: str | None) -> str:
-    built = PROFILE_KERNELS.get(profile)
+def profile_note(prof: KernelProfile, release: str | None, debian: str | None) -> str:
+    """Which profile predicted the booted kernel, and whether it was measured on it."""
     shown = release or "unknown (no 'Linux version' line)"
     if debian:
         shown += f" (Debian {debian})"
-    if built and (release, debian) == built:
-        return f"profile {profile} (measured on this kernel)"
-    origin = f"; it was measured on {built[0]} (Debian {built[1]})" if built else ""
-    return (f"profile {profile} was used for kernel {shown}{origin}: build constants "
+    if (release, debian) == (prof.kernel_release, prof.debian_version):
+        return f"profile {prof.name} (measured on this kernel)"
+    return (f"profile {prof.name} ({prof.chosen}) was used for kernel {shown}; it was measured "
+            f"on {prof.kernel_release} (Debian {prof.debian_version}): build constants "
             "(image placement, brk, structure sizes) may differ")
 
 
@@ -197,18 +184,15 @@ def verify(args: argparse.Namespace) -> Verdict:
     if args.timeout <= 0:
         raise InputError("command line", "--timeout", args.timeout, "must be positive")
     inp = _load(args)
-    profile = load_profile(args.profile)
     qemu.check_qemu()
     qemu.check_accel(args.accel)
     image = kernel.find_kernel(args.kernel)
     busybox = kernel.find_busybox()
     warnings = list(inp.spec.notes)
     if args.accel == "kvm":
-        paging = f"{profile.pgtable_levels}-level paging" + (
-            " and 1G pages" if profile.gbpages else "")
         warnings.append("--accel kvm: '-cpu max' is then the host CPU, not the corpus' TCG "
-                        f"CPU (LA57, 1G pages); profile {profile.name} assumes {paging}, so "
-                        "the kernel's page tables and with them memblock may differ")
+                        "CPU (LA57, 1G pages) the profiles assume, so the kernel's page "
+                        "tables and with them memblock may differ")
     try:
         initrd = initramfs.build_initramfs(busybox.read_bytes())
     except OSError as e:
@@ -236,7 +220,8 @@ def verify(args: argparse.Namespace) -> Verdict:
         run = qemu.run_vm(argv, work / "serial.log", args.timeout, progress)
         log = run.console.decode("utf-8", "replace")
         _check_log(log, run)
-        release, debian = kernel_version(bootlog.dmesg_section(log))
+        release, debian = bootlog.parse_linux_version(bootlog.dmesg_section(log))
+        profile = choose_profile(args.profile, release, "the booted kernel")
         vm = bootlog.machine_from_boot_log(log, str(work / "serial.log"))
         append = parse_cmdline(inp.spec.append)
         fw_notes: list[str] = []
@@ -273,8 +258,8 @@ def verify(args: argparse.Namespace) -> Verdict:
             (work / "prediction.json").write_text(json.dumps(prediction, indent=1) + "\n")
     return Verdict(
         name=inp.name, qemu_args=argv, kernel_path=str(image), kernel_release=release,
-        kernel_debian=debian, profile=args.profile,
-        profile_note=profile_note(args.profile, release, debian), accel=args.accel,
+        kernel_debian=debian, profile=profile.name,
+        profile_note=profile_note(profile, release, debian), accel=args.accel,
         boot_seconds=round(run.seconds, 1), firmware=differences, firmware_notes=fw_notes,
         prediction_source=source, groups=groups, warnings=warnings, prediction=prediction,
         has_model=inp.model is not None)

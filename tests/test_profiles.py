@@ -1,0 +1,141 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Kernel generations: which profile a run uses, and the behaviour chosen by version."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from memhp.cli import main
+from memhp.errors import InputError
+from memhp.firmware.bootlog import parse_linux_version
+from memhp.kernel.profile import (
+    CHANGES,
+    DEFAULT_PROFILE,
+    all_profiles,
+    available_profiles,
+    choose_profile,
+    parse_version,
+)
+
+FIRMWARE_LINES_612 = """\
+Linux version 6.12.117+deb13-amd64 (debian-kernel@lists.debian.org) (gcc-14) #1 SMP \
+PREEMPT_DYNAMIC Debian 6.12.117-1 (2026-11-12)
+Command line: console=ttyS0 nokaslr
+BIOS-e820: [mem 0x0000000000000000-0x000000000009fbff] usable
+BIOS-e820: [mem 0x000000000009fc00-0x000000000009ffff] reserved
+BIOS-e820: [mem 0x00000000000f0000-0x00000000000fffff] reserved
+BIOS-e820: [mem 0x0000000000100000-0x000000007ffdffff] usable
+BIOS-e820: [mem 0x000000007ffe0000-0x000000007fffffff] reserved
+"""
+
+
+def run(argv: list[str]) -> tuple[int, str]:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        rc = main(argv)
+    return rc, out.getvalue()
+
+
+@pytest.mark.parametrize(("kernel", "name", "how", "noted"), [
+    # a log without a Linux version line, or a machine file without kernel =
+    (None, DEFAULT_PROFILE, "default: the input names no kernel", False),
+    # the very kernel a profile was measured on
+    ("6.12.117+deb13-amd64", "debian-6.12-amd64", "measured on it", False),
+    ("6.1.0-56-amd64", "debian-6.1-amd64", "measured on it", False),
+    # another build of a generation memhp has
+    ("6.12.5-amd64", "debian-6.12-amd64", "the 6.12 generation", False),
+    ("6.1.0-13-cloud-amd64", "debian-6.1-amd64", "the 6.1 generation", False),
+    # generations memhp has no profile for: the nearest, said in a note
+    ("6.6.30", "debian-6.1-amd64", "nearest generation", True),
+    ("5.10.0-30-amd64", "debian-6.1-amd64", "nearest generation", True),
+])
+def test_choose_profile_by_kernel(kernel: str | None, name: str, how: str, noted: bool) -> None:
+    prof = choose_profile(None, kernel)
+    assert prof.name == name
+    assert how in prof.chosen
+    assert bool(prof.chosen_note) == noted
+
+
+def test_profile_option_wins_and_says_it_does_not_fit() -> None:
+    prof = choose_profile("debian-6.1-amd64", "6.12.117+deb13-amd64")
+    assert prof.name == "debian-6.1-amd64" and prof.chosen == "--profile"
+    assert "was given for a log of Linux 6.12.117+deb13-amd64" in prof.chosen_note
+    assert choose_profile("debian-6.1-amd64", "6.1.0-56-amd64").chosen_note == ""
+    with pytest.raises(InputError, match="no such profile"):
+        choose_profile("debian-9.9-amd64", None)
+
+
+def test_kernel_without_a_version_is_an_input_error() -> None:
+    with pytest.raises(InputError, match="no version"):
+        choose_profile(None, "mykernel")
+
+
+def test_every_profile_is_complete_and_says_where_it_was_measured() -> None:
+    profiles = all_profiles()
+    assert [p.name for p in profiles] == sorted(available_profiles(), key=lambda n: [
+        int(x) for x in n.split("-")[1].split(".")])
+    for p in profiles:
+        assert parse_version(p.kernel_release) == p.version
+        assert parse_version(p.debian_version) == p.version
+        assert p.measured and p.debian_package.startswith("linux-image-") and p.debian_suite
+
+
+def test_every_change_cites_a_commit_and_a_generation_has_it() -> None:
+    versions = [p.version for p in all_profiles()]
+    for name, c in CHANGES.items():
+        assert c.commit.split()[0].isalnum() and len(c.commit.split()[0]) >= 12, name
+        assert any(v >= c.since for v in versions), name
+        assert any(v < c.since for v in versions), name  # else it is no change
+
+
+def test_parse_linux_version() -> None:
+    line = ("[    0.000000] Linux version 6.1.0-56-amd64 (debian-kernel@lists.debian.org) "
+            "(gcc-12) #1 SMP PREEMPT_DYNAMIC Debian 6.1.192-2 (2026-11-16)\n")
+    assert parse_linux_version(line) == ("6.1.0-56-amd64", "6.1.192-2")
+    assert parse_linux_version("Command line: x\n") == (None, None)
+
+
+def test_predict_names_the_profile_from_the_log(tmp_path: Path) -> None:
+    fw = tmp_path / "fw.log"
+    fw.write_text(FIRMWARE_LINES_612)
+    rc, out = run(["predict", "--boot-log", str(fw), "--no-color"])
+    assert rc == 0
+    assert "kernel profile debian-6.12-amd64 (Linux 6.12, x86_64)" in out
+    assert ("profile chosen by the log's Linux version 6.12.117+deb13-amd64: measured on it"
+            in out)
+    rc, out = run(["predict", "--boot-log", str(fw), "--format", "json"])
+    doc = json.loads(out)
+    assert doc["kernel_profile"] == "debian-6.12-amd64"
+    assert "measured on it" in doc["kernel_profile_chosen"]
+    fw.write_text(FIRMWARE_LINES_612.replace("6.12.117+deb13", "6.6.9"))
+    rc, out = run(["predict", "--boot-log", str(fw), "--format", "json"])
+    doc = json.loads(out)
+    assert doc["kernel_profile"] == "debian-6.1-amd64"
+    assert any(n.startswith("no profile for Linux 6.6") for n in doc["notes"])
+
+
+def test_machine_file_kernel_picks_the_profile(tmp_path: Path) -> None:
+    fw = tmp_path / "fw.log"
+    fw.write_text(FIRMWARE_LINES_612)
+    machine = tmp_path / "m.toml"
+    rc, _ = run(["import-log", str(fw), "-o", str(machine)])
+    assert rc == 0 and 'kernel = "6.12.117+deb13-amd64"' in machine.read_text()
+    rc, out = run(["predict", str(machine), "--format", "json"])
+    assert json.loads(out)["kernel_profile"] == "debian-6.12-amd64"
+
+
+def test_profiles_command_lists_where_each_was_measured() -> None:
+    rc, out = run(["profiles"])
+    assert rc == 0
+    for p in all_profiles():
+        assert f"{p.name}" in out and p.measured in out
+    assert "numa_meminfo_dram_limits: since 6.12, f7feea289f9a" in out
+    rc, out = run(["profiles", "--format", "json"])
+    doc = json.loads(out)
+    assert doc["default"] == DEFAULT_PROFILE
+    assert {p["name"] for p in doc["profiles"]} == set(available_profiles())
