@@ -15,7 +15,9 @@ import re
 from memhp.errors import InputError
 from memhp.firmware.cmdline import parse_cmdline
 from memhp.firmware.e820 import parse_e820_lines
+from memhp.firmware.efi import parse_efi_memattr, parse_efi_memmap
 from memhp.firmware.types import AcpiTable, Machine
+from memhp.platform import ovmf
 
 _PREFIX = r"^\s*(?:<\d+>)?(?:\[\s*\d+\.\d+\]\s*)?"
 _MARKER = re.compile(r"^=====([A-Z_]+)=====[ \t\r]*(?:\n|\Z)", re.MULTILINE)
@@ -148,6 +150,20 @@ def guess_hypervisor(text: str, tables: tuple[AcpiTable, ...]) -> bool:
     return bool(_HYPERVISOR.search(text)) or any(t.oem_id.rstrip() == "BOCHS" for t in tables)
 
 
+# e820__reserve_setup_data() turns each setup_data blob into E820_TYPE_RESERVED_KERN, which
+# e820_print_type() prints as "usable": the only "usable ==> usable" update 6.1 makes.
+_SETUP_DATA = re.compile(
+    _PREFIX + r"e820: update \[mem 0x([0-9a-fA-F]{1,16})-0x([0-9a-fA-F]{1,16})\] usable ==> usable")
+
+
+def parse_setup_data(text: str) -> tuple[tuple[int, int], ...]:
+    """The setup_data blobs ``[start, end)`` from ``e820: update [mem ...] usable ==> usable``
+    (printed twice each, for the kernel's table and kexec's), in address order."""
+    blobs = {(int(m.group(1), 16), int(m.group(2), 16) + 1)
+             for m in map(_SETUP_DATA.match, text.splitlines()) if m}
+    return tuple(sorted(b for b in blobs if b[0] < b[1]))
+
+
 def machine_from_boot_log(
     text: str, source: str, cmdline_override: str | None = None
 ) -> Machine:
@@ -160,7 +176,8 @@ def machine_from_boot_log(
         raise InputError(source, "BIOS-e820", None, "no 'BIOS-e820:' lines in the log")
     tables = parse_acpi_table_lines(log, source)
     raw = cmdline_override if cmdline_override is not None else parse_command_line(log, source)
-    return Machine(
+    memmap = parse_efi_memmap(log, source)
+    return ovmf.complete_handover(Machine(
         e820=e820,
         cmdline=parse_cmdline(raw or ""),
         acpi_tables=tables,
@@ -168,4 +185,8 @@ def machine_from_boot_log(
         qemu_machine=guess_qemu_machine(log),
         hypervisor=guess_hypervisor(log, tables),
         kernel=parse_linux_version(log)[0],
-    )
+        efi_memmap=memmap,
+        efi_boot=bool(memmap),
+        setup_data=parse_setup_data(log),
+        efi_memattr=parse_efi_memattr(log),
+    ))

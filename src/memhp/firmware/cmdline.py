@@ -177,6 +177,7 @@ def parse_cmdline(raw: str) -> CommandLine:
     * ``numa=off`` (``numa_setup`` compares three characters, so ``numa=offline`` counts);
       other ``numa=`` words go to ``unknown``.
     * ``memblock=`` with "debug" anywhere in it (``early_memblock``).
+    * ``efi=`` with the word ``debug`` among its comma-separated options (``parse_efi_cmdline``).
     * ``nokaslr``: the boot decompressor looks for the word anywhere in the line, even after
       ``--`` (``cmdline_find_option_bool``).
 
@@ -192,7 +193,7 @@ def parse_cmdline(raw: str) -> CommandLine:
     notes: list[str] = []
     unknown: list[str] = []
     kernelcore, movablecore = _Core(), _Core()
-    movable_node = numa_off = memblock_debug = False
+    movable_node = numa_off = memblock_debug = efi_debug = False
     mems: list[int] = []
     nokaslr = "nokaslr" in _words(text)
     if "\0" in raw:
@@ -252,6 +253,8 @@ def parse_cmdline(raw: str) -> CommandLine:
             else:
                 notes.append(f"{shown}: early_memblock looks only for 'debug'; no effect")
         elif not (name == "nokaslr" and value is None and nokaslr):
+            if name == "efi" and value is not None and _has_option(value, "debug"):
+                efi_debug = True
             unknown.append(shown)
     if len(mems) > 1:
         notes.append(f"mem= given {len(mems)} times: each removes RAM above it, so the lowest "
@@ -272,6 +275,7 @@ def parse_cmdline(raw: str) -> CommandLine:
         numa_off=numa_off,
         memblock_debug=memblock_debug,
         nokaslr=nokaslr,
+        efi_debug=efi_debug,
         unknown=tuple(unknown),
         notes=tuple(notes),
     )

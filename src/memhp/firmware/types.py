@@ -155,8 +155,50 @@ class CommandLine:
     numa_off: bool = False  # numa=off
     memblock_debug: bool = False
     nokaslr: bool = False
+    efi_debug: bool = False  # efi=debug: EFI boot services memory is kept (and the map printed)
     unknown: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+
+
+# EFI memory types (UEFI 2.10, 7.2.1, EFI_MEMORY_TYPE), in the order of the kernel's
+# memory_type_name[] (drivers/firmware/efi/efi.c), which names them in ``efi: memNN:`` lines.
+EFI_RESERVED_TYPE = 0
+EFI_LOADER_CODE = 1
+EFI_LOADER_DATA = 2
+EFI_BOOT_SERVICES_CODE = 3
+EFI_BOOT_SERVICES_DATA = 4
+EFI_RUNTIME_SERVICES_CODE = 5
+EFI_RUNTIME_SERVICES_DATA = 6
+EFI_CONVENTIONAL_MEMORY = 7
+EFI_UNUSABLE_MEMORY = 8
+EFI_ACPI_RECLAIM_MEMORY = 9
+EFI_ACPI_MEMORY_NVS = 10
+EFI_MEMORY_MAPPED_IO = 11
+EFI_MEMORY_MAPPED_IO_PORT_SPACE = 12
+EFI_PAL_CODE = 13
+EFI_PERSISTENT_MEMORY = 14
+# EFI memory attributes (UEFI 2.10, 7.2.3)
+EFI_MEMORY_MORE_RELIABLE = 1 << 16
+EFI_MEMORY_RUNTIME = 1 << 63
+
+
+@dataclass(frozen=True)
+class EfiMemoryDescriptor:
+    """One EFI memory map entry: ``[start, end)`` of EFI memory ``type`` with ``attribute``."""
+
+    type: int
+    start: int
+    end: int
+    attribute: int = 0
+
+    @property
+    def boot_services(self) -> bool:
+        """Boot services code or data: free after ExitBootServices(), unless runtime."""
+        return self.type in (EFI_BOOT_SERVICES_CODE, EFI_BOOT_SERVICES_DATA)
+
+    @property
+    def runtime(self) -> bool:
+        return bool(self.attribute & EFI_MEMORY_RUNTIME)
 
 
 @dataclass(frozen=True)
@@ -177,3 +219,18 @@ class Machine:
     hotplug: tuple[Event, ...] = ()  # events after boot ([[hotplug]] of a machine file)
     qemu_mem: MemSpec | None = None  # QEMU's -m SIZE,slots=N,maxmem=SIZE, where known
     kernel: str | None = None  # release of the kernel the input was logged by; picks the profile
+    # UEFI boots: the EFI memory map as handed over (``efi: memNN:`` lines, ``efi=debug``),
+    # empty when the input has none; whether the machine booted through UEFI at all.
+    efi_memmap: tuple[EfiMemoryDescriptor, ...] = ()
+    efi_boot: bool = False
+    # What the boot loader hands over besides the maps (boot_params): where it loaded the
+    # kernel image (None: where a BIOS loader does, the profile's placement), its setup_data
+    # blobs [start, end), where the EFI memory map lies and its descriptor size, and the
+    # EFI memory attributes table [start, end) (a configuration table).
+    kernel_load: int | None = None
+    setup_data: tuple[tuple[int, int], ...] = ()
+    efi_memmap_at: int | None = None
+    efi_memdesc_size: int = 48
+    efi_memattr: tuple[int, int] | None = None
+    # Inputs the kernel uses that the given firmware input cannot tell: (what, why)
+    unknown_inputs: tuple[tuple[str, str], ...] = ()

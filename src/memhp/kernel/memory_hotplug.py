@@ -53,13 +53,18 @@ def predict_offline(
     blocks: list[MemoryBlock], zones: ZoneLayout, mb: mbk.Memblock, e820: tuple[E820Entry, ...],
     owners: list[tuple[int, int, str]], initrd: tuple[int, int] | None,
     zonelists: dict[int, list[int]], cpu_node: list[int], prof: KernelProfile,
+    freed_late: list[tuple[int, int]] | None = None,
 ) -> list[OfflineVerdict]:
-    """offline_pages() for every block, in block order, with the reason for each failure."""
+    """offline_pages() for every block, in block order, with the reason for each failure.
+    ``freed_late``: reserved ranges given back after boot besides the initrd (EFI boot
+    services memory)."""
     ps = prof.page_size
     ram = Ranges([(e.start, e.end) for e in e820 if e.type == E820_USABLE])
     pinned = Ranges([(r.base, r.end) for r in mb.reserved.regions])
     if initrd:  # free_initrd_mem() gives the initrd back before user space runs
         pinned = pinned.minus((initrd[0], -(-initrd[1] // ps) * ps))
+    for cut in freed_late or ():
+        pinned = pinned.minus(cut)
     named = collapse_owners(owners)
     nxt = 0
     active: list[tuple[int, int, str]] = []

@@ -19,8 +19,8 @@ from memhp.errors import InputError
 from memhp.firmware.e820 import sanitize_e820
 from memhp.firmware.types import E820_USABLE, E820Entry, Machine, SratUnknown
 from memhp.intervals import Ranges
+from memhp.kernel import efi, x86_mm_init
 from memhp.kernel import memblock as mbk
-from memhp.kernel import x86_mm_init
 from memhp.kernel.e820 import (
     ISA_END_ADDRESS,
     e820__memblock_setup,
@@ -78,8 +78,14 @@ class Boot:
     zonelists: dict[int, list[int]] = field(default_factory=dict)
     managed: dict[tuple[int, int], int] = field(default_factory=dict)  # (nid, zone) -> pages
     offline: list[OfflineVerdict] = field(default_factory=list)
+    efi: efi.EfiBoot | None = None  # UEFI boots: boot services memory kept or freed
     log: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # model limits and kernel fallbacks
+
+    def reserve(self, base: int, size: int, what: str, caller: str = "") -> None:
+        """memblock_reserve(), remembering what the reservation holds."""
+        mbk.memblock_reserve(self.memblock, base, size, caller)
+        self.reservations.append((base, base + size, what))
 
 
 def _dump(boot: Boot) -> None:
@@ -90,8 +96,7 @@ def _dump(boot: Boot) -> None:
 
 
 def _reserve(boot: Boot, base: int, size: int, what: str, caller: str = "") -> None:
-    mbk.memblock_reserve(boot.memblock, base, size, caller)
-    boot.reservations.append((base, base + size, what))
+    boot.reserve(base, size, what, caller)
 
 
 def reserve_bios_regions(boot: Boot) -> None:
@@ -115,6 +120,8 @@ def early_reserve_memory(boot: Boot) -> None:
         start, end = m.initrd
         end = -(-end // prof.page_size) * prof.page_size
         _reserve(boot, start, end - start, "initrd (given back when user space starts)")
+    for start, end in m.setup_data:  # memblock_x86_reserve_range_setup_data()
+        _reserve(boot, start, end - start, "setup_data from the boot loader")
     reserve_bios_regions(boot)
 
 
@@ -223,11 +230,23 @@ def check_model_size(b: Boot) -> None:
                          f"sections ({human(MAX_MODEL_SECTIONS << shift)} of RAM)")
 
 
+KERNEL_ALIGN = 0x200000  # CONFIG_PHYSICAL_ALIGN of the Debian build
+
+
 def machine_profile(machine: Machine, prof: KernelProfile) -> KernelProfile:
     """The profile as this CPU runs it: without LA57 a 5-level kernel falls back to 4-level
-    paging, which also narrows the physical address space to 46 bits."""
+    paging, which also narrows the physical address space to 46 bits.  A kernel the boot
+    loader placed itself (the EFI stub runs in place) decompresses where it was loaded,
+    aligned up to CONFIG_PHYSICAL_ALIGN and at least at LOAD_PHYSICAL_ADDR
+    (arch/x86/boot/compressed/head_64.S), instead of at the profile's address."""
     if machine.la57 is False and prof.pgtable_levels == 5:
-        return dataclasses.replace(prof, pgtable_levels=4, max_physmem_bits=46)
+        prof = dataclasses.replace(prof, pgtable_levels=4, max_physmem_bits=46)
+    if machine.kernel_load is not None:
+        load = max(-(-machine.kernel_load // KERNEL_ALIGN) * KERNEL_ALIGN, prof.kernel_text)
+        shift = load - prof.kernel_text
+        prof = dataclasses.replace(
+            prof, kernel_text=load, kernel_reserve_end=prof.kernel_reserve_end + shift,
+            brk_start=prof.brk_start + shift, kernel_end=prof.kernel_end + shift)
     return prof
 
 
@@ -246,6 +265,8 @@ def setup_start(machine: Machine, prof: KernelProfile) -> Boot:
     log.append("BIOS-provided physical RAM map:")
     log.extend(e820_print(e820, "BIOS-e820"))
     early_reserve_memory(b)
+    efi.efi_memblock_x86_reserve_range(b)
+    efi.efi_memattr_init(b)
     if cmd.mem is not None:
         e820, _ = e820__range_remove(e820, cmd.mem, (1 << 64) - 1 - cmd.mem, E820_USABLE)
         log.append("e820: user-defined physical RAM map:")
@@ -283,6 +304,8 @@ def memblock_setup(b: Boot) -> None:
     e820__memblock_setup(b.e820, b.memblock, prof.page_size)
     check_model_size(b)
     _dump(b)
+    if b.machine.efi_boot:
+        b.efi = efi.efi_reserve_boot_services(b)
 
 
 def init_mem_mapping(b: Boot) -> None:
@@ -509,7 +532,13 @@ def mem_init(b: Boot) -> None:
         s, e = b.machine.initrd
         late.append((-(-s // ps), e // ps))
     late.append((prof.kernel_text // ps, (prof.kernel_text + prof.late_free_kernel) // ps))
+    late.extend((s // ps, e // ps) for s, e in efi_freed_late(b))
     b.managed = managed_pages(b.zones, freed + late)
+
+
+def efi_freed_late(b: Boot) -> list[tuple[int, int]]:
+    """EFI boot services memory efi_free_boot_services() gives back after boot."""
+    return efi.efi_freed_late(b, b.efi) if b.efi else []
 
 
 def sysfs_memory(b: Boot) -> None:
@@ -521,7 +550,8 @@ def sysfs_memory(b: Boot) -> None:
                                prof)
     if b.managed:
         b.offline = predict_offline(b.blocks, b.zones, b.memblock, b.e820, reservation_owners(b),
-                                    b.machine.initrd, b.zonelists, b.cpu_node, prof)
+                                    b.machine.initrd, b.zonelists, b.cpu_node, prof,
+                                    efi_freed_late(b))
 
 
 CALLER_WHAT = {

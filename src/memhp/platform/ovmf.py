@@ -1,0 +1,152 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""OVMF (EDK II for QEMU) booting Linux through its EFI stub: what the firmware and the stub
+hand to the kernel besides the memory maps, as far as the firmware lines show it.
+
+Measured on Debian 12's ``ovmf`` (2022.11) with QEMU 7.2, ``-bios OVMF.fd -kernel -initrd``
+(corpus ``efi/e01``–``e04``, both ``pc`` and ``q35``):
+
+* **The e820 map** is the one the stub's ``setup_e820()`` builds from the EFI map
+  (drivers/firmware/efi/libstub/x86-stub.c): loader, boot services and conventional
+  memory are usable, runtime regions reserved, ACPI reclaim "ACPI data", ACPI NVS "ACPI
+  NVS".  OVMF's own early-boot ranges below 9 MiB are ACPI NVS, so an OVMF e820 is told
+  apart from SeaBIOS' by its ``ACPI NVS`` at 0x800000 and the EDK II ``BGRT`` table.
+* **The kernel image** runs where OVMF's ``LoadImage()`` put the PE image (6.1's
+  ``efi_main`` relocates only an image below LOAD_PHYSICAL_ADDR or misaligned): the largest
+  EFI Loader Code region, whose size covers the image's decompressed size.
+* **The EFI memory map** itself: the stub allocates it from pool as ACPI reclaim memory
+  (``efi_get_memory_map(map, true)``, libstub/mem.c), with room for 8 more descriptors;
+  OVMF serves it from its ACPI reclaim bin top-down, in the whole pages right below the
+  lowest ACPI table there.  The map follows a 24-byte pool header and the stub's 40-byte
+  ``struct efi_boot_memmap``; OVMF's descriptors are 48 bytes.
+* **setup_data**: the stub's ``setup_efi_pci()`` copies each PCI option ROM into a
+  setup_data blob from pool (loader data).  QEMU 7.2's default VGA and NIC (``pc``: e1000,
+  ``q35``: e1000e) carry ROMs of 0x9c00 and 0x3d000 bytes; each blob is the ROM plus a
+  0x40-byte header, in pages of its own (24-byte pool header first), allocated top-down right
+  below the initrd.  The model checks that the loader-data region starts exactly where those
+  pages would; otherwise it says it cannot tell.
+
+Not in the firmware lines, so left ``unknown`` (with why) unless the full log has it: the
+EFI memory attributes table (a pool allocation inside boot services data; the full log's
+``efi: ... MEMATTR=`` line and ``efi: memattr:`` entries tell it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from memhp.firmware.types import (
+    E820_NVS,
+    EFI_ACPI_RECLAIM_MEMORY,
+    EFI_LOADER_CODE,
+    EFI_LOADER_DATA,
+    EfiMemoryDescriptor,
+    Machine,
+)
+
+__all__ = ["is_ovmf", "complete_handover"]
+
+PAGE = 0x1000
+POOL_HEAD = 0x18  # EDK II POOL_HEAD before the caller's bytes
+BOOT_MEMMAP_HEAD = 0x28  # struct efi_boot_memmap before map[] (libstub)
+POOL_TAIL = 0x8  # EDK II POOL_TAIL after them
+SLACK_SLOTS = 8  # EFI_MMAP_NR_SLACK_SLOTS
+DESC_SIZE = 48  # OVMF's EFI_MEMORY_DESCRIPTOR stride
+PCI_SETUP_ROM_HEAD = 0x40  # struct setup_data + struct pci_setup_rom before romdata[]
+# QEMU 7.2's option ROMs of the default devices, in the order the stub allocates them:
+# VGA (vgabios-stdvga.bin) first, at the top, then the NIC (efi-e1000.rom / efi-e1000e.rom).
+QEMU_DEFAULT_ROMS = (0x9C00, 0x3D000)
+OVMF_NVS_START = 0x800000  # OVMF's early-boot ACPI NVS ranges start at 8 MiB
+
+
+def is_ovmf(machine: Machine) -> bool:
+    """A QEMU machine booted by OVMF: QEMU's ACPI tables (OEM ``BOCHS``) with the EDK II
+    boot graphics table, or OVMF's ACPI NVS at 8 MiB in the e820 map."""
+    qemu = any(t.oem_id.rstrip() == "BOCHS" for t in machine.acpi_tables)
+    edk2 = any(t.signature == "BGRT" and t.oem_table_id.rstrip() == "EDK2"
+               for t in machine.acpi_tables)
+    nvs = any(e.type == E820_NVS and e.start == OVMF_NVS_START for e in machine.e820)
+    return qemu and (edk2 or nvs)
+
+
+def _pages(size: int) -> int:
+    return -(-size // PAGE) * PAGE
+
+
+def _kernel_load(memmap: tuple[EfiMemoryDescriptor, ...]) -> int | None:
+    code = [md for md in memmap if md.type == EFI_LOADER_CODE]
+    return max(code, key=lambda md: md.end - md.start).start if code else None
+
+
+def _memmap_at(machine: Machine) -> int | None:
+    """Where the stub's copy of the EFI map lies: right below the lowest ACPI table of the
+    ACPI reclaim region that holds the tables."""
+    memmap = machine.efi_memmap
+    for md in memmap:
+        if md.type != EFI_ACPI_RECLAIM_MEMORY:
+            continue
+        inside = [t.address for t in machine.acpi_tables if md.start <= t.address < md.end]
+        if not inside:
+            continue
+        size = POOL_HEAD + BOOT_MEMMAP_HEAD + (len(memmap) + SLACK_SLOTS) * DESC_SIZE + POOL_TAIL
+        top = min(inside) // PAGE * PAGE
+        if top - _pages(size) < md.start:
+            return None
+        return top - _pages(size) + POOL_HEAD + BOOT_MEMMAP_HEAD
+    return None
+
+
+def _rom_setup_data(machine: Machine) -> tuple[tuple[int, int], ...] | None:
+    """The option-ROM setup_data blobs right below the initrd, if the loader-data region
+    that holds the initrd starts exactly where QEMU's default ROMs put its first page."""
+    if machine.initrd is None:
+        return None
+    top = machine.initrd[0]
+    blobs: list[tuple[int, int]] = []
+    for rom in QEMU_DEFAULT_ROMS:
+        size = PCI_SETUP_ROM_HEAD + rom
+        top -= _pages(POOL_HEAD + size + POOL_TAIL)
+        blobs.append((top + POOL_HEAD, top + POOL_HEAD + size))
+    region = next((md for md in machine.efi_memmap
+                   if md.type == EFI_LOADER_DATA and md.start <= machine.initrd[0] < md.end), None)
+    if region is None or region.start != top:
+        return None
+    return tuple(sorted(blobs))
+
+
+def complete_handover(machine: Machine) -> Machine:
+    """The machine with what OVMF and the EFI stub handed over filled in where the firmware
+    lines tell it, and ``unknown_inputs`` naming what they cannot tell.  Values the log gave
+    itself (``setup_data``, the attributes table) are kept."""
+    if not is_ovmf(machine):
+        return machine
+    unknown = list(machine.unknown_inputs)
+    changes: dict[str, object] = {"efi_boot": True, "efi_memdesc_size": DESC_SIZE}
+    memmap = machine.efi_memmap
+    nomap = ("the EFI memory map is not in the log (boot with efi=debug to print it); "
+             "OVMF's allocations are known only from it")
+    if not memmap:
+        unknown.append(("EFI memory map", nomap))
+    if machine.kernel_load is None:
+        load = _kernel_load(memmap)
+        if load is None:
+            unknown.append(("kernel image placement", nomap if not memmap else
+                            "no EFI Loader Code region holds the kernel image"))
+        changes["kernel_load"] = load
+    if machine.efi_memmap_at is None and memmap:
+        at = _memmap_at(machine)
+        if at is None:
+            unknown.append(("where the EFI memory map lies",
+                            "no ACPI reclaim region with room below the ACPI tables"))
+        changes["efi_memmap_at"] = at
+    if not machine.setup_data:
+        blobs = _rom_setup_data(machine) if memmap else None
+        if blobs is None:
+            unknown.append(("setup_data (PCI option ROM copies)",
+                            nomap if not memmap else "the loader-data region below the initrd "
+                            "does not fit QEMU's default option ROMs"))
+        changes["setup_data"] = blobs or ()
+    if machine.efi_memattr is None:
+        unknown.append(("EFI memory attributes table", "its address is a firmware pool "
+                        "allocation printed only in the full log ('efi: ... MEMATTR=')"))
+    changes["unknown_inputs"] = tuple(unknown)
+    return dataclasses.replace(machine, **changes)  # type: ignore[arg-type]

@@ -1,0 +1,176 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""UEFI boots: the EFI memory map reader, the OVMF hand-over model and the kernel's EFI
+reservations (arch/x86/platform/efi, drivers/firmware/efi)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from memhp.errors import InputError
+from memhp.firmware.cmdline import parse_cmdline
+from memhp.firmware.efi import format_efi_memmap_line, parse_efi_memattr, parse_efi_memmap
+from memhp.firmware.types import (
+    E820_RESERVED,
+    E820_USABLE,
+    EFI_BOOT_SERVICES_CODE,
+    EFI_BOOT_SERVICES_DATA,
+    EFI_CONVENTIONAL_MEMORY,
+    EFI_MEMORY_MORE_RELIABLE,
+    EFI_MEMORY_RUNTIME,
+    EFI_RUNTIME_SERVICES_DATA,
+    E820Entry,
+    EfiMemoryDescriptor,
+    Machine,
+)
+from memhp.kernel import setup
+from memhp.kernel.profile import load_profile
+
+WB = 0xF  # UC|WC|WT|WB, as OVMF sets them
+COLS = "|  |  |  |  |  |  |  |  |  |   |WB|WT|WC|UC]"  # HP..UCE blank, then the cache columns
+LINES = "\n".join([
+    "efi: mem00: [Boot Code   |   " + COLS + " range=[0x0000000000000000-0x0000000000000fff] (0MB)",
+    "[    0.000000] efi: mem01: [Conventional|   |  |MR|  |  |  |  |  |  |  |   |WB|WT|WC|UC]"
+    " range=[0x0000000000001000-0x0000000000086fff] (0MB)",
+    "efi: mem02: [Runtime Data|RUN" + COLS + " range=[0x000000007eea1000-0x000000007ef61fff] (0MB)",
+    "efi: mem03: [type=17|attr=0x0000000000f0000f]"
+    " range=[0x0000000100000000-0x00000001ffffffff] (4096MB)",
+    "efi: EFI runtime memory map:",
+    "efi: mem00: [Runtime Data|RUN" + COLS + " range=[0x000000007eea1000-0x000000007ef61fff] (0MB)",
+]) + "\n"
+
+
+def test_reads_the_first_map_only() -> None:
+    """Types by name or number, the attribute columns or a raw value; the runtime map the
+    kernel prints later (numbered from mem00 again) is not the firmware's."""
+    assert parse_efi_memmap(LINES, "log") == (
+        EfiMemoryDescriptor(EFI_BOOT_SERVICES_CODE, 0, 0x1000, WB),
+        EfiMemoryDescriptor(EFI_CONVENTIONAL_MEMORY, 0x1000, 0x87000,
+                            WB | EFI_MEMORY_MORE_RELIABLE),
+        EfiMemoryDescriptor(EFI_RUNTIME_SERVICES_DATA, 0x7EEA1000, 0x7EF62000,
+                            WB | EFI_MEMORY_RUNTIME),
+        EfiMemoryDescriptor(17, 0x100000000, 0x200000000, 0xF0000F),
+    )
+
+
+def test_no_map() -> None:
+    assert parse_efi_memmap("BIOS-e820: [mem 0x0-0x9ffff] usable\n", "log") == ()
+
+
+@pytest.mark.parametrize(("line", "field"), [
+    # a type the kernel has no name for is printed as type=N, never as a made-up name
+    ("efi: mem00: [Bogus Type  |   |  |  |  |  |  |  |  |  |  |   |WB|WT|WC|UC] "
+     "range=[0x0000000000000000-0x0000000000000fff] (0MB)", "Bogus Type"),
+    # an attribute column holding another column's name
+    ("efi: mem00: [Boot Code   |WB |  |  |  |  |  |  |  |  |  |   |WB|WT|WC|UC] "
+     "range=[0x0000000000000000-0x0000000000000fff] (0MB)", "WB |"),
+    # too few columns
+    ("efi: mem00: [Boot Code   |   |WB|WT|WC|UC] range=[0x0000000000000000-0x0000000000000fff]",
+     "|WB"),
+    # not whole pages
+    ("efi: mem00: [Boot Code   |   |  |  |  |  |  |  |  |  |  |   |WB|WT|WC|UC] "
+     "range=[0x0000000000000000-0x0000000000000ffe] (0MB)", "0x0000000000000000-"),
+    # end below start
+    ("efi: mem00: [Boot Code   |   |  |  |  |  |  |  |  |  |  |   |WB|WT|WC|UC] "
+     "range=[0x0000000000002000-0x0000000000000fff] (0MB)", "0x0000000000002000-"),
+    # no range at all
+    ("efi: mem00: [Boot Code   |   |  |  |  |  |  |  |  |  |  |   |WB|WT|WC|UC]", "efi: mem00"),
+    # entries must count up from mem00
+    ("efi: mem01: [Boot Code   |   |  |  |  |  |  |  |  |  |  |   |WB|WT|WC|UC] "
+     "range=[0x0000000000000000-0x0000000000000fff] (0MB)", "mem01"),
+])
+def test_bad_lines_are_one_line_errors(line: str, field: str) -> None:
+    with pytest.raises(InputError) as err:
+        parse_efi_memmap(line + "\n", "boot.log")
+    message = str(err.value)
+    assert message.startswith("boot.log: line 1=") and "\n" not in message
+    assert field in message
+
+
+@given(st.lists(st.tuples(st.integers(0, 15), st.integers(1, 1 << 20),
+                          st.sampled_from([0, WB, WB | EFI_MEMORY_RUNTIME,
+                                           WB | EFI_MEMORY_MORE_RELIABLE, 1 << 40])),
+                min_size=1, max_size=20))
+def test_format_and_read_round_trip(entries: list[tuple[int, int, int]]) -> None:
+    """What the kernel prints for a map reads back as that map."""
+    mds, start = [], 0
+    for kind, pages, attr in entries:
+        mds.append(EfiMemoryDescriptor(kind, start, start + pages * 4096, attr))
+        start += pages * 4096
+    text = "\n".join(format_efi_memmap_line(i, md) for i, md in enumerate(mds))
+    assert parse_efi_memmap(text, "log") == tuple(mds)
+
+
+def test_memattr_needs_address_and_entries() -> None:
+    """efi_memattr_init reserves the header and every entry: the address is on the
+    configuration-table line, the entries are printed with efi=debug only."""
+    config = "efi: SMBIOS=0x7f918000 ACPI=0x7fb7e000 MEMATTR=0x7e007118 INITRD=0x7e005f18 \n"
+    entry = ("efi: memattr:  0x00007eea1000-0x00007ef61fff [Runtime Data|RUN|  |  |  |  |  |XP"
+             "|  |  |  |   |  |  |  |  ]\n")
+    assert parse_efi_memattr(config + entry * 22) == (0x7E007118, 0x7E007118 + 16 + 22 * 48)
+    assert parse_efi_memattr(config) is None
+    assert parse_efi_memattr(entry) is None
+    assert EFI_BOOT_SERVICES_DATA == 4
+
+
+# --- the kernel's EFI reservations (arch/x86/platform/efi/quirks.c) -------------------------
+
+PROFILE = load_profile()
+MiB = 1 << 20
+BOOT = EFI_BOOT_SERVICES_DATA
+
+
+def _efi_boot(regions: list[tuple[int, int, int, int]], cmdline: str = "",
+              reserved_e820: tuple[int, int] | None = None, memattr: tuple[int, int] | None = None,
+              ) -> setup.Boot:
+    """A 2 GiB UEFI machine whose EFI map has ``regions`` (type, start, end, attribute)
+    and conventional memory elsewhere; the kernel loaded at 16 MiB."""
+    e820 = [E820Entry(0, 0x9F000, E820_USABLE), E820Entry(MiB, 2048 * MiB, E820_USABLE)]
+    if reserved_e820:
+        s, e = reserved_e820
+        e820 = [E820Entry(0, 0x9F000, E820_USABLE), E820Entry(MiB, s, E820_USABLE),
+                E820Entry(s, e, E820_RESERVED), E820Entry(e, 2048 * MiB, E820_USABLE)]
+    mds = tuple(EfiMemoryDescriptor(t, s, e, WB | a) for t, s, e, a in regions)
+    m = Machine(e820=tuple(e820), cmdline=parse_cmdline("nokaslr " + cmdline), efi_memmap=mds,
+                efi_boot=True, efi_memattr=memattr)
+    b = setup.setup_start(m, PROFILE)
+    setup.memblock_setup(b)
+    assert b.efi is not None
+    return b
+
+
+@pytest.mark.parametrize(("sketch", "regions", "kw", "reserved", "kept"), [
+    # |-- boot data --|          nobody else wants it: reserved now, freed late
+    ("free region", [(BOOT, 512 * MiB, 520 * MiB, 0)], {},
+     [(512 * MiB, 520 * MiB)], []),
+    # |-- boot data [memattr] --|  already partly reserved: left alone, tagged runtime, kept
+    ("holds the attributes table", [(BOOT, 512 * MiB, 520 * MiB, 0)],
+     {"memattr": (512 * MiB + 0x118, 512 * MiB + 0x548)}, [], [(512 * MiB, 520 * MiB)]),
+    # |-- boot code [kernel image] --|  overlaps the kernel: reserved, but never freed
+    ("overlaps the kernel", [(EFI_BOOT_SERVICES_CODE, 30 * MiB, 34 * MiB, 0)], {},
+     [], [(30 * MiB, 34 * MiB)]),
+    # |-- boot data --|, e820 says part of it is reserved: reserved, never freed
+    ("not all RAM in e820", [(BOOT, 512 * MiB, 520 * MiB, 0)],
+     {"reserved_e820": (516 * MiB, 517 * MiB)}, [], [(512 * MiB, 520 * MiB)]),
+    # a runtime boot services region belongs to the firmware: untouched
+    ("runtime attribute", [(BOOT, 512 * MiB, 520 * MiB, EFI_MEMORY_RUNTIME)], {}, [], []),
+    # page 0 is reserved already (first 64K): tagged runtime
+    ("page zero", [(EFI_BOOT_SERVICES_CODE, 0, 0x1000, 0)], {}, [], [(0, 0x1000)]),
+])
+def test_efi_reserve_boot_services(sketch: str, regions: list[tuple[int, int, int, int]],
+                                   kw: dict[str, tuple[int, int]], reserved: list[tuple[int, int]],
+                                   kept: list[tuple[int, int]]) -> None:
+    b = _efi_boot(regions, **kw)  # type: ignore[arg-type]
+    assert b.efi is not None
+    assert (b.efi.reserved, b.efi.kept) == (reserved, kept), sketch
+
+
+def test_boot_services_freed_late_unless_efi_debug() -> None:
+    """efi_free_boot_services() gives reserved regions back from 1 MiB up; efi=debug keeps
+    them all for /sys/kernel/debug/efi."""
+    regions = [(BOOT, 0x87000, 0x88000, 0), (BOOT, 0x900000, 0x1000000, 0),
+               (BOOT, 1024 * MiB, 1032 * MiB, 0)]
+    b = _efi_boot(regions)
+    assert setup.efi_freed_late(b) == [(0x900000, 0x1000000), (1024 * MiB, 1032 * MiB)]
+    assert setup.efi_freed_late(_efi_boot(regions, "efi=debug")) == []
