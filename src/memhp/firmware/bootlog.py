@@ -15,7 +15,7 @@ import re
 from memhp.errors import InputError
 from memhp.firmware.cmdline import parse_cmdline
 from memhp.firmware.e820 import parse_e820_lines
-from memhp.firmware.efi import parse_efi_memattr, parse_efi_memmap
+from memhp.firmware.efi import efi_mem_reserved, parse_efi_memattr, parse_efi_memmap
 from memhp.firmware.types import AcpiTable, Machine
 from memhp.platform import ovmf
 
@@ -189,4 +189,5 @@ def machine_from_boot_log(
         efi_boot=bool(memmap),
         setup_data=parse_setup_data(log),
         efi_memattr=parse_efi_memattr(log),
+        efi_mem_reserve=efi_mem_reserved(log, source),
     ))

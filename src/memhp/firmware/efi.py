@@ -23,7 +23,8 @@ import re
 from memhp.errors import InputError
 from memhp.firmware.types import EfiMemoryDescriptor
 
-__all__ = ["EFI_TYPE_NAMES", "parse_efi_memmap", "format_efi_memmap_line"]
+__all__ = ["EFI_TYPE_NAMES", "efi_mem_reserved", "format_efi_memmap_line", "parse_efi_memattr",
+           "parse_efi_memmap"]
 
 EFI_TYPE_NAMES = (
     "Reserved", "Loader Code", "Loader Data", "Boot Code", "Boot Data", "Runtime Code",
@@ -71,16 +72,16 @@ def _attribute(text: str) -> int | None:
     return attr
 
 
-def parse_efi_memmap(text: str, source: str) -> tuple[EfiMemoryDescriptor, ...]:
-    """The first EFI memory map of a log (``efi: memNN:`` lines from ``mem00`` on, in log
-    order); empty when the log has none.  A malformed line is an :class:`InputError`."""
-    out: list[EfiMemoryDescriptor] = []
+def _listings(text: str, source: str) -> list[tuple[EfiMemoryDescriptor, ...]]:
+    """Every printed EFI memory map of a log, in order (each numbered from mem00)."""
+    maps: list[list[EfiMemoryDescriptor]] = []
     for lineno, line in enumerate(text.splitlines(), 1):
         tag = _TAG.match(line)
         if not tag:
             continue
-        if int(tag.group(1)) == 0 and out:
-            break  # the runtime map printed later starts at mem00 again
+        if int(tag.group(1)) == 0:
+            maps.append([])
+        out = maps[-1] if maps else []
         match = _LINE.match(line)
         if not match:
             raise InputError(source, f"line {lineno}", line.strip(),
@@ -96,11 +97,38 @@ def parse_efi_memmap(text: str, source: str) -> tuple[EfiMemoryDescriptor, ...]:
         if end <= start or start % 4096 or end % 4096:
             raise InputError(source, f"line {lineno}", f"0x{first}-0x{last}",
                              "EFI range must be whole 4 KiB pages, end above start")
-        if int(index) != len(out):
+        if not maps or int(index) != len(out):
             raise InputError(source, f"line {lineno}", f"mem{index}",
                              f"EFI map entries out of order (expected mem{len(out):02d})")
         out.append(EfiMemoryDescriptor(kind, start, end, attr))
-    return tuple(out)
+    return [tuple(m) for m in maps]
+
+
+def parse_efi_memmap(text: str, source: str) -> tuple[EfiMemoryDescriptor, ...]:
+    """The first EFI memory map of a log (``efi: memNN:`` lines from ``mem00`` on, in log
+    order): the firmware's.  Empty when the log has none.  A malformed line is an
+    :class:`InputError`."""
+    maps = _listings(text, source)
+    return maps[0] if maps else ()
+
+
+def efi_mem_reserved(text: str, source: str) -> tuple[tuple[int, int], ...]:
+    """What the kernel's EFI drivers kept with ``efi_mem_reserve()`` (the BGRT boot logo,
+    ESRT, ...), ``[start, end)``, as the runtime map shows it: a runtime-tagged piece
+    split off a boot services data region of the firmware's map.  (The region the boot
+    logo lies in is in the BGRT table, which is not in the log.)"""
+    maps = _listings(text, source)
+    if len(maps) < 2:
+        return ()
+    regions = [md for md in maps[0] if md.boot_services and not md.runtime]
+    out = []
+    for md in maps[1]:
+        if not (md.boot_services and md.runtime):
+            continue
+        if any(r.start <= md.start and md.end <= r.end and (r.start, r.end) != (md.start, md.end)
+               for r in regions):
+            out.append((md.start, md.end))
+    return tuple(sorted(out))
 
 
 def format_efi_memmap_line(index: int, md: EfiMemoryDescriptor) -> str:

@@ -232,5 +232,8 @@ class Machine:
     efi_memmap_at: int | None = None
     efi_memdesc_size: int = 48
     efi_memattr: tuple[int, int] | None = None
+    # ranges of boot services data the kernel's EFI drivers keep with efi_mem_reserve()
+    # (the BGRT boot logo), [start, end), as far as the input shows them
+    efi_mem_reserve: tuple[tuple[int, int], ...] = ()
     # Inputs the kernel uses that the given firmware input cannot tell: (what, why)
     unknown_inputs: tuple[tuple[str, str], ...] = ()

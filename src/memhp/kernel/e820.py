@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from memhp.firmware.e820 import sanitize_e820
 from memhp.firmware.types import E820_RESERVED, E820_SOFT_RESERVED, E820_USABLE, E820Entry
+from memhp.intervals import Ranges
 from memhp.kernel import memblock as mbk
 
 ISA_END_ADDRESS = 0x100000
@@ -89,3 +90,26 @@ def e820__memblock_setup(entries: tuple[E820Entry, ...], mb: mbk.Memblock,
             continue
         mbk.memblock_add(mb, e.start, e.end - e.start, "e820__memblock_setup")
     mbk.memblock_trim_memory(mb, page_size)
+
+
+def e820_entries_with_setup_data(entries: tuple[E820Entry, ...],
+                                 setup_data: tuple[tuple[int, int], ...]) -> int:
+    """How many entries the kernel's table has after e820__reserve_setup_data() retyped
+    each setup_data blob in RAM as E820_TYPE_RESERVED_KERN.  That type prints as "usable"
+    and is RAM to every later step memhp models, so memhp keeps the table without it; only
+    the entry count shows (e820__reserve_resources() allocates one resource per entry)."""
+    blobs = Ranges(list(setup_data))
+    count = 0
+    for e in entries:
+        if e.type != E820_USABLE or not blobs.overlap(e.start, e.end):
+            count += 1
+            continue
+        edge = e.start
+        for s, t in zip(blobs.starts, blobs.ends, strict=True):
+            s, t = max(s, e.start), min(t, e.end)
+            if s >= t:
+                continue
+            count += (edge < s) + 1  # RAM before the blob, the blob
+            edge = t
+        count += edge < e.end
+    return count

@@ -8,6 +8,10 @@ and quirks.c, drivers/firmware/efi/memattr.c (and memmap.c for the map itself).
   region nobody reserved yet, so that early allocations keep off memory the firmware may
   still touch; a region that was already (partly) reserved, or that overlaps the kernel or
   is not all RAM in e820, is tagged EFI_MEMORY_RUNTIME instead and never freed.
+* ``efi_arch_mem_reserve`` (quirks.c; for the BGRT boot logo, from ``acpi_boot_init``)
+  splits a boot services data region, tags the piece runtime, copies the map into a new
+  memblock allocation one or two descriptors longer (6.1 does not free the old copy), and
+  makes the piece e820-reserved.
 * ``efi_unmap_boot_services``/``efi_free_boot_services`` (arch_initcall, after the buddy
   allocator took over) give the reserved regions back, except below 1 MiB — and not at all
   with ``efi=debug``, which keeps them for /sys/kernel/debug/efi (6.1's
@@ -18,29 +22,43 @@ Each function takes the boot state of ``memhp.kernel.setup`` and records what it
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from memhp.firmware.types import E820_USABLE, E820Entry
+from memhp.firmware.types import (
+    E820_RESERVED,
+    E820_USABLE,
+    EFI_BOOT_SERVICES_DATA,
+    EFI_MEMORY_RUNTIME,
+    E820Entry,
+    EfiMemoryDescriptor,
+)
 from memhp.intervals import Ranges
 from memhp.kernel import memblock as mbk
+from memhp.kernel.e820 import e820__range_update
 
 if TYPE_CHECKING:
     from memhp.kernel.setup import Boot
 
 __all__ = ["EfiBoot", "efi_memblock_x86_reserve_range", "efi_memattr_init",
-           "efi_reserve_boot_services", "efi_freed_late"]
+           "efi_reserve_boot_services", "efi_arch_mem_reserve", "efi_freed_late"]
 
 SZ_1M = 1 << 20
+
+
+SMP_CACHE_BYTES = 64
 
 
 @dataclass
 class EfiBoot:
     """The kernel's EFI decisions: the boot services ranges it reserved (and may free
-    later) and the ones it tagged runtime and keeps, each ``[start, end)``."""
+    later) and the ones it tagged runtime and keeps, each ``[start, end)``; the map as
+    the kernel holds it now (``efi.memmap``) and the pieces efi_mem_reserve() kept."""
 
     reserved: list[tuple[int, int]]
     kept: list[tuple[int, int]]
+    memmap: list[EfiMemoryDescriptor] = field(default_factory=list)
+    mem_reserved: list[tuple[int, int]] = field(default_factory=list)
 
 
 def efi_memblock_x86_reserve_range(b: Boot) -> None:
@@ -68,7 +86,7 @@ def _mapped_all_ram(e820: tuple[E820Entry, ...], start: int, end: int) -> bool:
 def efi_reserve_boot_services(b: Boot) -> EfiBoot:
     """efi_reserve_boot_services() (arch/x86/platform/efi/quirks.c)."""
     prof, mb = b.profile, b.memblock
-    out = EfiBoot([], [])
+    out = EfiBoot([], [], list(b.machine.efi_memmap))
     for md in b.machine.efi_memmap:
         if not md.boot_services or md.runtime:
             continue
@@ -83,10 +101,57 @@ def efi_reserve_boot_services(b: Boot) -> EfiBoot:
     return out
 
 
+def efi_memmap_split_count(md: EfiMemoryDescriptor, start: int, end: int) -> int:
+    """efi_memmap_split_count(): how many descriptors carving ``[start, end)`` out of
+    ``md`` adds (0, 1 or 2)."""
+    count = 0
+    if start <= md.start and md.start < end < md.end:
+        count += 1
+    if md.start < start < md.end:
+        count += 2 if end < md.end else 1
+    return count
+
+
+def efi_arch_mem_reserve(b: Boot, efi: EfiBoot, addr: int, size: int) -> None:
+    """efi_arch_mem_reserve() (arch/x86/platform/efi/quirks.c, 6.1)."""
+    md = next((d for d in efi.memmap if d.start <= addr < d.end), None)
+    if md is None or md.type != EFI_BOOT_SERVICES_DATA:
+        b.log.append(f"efi: Failed to lookup EFI memory descriptor for {addr:#018x}")
+        return
+    if addr + size > md.end:
+        b.log.append(f"efi: Region spans EFI memory descriptors, {addr:#018x}")
+        return
+    page = b.profile.page_size
+    start, end = addr // page * page, -(-(addr + size) // page) * page
+    count = len(efi.memmap) + efi_memmap_split_count(md, start, end)
+    new = mbk.memblock_phys_alloc_range(b.memblock, count * b.machine.efi_memdesc_size,
+                                        SMP_CACHE_BYTES, 0, mbk.MEMBLOCK_ALLOC_ACCESSIBLE,
+                                        "efi_memmap_alloc")
+    if not new:
+        b.log.append("efi: Could not allocate boot services memmap")
+        return
+    i = efi.memmap.index(md)  # efi_memmap_insert()
+    pieces = [EfiMemoryDescriptor(md.type, s, e, md.attribute | (EFI_MEMORY_RUNTIME if r else 0))
+              for s, e, r in ((md.start, start, False), (start, end, True), (end, md.end, False))
+              if s < e]
+    efi.memmap[i:i + 1] = pieces
+    efi.mem_reserved.append((start, end))
+    b.e820, line = e820__range_update(b.e820, start, end - start, E820_USABLE, E820_RESERVED)
+    b.log.append(line)
+
+
 def efi_freed_late(b: Boot, efi: EfiBoot) -> list[tuple[int, int]]:
     """The ranges efi_free_boot_services() hands to the buddy allocator: none with
-    efi=debug; else each reserved region from 1 MiB up.  (The real-mode trampoline quirk
-    applies only when the trampoline found no memory below 1 MiB.)"""
+    efi=debug; else each reserved region from 1 MiB up, less the pieces efi_mem_reserve()
+    tagged runtime.  (The real-mode trampoline quirk applies only when the trampoline
+    found no memory below 1 MiB.)"""
     if b.machine.cmdline.efi_debug:
         return []
-    return [(max(s, SZ_1M), e) for s, e in efi.reserved if e > SZ_1M]
+    kept = efi.mem_reserved
+    out: list[tuple[int, int]] = []
+    for s, e in efi.reserved:
+        ranges = Ranges([(max(s, SZ_1M), e)])
+        for cut in kept:
+            ranges = ranges.minus(cut)
+        out.extend(zip(ranges.starts, ranges.ends, strict=True))
+    return out

@@ -26,6 +26,7 @@ from memhp.kernel.e820 import (
     e820__memblock_setup,
     e820__range_remove,
     e820_end_pfn,
+    e820_entries_with_setup_data,
     e820_print,
     trim_bios_range,
 )
@@ -405,9 +406,13 @@ def setup_arch_tail(b: Boot) -> None:
     signatures = {t.signature for t in m.acpi_tables}
     if "HPET" in signatures:
         _alloc(b, prof.hpet_resource_size, "acpi_parse_hpet")
+    if "BGRT" in signatures and b.efi is not None:  # acpi_parse_bgrt() -> efi_bgrt_init()
+        for start, end in m.efi_mem_reserve:
+            efi.efi_arch_mem_reserve(b, b.efi, start, end - start)
     if "APIC" in signatures:
         _alloc(b, prof.ioapic_resource_size, "io_apic_init_mappings")
-    _alloc(b, prof.resource_size * len(b.e820), "e820__reserve_resources")
+    entries = e820_entries_with_setup_data(b.e820, m.setup_data)
+    _alloc(b, prof.resource_size * entries, "e820__reserve_resources")
     for _ in m.e820:
         _alloc(b, prof.firmware_map_entry_size, "firmware_map_add_early")
     for s, e in nosave_regions(b.e820, b.max_pfn, prof.page_shift):
@@ -454,7 +459,7 @@ KERNEL_PARAMS = frozenset("""
     memhp_default_state hashdist dhash_entries ihash_entries transparent_hugepage
     page_alloc.shuffle init_on_alloc init_on_free mitigations nokaslr_is_not_here
     efi noefi nopat nox2apic splash resume noresume selinux apparmor security debug
-    initcall_debug rootwait rootfstype rootdelay nomodeset vga video
+    initrd initcall_debug rootwait rootfstype rootdelay nomodeset vga video
     """.split())
 
 
@@ -574,6 +579,7 @@ CALLER_WHAT = {
     "alloc_bootmem_cpumask_var": "small boot allocations",
     "spp_getpage": "fixmap page tables",
     "pcpu_build_alloc_info": "per-CPU allocator metadata",
+    "efi_memmap_alloc": "EFI memory map (the kernel's copy)",
     "pcpu_embed_first_chunk": "per-CPU allocator metadata",
     "pcpu_setup_first_chunk": "per-CPU allocator metadata",
     "pcpu_alloc_first_chunk": "per-CPU allocator metadata",
