@@ -32,6 +32,7 @@ from memhp.firmware.types import (
     SratMemory,
 )
 from memhp.kernel.e820 import e820_print
+from memhp.kernel.profile import load_profile
 
 G = 1 << 30
 
@@ -98,7 +99,7 @@ def server(nodes: int, tib: float, cpus_per_node: int = 4, cmdline: str = "movab
 
 def firmware_lines(m: Machine) -> str:
     """The lines a real boot log has for this machine (firmware_lines.py's selection)."""
-    lines = [f"Command line: {m.cmdline.raw}", *e820_print(m.e820, "BIOS-e820")]
+    lines = [f"Command line: {m.cmdline.raw}", *e820_print(m.e820, "BIOS-e820", load_profile())]
     if m.initrd:
         lines.append(f"RAMDISK: [mem {m.initrd[0]:#010x}-{m.initrd[1] - 1:#010x}]")
     for t in m.acpi_tables:

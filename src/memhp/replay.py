@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from memhp.firmware.bootlog import dmesg_section
 from memhp.kernel import memblock as mbk
 from memhp.kernel import setup
-from memhp.kernel.e820 import ISA_END_ADDRESS
+from memhp.kernel.e820 import ISA_END_ADDRESS, e820_memblock_done
 from memhp.kernel.profile import KernelProfile, choose_profile
 from memhp.kernel.setup import Boot
 
@@ -135,6 +135,12 @@ def _perform(mb: mbk.Memblock, ev: LogEvent) -> int:
                                        ev.what == "alloc_exact_nid_raw", ev.caller)
 
 
+def _reserve_as_logged(mb: mbk.Memblock, ev: LogEvent) -> None:
+    """Put the kernel's own reservation of an allocation in place (where memhp's differed)."""
+    mbk.memblock_add_range(mb.reserved, ev.base, ev.size, ev.nid if ev.nid >= 0 else None,
+                           ev.flags)
+
+
 def replay(text: str, b: Boot) -> ReplayResult:
     """Run the log's memblock calls on the model, ``b`` fresh from setup.setup_start()."""
     mb = b.memblock
@@ -160,7 +166,7 @@ def replay(text: str, b: Boot) -> ReplayResult:
             phase = "numa"
         if ev.kind == "dump":
             if res.dumps_total == 0:
-                mbk.memblock_trim_memory(mb, b.profile.page_size)
+                e820_memblock_done(mb, b.profile)
             res.dumps_total += 1
             ours = (tuple(tuple(r) for r in mbk.snapshot(mb.memory)),
                     tuple(tuple(r) for r in mbk.snapshot(mb.reserved)))
@@ -186,8 +192,8 @@ def replay(text: str, b: Boot) -> ReplayResult:
                     f"{_state_around(mb, expected[0] or got)}")
                 if got:  # carry on from the kernel's state, not ours
                     mbk.memblock_remove_range(mb.reserved, got, ev.size)
-                if expected[1]:
-                    mbk.memblock_add_range(mb.reserved, expected[0], expected[1], None, 0)
+                if expected[1] and nxt is not None:
+                    _reserve_as_logged(mb, nxt)
             if expected[1]:
                 i += 1  # that reserve line was this request's
         elif ev.kind == "reserve" and ev.caller == "memblock_alloc_range_nid":
@@ -201,9 +207,11 @@ def replay(text: str, b: Boot) -> ReplayResult:
                                       f"{_fmt(*implicit[0]) if implicit else 'nothing'}")
                 if implicit:
                     mbk.memblock_remove_range(mb.reserved, *implicit.pop(0))
-                mbk.memblock_add_range(mb.reserved, ev.base, ev.size, None, 0)
+                _reserve_as_logged(mb, ev)
         elif ev.kind == "reserve":
-            mbk.memblock_reserve(mb, ev.base, ev.size, ev.caller)
+            mbk.memblock_reserve(mb, ev.base, ev.size, ev.caller, ev.nid, ev.flags)
+            if ev.caller == "reserve_real_mode":  # its reservation of the first 1M (7.x)
+                setup.real_mode_reserved(b)
         elif ev.kind == "phys_free":
             mbk.memblock_phys_free(mb, ev.base, ev.size, ev.caller)
         elif ev.kind == "add":

@@ -7,19 +7,30 @@ way the kernel does during ``setup_arch()`` and hand RAM to memblock.
 
 from __future__ import annotations
 
-from memhp.firmware.e820 import sanitize_e820
+from memhp.firmware.e820 import e820_print_name, sanitize_e820
 from memhp.firmware.types import E820_RESERVED, E820_SOFT_RESERVED, E820_USABLE, E820Entry
 from memhp.intervals import Ranges
 from memhp.kernel import memblock as mbk
+from memhp.kernel.profile import KernelProfile
 
 ISA_END_ADDRESS = 0x100000
 BIOS_BEGIN = 0xA0000
 BIOS_END = 0x100000
 
 
-def e820_print(entries: tuple[E820Entry, ...], who: str) -> list[str]:
-    """e820__print_table(): ``WHO: [mem 0x...-0x...] type`` lines."""
-    return [f"{who}: [mem {e.start:#018x}-{e.end - 1:#018x}] {e.type}" for e in entries]
+def e820_print(entries: tuple[E820Entry, ...], who: str, prof: KernelProfile) -> list[str]:
+    """e820__print_table(): ``WHO: [mem 0x...-0x...] type`` lines; 7.x spells the types
+    its own way and prints the holes as ``WHO: [gap 0x...-0x...]``."""
+    if not prof.has("e820_print_system_ram"):
+        return [f"{who}: [mem {e.start:#018x}-{e.end - 1:#018x}] {e.type}" for e in entries]
+    out, prev = [], 0
+    for e in entries:
+        if e.start > prev:
+            out.append(f"{who}: [gap {prev:#018x}-{e.start - 1:#018x}]")
+        out.append(f"{who}: [mem {e.start:#018x}-{e.end - 1:#018x}]  "
+                   f"{e820_print_name(e.type, 7)}")
+        prev = e.end
+    return out
 
 
 def _cut(entries: tuple[E820Entry, ...], start: int, end: int, old_type: str | None,
@@ -79,7 +90,7 @@ def trim_bios_range(entries: tuple[E820Entry, ...]) -> tuple[tuple[E820Entry, ..
 
 
 def e820__memblock_setup(entries: tuple[E820Entry, ...], mb: mbk.Memblock,
-                         page_size: int = 4096) -> None:
+                         prof: KernelProfile) -> None:
     """e820__memblock_setup(): RAM into memblock.memory, soft-reserved into reserved."""
     for e in entries:
         if e.end >= 1 << 64:
@@ -89,7 +100,15 @@ def e820__memblock_setup(entries: tuple[E820Entry, ...], mb: mbk.Memblock,
         if e.type != E820_USABLE:
             continue
         mbk.memblock_add(mb, e.start, e.end - e.start, "e820__memblock_setup")
-    mbk.memblock_trim_memory(mb, page_size)
+    e820_memblock_done(mb, prof)
+
+
+def e820_memblock_done(mb: mbk.Memblock, prof: KernelProfile) -> None:
+    """The end of e820__memblock_setup(), after the RAM is in: memory below 1M becomes
+    KHO scratch where the kernel does that (until reserve_real_mode()), partial pages go."""
+    if prof.has("kho_scratch_below_1m"):
+        mbk.memblock_mark_kho_scratch(mb, 0, ISA_END_ADDRESS)
+    mbk.memblock_trim_memory(mb, prof.page_size)
 
 
 def e820_entries_with_setup_data(entries: tuple[E820Entry, ...],

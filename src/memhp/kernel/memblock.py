@@ -29,6 +29,9 @@ MEMBLOCK_HOTPLUG = 0x1
 MEMBLOCK_MIRROR = 0x2
 MEMBLOCK_NOMAP = 0x4
 MEMBLOCK_DRIVER_MANAGED = 0x8
+MEMBLOCK_RSRV_NOINIT = 0x10
+MEMBLOCK_RSRV_KERN = 0x20  # reserved for the kernel's own use (memblock_reserve_kern)
+MEMBLOCK_KHO_SCRATCH = 0x40  # memory a kexec-handover kernel may allocate from
 
 PAGE_SHIFT = 12
 PAGE_SIZE = 1 << PAGE_SHIFT
@@ -83,6 +86,10 @@ class Memblock:
     current_limit: int = MEMBLOCK_ALLOC_ANYWHERE
     movable_node: bool = False  # movable_node_is_enabled()
     mirror: bool = False  # system_has_some_mirror
+    # Kernels with MEMBLOCK_RSRV_KERN: allocations and memblock_reserve_kern() mark their
+    # reservations with it, and an allocation's reservation keeps the node it was asked
+    # for (__memblock_reserve(found, size, nid, MEMBLOCK_RSRV_KERN)); set from the profile
+    rsrv_kern: bool = False
     events: list[Event] = field(default_factory=list)
     # Search memo: a search that failed fails again, and a top-down (bottom-up) search
     # finds nothing above (below) its last answer, as long as no free space came back.
@@ -206,10 +213,29 @@ def memblock_remove(mb: Memblock, base: int, size: int) -> None:
     memblock_remove_range(mb.memory, base, size)
 
 
-def memblock_reserve(mb: Memblock, base: int, size: int, caller: str = "") -> None:
-    """memblock_reserve(): mark ``[base, base + size)`` as used by the kernel."""
+def memblock_reserve(mb: Memblock, base: int, size: int, caller: str = "",
+                     nid: int = NUMA_NO_NODE, flags: int = MEMBLOCK_NONE) -> None:
+    """memblock_reserve() (``__memblock_reserve()`` with a node and flags where the kernel
+    has them): mark ``[base, base + size)`` as used by the kernel."""
     mb.events.append(Event("reserve", base, size, caller))
-    memblock_add_range(mb.reserved, base, size, None, MEMBLOCK_NONE)
+    memblock_add_range(mb.reserved, base, size, nid if nid >= 0 else None, flags)
+
+
+def memblock_reserve_kern(mb: Memblock, base: int, size: int, caller: str = "") -> None:
+    """memblock_reserve_kern(): a reservation of the kernel's own (the image, brk, initrd),
+    flagged MEMBLOCK_RSRV_KERN where the kernel has that flag; plain before."""
+    memblock_reserve(mb, base, size, caller,
+                     flags=MEMBLOCK_RSRV_KERN if mb.rsrv_kern else MEMBLOCK_NONE)
+
+
+def _reserve_found(mb: Memblock, base: int, size: int, nid: int, fallback: bool) -> None:
+    """The reservation memblock_alloc_range_nid() makes for what it found: with
+    MEMBLOCK_RSRV_KERN, on the requested node (none when the any-node retry found it)."""
+    if mb.rsrv_kern:
+        memblock_add_range(mb.reserved, base, size, None if fallback or nid < 0 else nid,
+                           MEMBLOCK_RSRV_KERN)
+    else:
+        memblock_add_range(mb.reserved, base, size, None, MEMBLOCK_NONE)
 
 
 def memblock_phys_free(mb: Memblock, base: int, size: int, caller: str = "") -> None:
@@ -246,6 +272,16 @@ def memblock_mark_mirror(mb: Memblock, base: int, size: int) -> None:
 def memblock_mark_nomap(mb: Memblock, base: int, size: int) -> None:
     """memblock_mark_nomap()."""
     memblock_setclr_flag(mb, base, size, True, MEMBLOCK_NOMAP)
+
+
+def memblock_mark_kho_scratch(mb: Memblock, base: int, size: int) -> None:
+    """memblock_mark_kho_scratch()."""
+    memblock_setclr_flag(mb, base, size, True, MEMBLOCK_KHO_SCRATCH)
+
+
+def memblock_clear_kho_scratch(mb: Memblock, base: int, size: int) -> None:
+    """memblock_clear_kho_scratch()."""
+    memblock_setclr_flag(mb, base, size, False, MEMBLOCK_KHO_SCRATCH)
 
 
 def memblock_set_node(type_: MemblockType, base: int, size: int, nid: int | None) -> None:
@@ -399,7 +435,7 @@ def memblock_alloc_range_nid(
             fallback = True
         if found:
             mb.events.append(Event("alloc", found, size, caller, nid, fallback))
-            memblock_add_range(mb.reserved, found, size, None, MEMBLOCK_NONE)
+            _reserve_found(mb, found, size, nid, fallback)
             return found
         if flags & MEMBLOCK_MIRROR:
             flags &= ~MEMBLOCK_MIRROR
@@ -552,7 +588,7 @@ def memblock_alloc_repeat(
         for k in range(1, n + 1):
             mb.events.append(Event("alloc", first - k * size, size, caller, nid, ev.fallback))
             out.append(first - k * size)
-        memblock_add_range(mb.reserved, low, n * size, None, MEMBLOCK_NONE)
+        _reserve_found(mb, low, n * size, nid, ev.fallback)
     return out
 
 

@@ -20,7 +20,14 @@ from memhp.firmware.cmdline import split_cmdline
 from memhp.firmware.types import E820_USABLE, CommandLine, E820Entry
 from memhp.intervals import Ranges
 from memhp.kernel import memblock as mbk
-from memhp.kernel.mm_init import ZONE_DEVICE, ZONE_MOVABLE, ZONE_NAMES, ZONE_NORMAL, ZoneLayout
+from memhp.kernel.mm_init import (
+    ZONE_DEVICE,
+    ZONE_DMA32,
+    ZONE_MOVABLE,
+    ZONE_NAMES,
+    ZONE_NORMAL,
+    ZoneLayout,
+)
 from memhp.kernel.page_alloc import kernel_alloc_zone
 from memhp.kernel.profile import KernelProfile
 from memhp.units import human, id_ranges
@@ -105,6 +112,12 @@ def predict_offline(
         target = kernel_alloc_zone(zones, zonelists.get(node, [node]))
         if target is not None:
             users.setdefault(target, []).append(cpu)
+    kernel_zones = set(users)
+    if prof.has("runtime_dma32_page_per_node"):
+        for cpu, node in enumerate(cpu_node):
+            z = zones.nodes[node].zones[ZONE_DMA32] if node in zones.nodes else None
+            if z is not None and z.present and (node, ZONE_DMA32) not in kernel_zones:
+                users.setdefault((node, ZONE_DMA32), []).append(cpu)
     for (nid, zidx), cpus in sorted(users.items()):
         zone = zones.nodes[nid].zones[zidx]
         if zidx == ZONE_MOVABLE:
@@ -125,6 +138,8 @@ def predict_offline(
         if free:
             lo = free[0].start_pfn * ps
             room = (free[0].nr_pages * ps - pinned.overlap(lo, lo + free[0].nr_pages * ps)) // ps
+        if (nid, zidx) not in kernel_zones:
+            continue  # only one page there: no spill into the block above
         if len(cpus) * prof.runtime_pages_per_cpu * prof.runtime_margin > room and len(free) > 1:
             spill = free[1]
             if verdicts[spill.id].result == "offlined":

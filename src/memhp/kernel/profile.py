@@ -41,7 +41,9 @@ from memhp.errors import InputError
 
 DEFAULT_PROFILE = "debian-6.1-amd64"
 
-ChangeName = Literal["numa_meminfo_dram_limits"]
+ChangeName = Literal["numa_meminfo_dram_limits", "memblock_rsrv_kern", "kho_scratch_below_1m",
+                     "e820_print_system_ram", "free_area_init_after_setup_arch",
+                     "sparse_usage_on_node", "runtime_dma32_page_per_node"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,45 @@ CHANGES: dict[ChangeName, Change] = {
         "numa_cleanup_meminfo() trims node ranges to the first and last memblock.memory "
         "address instead of [0, max_pfn): 'NUMA: Node 0 [mem 0x00001000-...' and the first "
         "page's reservation stays without a node"),
+    # 6.12 -> 7.2.  A "source:" citation names the 7.2 function that behaves so (seen in
+    # the linux-7.2 corpus) where the mainline commit id could not be looked up offline;
+    # `since` is then the first release that can have it.
+    "memblock_rsrv_kern": Change(
+        (6, 16), "source: 7.2 mm/memblock.c memblock_alloc_range_nid(), "
+        "arch/x86/kernel/setup.c early_reserve_memory()/reserve_brk()/early_reserve_initrd() "
+        "(the 6.16 kexec-handover series, 'memblock: add MEMBLOCK_RSRV_KERN flag')",
+        "memblock allocations reserve with MEMBLOCK_RSRV_KERN (0x20) and the requested node "
+        "(__memblock_reserve(found, size, nid, ...)); the kernel image, brk and initrd are "
+        "reserved with memblock_reserve_kern(): dumps show 'flags: 0x20', regions with "
+        "different flags no longer merge"),
+    "kho_scratch_below_1m": Change(
+        (6, 16), "source: 7.2 arch/x86/kernel/e820.c e820__memblock_setup(), "
+        "arch/x86/realmode/init.c reserve_real_mode() (the 6.16 kexec-handover series)",
+        "memory below 1M is MEMBLOCK_KHO_SCRATCH (0x40) from e820__memblock_setup() until "
+        "reserve_real_mode() has allocated the trampoline (the first dump shows it)"),
+    "e820_print_system_ram": Change(
+        (7, 0), "source: 7.2 arch/x86/kernel/e820.c e820_print_type(), "
+        "e820__print_table() (the x86/boot/e820 clean-up)",
+        "the e820 table prints 'System RAM' / 'device reserved' after two blanks, and the "
+        "holes between entries as '[gap ...]' lines"),
+    "free_area_init_after_setup_arch": Change(
+        (7, 0), "source: 7.2 mm/mm_init.c mm_core_init_early() -> free_area_init(), "
+        "called by start_kernel() right after setup_arch(); x86 paging_init() no longer "
+        "sets up zones (7.0)",
+        "sparse_init() and the zones come after the rest of setup_arch(): the ACPI, e820 "
+        "resource, firmware-map and nosave allocations land above the memory map"),
+    "sparse_usage_on_node": Change(
+        (7, 0), "source: 7.2 mm/sparse.c sparse_init_nid() -> sparse_usage_init(), which "
+        "replaces sparse_early_usemaps_alloc_pgdat_section(); sparse_buffer_init() is gone",
+        "a node's usemaps come from anywhere on the node, not from NODE_DATA's section, and "
+        "each section's struct pages are allocated one 2M page at a time "
+        "(vmemmap_populate_hugepages()) instead of carved from one node-wide buffer"),
+    "runtime_dma32_page_per_node": Change(
+        (7, 0), "measured: the allocation is not identified; in the linux-7.2 p04 boot an "
+        "unmovable page at the bottom of node 1's DMA32 zone (pfn 0x80000, neither reserved "
+        "nor slab) pins memory16, which 6.1 and 6.12 offline",
+        "besides its GFP_KERNEL zone, each CPU's node has a page taken at runtime at the "
+        "lowest free address of its DMA32 zone: that block fails to go offline"),
 }
 
 

@@ -83,9 +83,14 @@ class Boot:
     log: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # model limits and kernel fallbacks
 
-    def reserve(self, base: int, size: int, what: str, caller: str = "") -> None:
-        """memblock_reserve(), remembering what the reservation holds."""
-        mbk.memblock_reserve(self.memblock, base, size, caller)
+    def reserve(self, base: int, size: int, what: str, caller: str = "",
+                kern: bool = False) -> None:
+        """memblock_reserve(), or memblock_reserve_kern() for the kernel's own memory,
+        remembering what the reservation holds."""
+        if kern:
+            mbk.memblock_reserve_kern(self.memblock, base, size, caller)
+        else:
+            mbk.memblock_reserve(self.memblock, base, size, caller)
         self.reservations.append((base, base + size, what))
 
 
@@ -96,8 +101,9 @@ def _dump(boot: Boot) -> None:
         boot.log.extend(mbk.memblock_dump_all(mb))
 
 
-def _reserve(boot: Boot, base: int, size: int, what: str, caller: str = "") -> None:
-    boot.reserve(base, size, what, caller)
+def _reserve(boot: Boot, base: int, size: int, what: str, caller: str = "",
+             kern: bool = False) -> None:
+    boot.reserve(base, size, what, caller, kern)
 
 
 def reserve_bios_regions(boot: Boot) -> None:
@@ -115,14 +121,16 @@ def reserve_bios_regions(boot: Boot) -> None:
 def early_reserve_memory(boot: Boot) -> None:
     """early_reserve_memory(): kernel image, first 64K, initrd, BIOS regions (not logged)."""
     prof, m = boot.profile, boot.machine
-    _reserve(boot, prof.kernel_text, prof.kernel_reserve_end - prof.kernel_text, "kernel image")
+    _reserve(boot, prof.kernel_text, prof.kernel_reserve_end - prof.kernel_text, "kernel image",
+             kern=True)
     _reserve(boot, 0, prof.low_reserve, "low memory (first 64K)")
     if m.initrd:
         start, end = m.initrd
         end = -(-end // prof.page_size) * prof.page_size
-        _reserve(boot, start, end - start, "initrd (given back when user space starts)")
+        _reserve(boot, start, end - start, "initrd (given back when user space starts)",
+                 kern=True)
     for start, end in m.setup_data:  # memblock_x86_reserve_range_setup_data()
-        _reserve(boot, start, end - start, "setup_data from the boot loader")
+        _reserve(boot, start, end - start, "setup_data from the boot loader", kern=True)
     reserve_bios_regions(boot)
 
 
@@ -134,6 +142,13 @@ def reserve_real_mode(boot: Boot) -> None:
     if not addr:
         boot.log.append("No sub-1M memory is available for the trampoline")
     _reserve(boot, 0, 1 << 20, "first 1M", "setup_arch")
+    real_mode_reserved(boot)
+
+
+def real_mode_reserved(boot: Boot) -> None:
+    """The end of reserve_real_mode(): memory below 1M stops being KHO scratch."""
+    if boot.profile.has("kho_scratch_below_1m"):
+        mbk.memblock_clear_kho_scratch(boot.memblock, 0, ISA_END_ADDRESS)
 
 
 def acpi_reserve_initial_tables(boot: Boot) -> None:
@@ -255,7 +270,7 @@ def setup_start(machine: Machine, prof: KernelProfile) -> Boot:
     """setup_arch() up to memblock: early reservations and the kernel's e820 table."""
     prof = machine_profile(machine, prof)
     cmd = machine.cmdline
-    mb = mbk.Memblock(movable_node=cmd.movable_node)
+    mb = mbk.Memblock(movable_node=cmd.movable_node, rsrv_kern=prof.has("memblock_rsrv_kern"))
     b = Boot(machine, prof, mb)
     b.notes.extend([prof.chosen_note] if prof.chosen_note else [])
     b.notes.extend(cmd.notes)
@@ -264,14 +279,14 @@ def setup_start(machine: Machine, prof: KernelProfile) -> Boot:
     log.append(f"Command line: {cmd.raw}")
     e820 = e820__memory_setup(b)
     log.append("BIOS-provided physical RAM map:")
-    log.extend(e820_print(e820, "BIOS-e820"))
+    log.extend(e820_print(e820, "BIOS-e820", prof))
     early_reserve_memory(b)
     efi.efi_memblock_x86_reserve_range(b)
     efi.efi_memattr_init(b)
     if cmd.mem is not None:
         e820, _ = e820__range_remove(e820, cmd.mem, (1 << 64) - 1 - cmd.mem, E820_USABLE)
         log.append("e820: user-defined physical RAM map:")
-        log.extend(e820_print(e820, "user"))
+        log.extend(e820_print(e820, "user", prof))
     if cmd.movable_node:
         mb.bottom_up = True
     e820, lines = trim_bios_range(e820)
@@ -300,9 +315,9 @@ def memblock_setup(b: Boot) -> None:
     """reserve_brk(), then e820__memblock_setup() under the ISA limit, and the first dump."""
     prof = b.profile
     if prof.brk_used:
-        _reserve(b, prof.brk_start, prof.brk_used, "kernel brk", "setup_arch")
+        _reserve(b, prof.brk_start, prof.brk_used, "kernel brk", "setup_arch", kern=True)
     b.memblock.current_limit = ISA_END_ADDRESS
-    e820__memblock_setup(b.e820, b.memblock, prof.page_size)
+    e820__memblock_setup(b.e820, b.memblock, prof)
     check_model_size(b)
     _dump(b)
     if b.machine.efi_boot:
@@ -616,8 +631,12 @@ def boot(machine: Machine, prof: KernelProfile) -> Boot:
         b.log.append(f"RAMDISK: [mem {machine.initrd[0]:#010x}-{machine.initrd[1] - 1:#010x}]")
     acpi_reserve_initial_tables(b)
     initmem_init(b)
-    paging_init(b)
-    setup_arch_tail(b)
+    if prof.has("free_area_init_after_setup_arch"):
+        setup_arch_tail(b)
+        paging_init(b)  # mm_core_init_early() -> free_area_init()
+    else:
+        paging_init(b)
+        setup_arch_tail(b)
     start_kernel_allocs(b)
     mem_init(b)
     sysfs_memory(b)

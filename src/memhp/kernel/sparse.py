@@ -1,11 +1,13 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""Sparse memory sections and their memory map, modelled on mm/sparse.c (Linux 6.1).
+"""Sparse memory sections and their memory map, modelled on mm/sparse.c (Linux 6.1, and
+7.2 where the profile says so).
 
 ``memblocks_present`` marks every section holding RAM present (with the node of the first
 range that touches it); only present sections get a memory map, so only their pfns are
 valid.  ``sparse_init`` makes the boot allocations for them: the section root array, one
 root page per 128 sections, each node's usemap (next to its NODE_DATA), a buffer for the
-node's struct pages, and the vmemmap page tables (arch/x86/mm/init_64.c).
+node's struct pages, and the vmemmap page tables (arch/x86/mm/init_64.c).  7.2 has no
+buffer and puts the usemaps anywhere on the node (``sparse_usage_init``).
 """
 
 from __future__ import annotations
@@ -175,6 +177,14 @@ def sparse_init(mb: mbk.Memblock, sparse: SparseMap, node_data: dict[int, int],
     tables: set[tuple[str, int]] = set()
     map_size = -(-prof.pages_per_section * prof.struct_page_size // PMD_SIZE) * PMD_SIZE
     for nid, sections in groups:
+        size = prof.mem_section_usage_size * len(sections)
+        if prof.has("sparse_usage_on_node"):
+            # sparse_usage_init(): the node's usemaps anywhere on the node; then the struct
+            # pages of each section straight from memblock, no per-node buffer
+            out.usemaps[nid] = _alloc(mb, size, 64, 0, mbk.MEMBLOCK_ALLOC_ACCESSIBLE, nid,
+                                      "sparse_init_nid")
+            populate_section_memmaps(mb, prof, tables, sections, nid, [], out)
+            continue
         # sparse_early_usemaps_alloc_pgdat_section(): in the section of NODE_DATA(nid)
         pgdat = node_data.get(nid, 0)
         sec_bytes = 1 << prof.section_size_bits
@@ -182,7 +192,6 @@ def sparse_init(mb: mbk.Memblock, sparse: SparseMap, node_data: dict[int, int],
         limit = goal + sec_bytes
         unid = mbk.memblock_search_pfn_nid(mb, goal >> prof.page_shift, prof.page_shift)
         unid = unid if unid is not None else min(online or [0])
-        size = prof.mem_section_usage_size * len(sections)
         usage = _alloc(mb, size, 64, goal, limit, unid, "sparse_init_nid")
         if not usage:
             usage = _alloc(mb, size, 64, goal, mbk.MEMBLOCK_ALLOC_ACCESSIBLE, unid,
