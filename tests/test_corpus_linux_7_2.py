@@ -1,0 +1,122 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""The acceptance check for the 7.2 generation: the ten corpus scenarios booted on Debian's
+7.2.13 (tests/fixtures/corpus/linux-7.2, copied from kernel-boots/linux-7.2), predicted from
+their firmware lines plus SRAT, and every memblock request replayed."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from memhp.cli import main
+from memhp.kernel.profile import load_profile
+from memhp.replay import replay_log
+
+HERE = Path(__file__).parent
+CORPUS = HERE / "fixtures" / "corpus" / "linux-7.2"
+TOOLS = HERE / "corpus_tools"
+SCENARIOS = sorted(p.name for p in CORPUS.glob("p[0-9]*") if p.is_dir())
+PROFILE = load_profile("debian-7.2-amd64")
+
+sys.path.insert(0, str(TOOLS))
+import compare  # noqa: E402
+import facts  # noqa: E402
+
+# Blocks whose fate depends on how much the running kernel allocates: memhp says "unknown"
+# (the block above the lowest free one of the boot CPU's kernel zone, as on 6.1).
+UNKNOWN = {
+    "p01_movable_node_hotplug_node1": {"1"},
+    "p03_movable_node_overrides_kernelcore": {"1"},
+    "p05_kernelcore_two_nodes": {"1"},
+    "p08_q35_four_nodes_two_hotplug": {"1"},
+    "p10_mem_limit_truncates_hotplug_node": {"1"},
+}
+
+
+def _srat(scenario: str) -> list[str]:
+    path = CORPUS / scenario / "srat.bin"
+    return ["--srat", str(path)] if path.exists() else []
+
+
+def test_corpus_is_complete() -> None:
+    assert len(SCENARIOS) == 10
+    for s in SCENARIOS:
+        meta = json.loads((CORPUS / s / "meta.json").read_text())
+        assert meta["kernel_release"] == PROFILE.kernel_release
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_all_fourteen_groups_from_firmware_lines(scenario: str, tmp_path: Path) -> None:
+    """The acceptance pipeline: firmware_lines.py | memhp predict --format json |
+    compare.py, the profile picked from the log's Linux version line."""
+    serial = CORPUS / scenario / "serial.log"
+    fw = tmp_path / "fw.log"
+    fw.write_text(subprocess.run([sys.executable, str(TOOLS / "firmware_lines.py"), str(serial)],
+                                 check=True, capture_output=True, text=True).stdout)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["predict", "--boot-log", str(fw), *_srat(scenario), "--format",
+                     "json"]) == 0
+    pred = json.loads(out.getvalue())
+    real = facts.facts(serial.read_text(errors="replace"))
+    unknown = UNKNOWN.get(scenario, set())
+    assert {k for k, v in pred["offline_trial"].items() if v == "unknown"} == unknown
+    for block in unknown:
+        pred["offline_trial"][block] = real["offline_trial"][int(block)]
+    results = compare.compare(real, pred)
+    assert len(results) == 14
+    assert {k: v for k, v in results.items() if v} == {}
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_replay_matches_every_allocation_and_dump(scenario: str) -> None:
+    text = (CORPUS / scenario / "serial.log").read_text(errors="replace")
+    srat = _srat(scenario)
+    res = replay_log(text, scenario, srat[1] if srat else None, PROFILE)
+    assert res.mismatches == []
+    assert res.matched == res.total > 80
+    assert res.dumps_matched == res.dumps_total == 2
+
+
+def test_unknown_blocks_stay_under_two_percent() -> None:
+    total = sum(len(facts.memory_blocks((CORPUS / s / "serial.log").read_text(errors="replace")))
+                for s in SCENARIOS)
+    assert sum(map(len, UNKNOWN.values())) <= 0.02 * total
+
+
+def test_dmesg_prints_the_7_2_e820_table() -> None:
+    """The predicted log spells the e820 table as 7.2 does, gaps included."""
+    scenario = "p01_movable_node_hotplug_node1"
+    serial = CORPUS / scenario / "serial.log"
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["predict", "--boot-log", str(serial), *_srat(scenario), "--format",
+                     "dmesg"]) == 0
+    ours = [ln for ln in out.getvalue().splitlines() if ln.startswith("BIOS-e820: ")]
+    real = [ln.split("] ", 1)[1] for ln in facts.section(serial.read_text(), "DMESG").splitlines()
+            if "] BIOS-e820: " in ln]
+    assert ours == real and any("[gap " in ln for ln in ours)
+
+
+def test_memblock_flags_in_the_first_dump() -> None:
+    """Memory below 1M is KHO scratch until the trampoline is allocated; the kernel's own
+    reservations carry MEMBLOCK_RSRV_KERN, so the 64K and the 1M reservations do not merge
+    with the trampoline between them."""
+    scenario = "p01_movable_node_hotplug_node1"
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["predict", "--boot-log", str(CORPUS / scenario / "serial.log"),
+                     *_srat(scenario), "--format", "json"]) == 0
+    after_e820, after_numa = json.loads(out.getvalue())["memblock_dumps"]
+    assert after_e820["memory"][0] == [0x1000, 0x9E000, None, 0x40]
+    assert [r[3] for r in after_e820["reserved"]] == [0, 0, 0x20, 0x20]  # image+brk, initrd
+    assert after_numa["memory"][0][3] == 0
+    # the trampoline (RSRV_KERN) between the first 64K and the rest of the first 1M
+    assert [(r[0], r[3]) for r in after_numa["reserved"][1:4]] == [
+        (0x1000, 0), (0x10000, 0x20), (0x17000, 0)]
