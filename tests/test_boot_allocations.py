@@ -25,8 +25,8 @@ SCENARIOS = sorted(p.name for p in CORPUS.glob("p[0-9]*") if p.is_dir())  # the 
 PROFILE = load_profile()
 
 sys.path.insert(0, str(HERE / "corpus_tools"))
-import compare  # noqa: E402
 import facts  # noqa: E402
+from corpus_check import mismatches  # noqa: E402
 
 # Blocks whose fate depends on how much the running kernel allocates: memhp says "unknown".
 UNKNOWN = {
@@ -128,14 +128,7 @@ def test_all_fourteen_groups(scenario: str) -> None:
         assert main(["predict", str(HERE.parent / "examples" / f"{scenario}.toml"),
                      "--format", "json"]) == 0
     pred = json.loads(out.getvalue())
-    real = facts.facts((CORPUS / scenario / "serial.log").read_text(errors="replace"))
-    unknown = UNKNOWN.get(scenario, set())
-    assert {k for k, v in pred["offline_trial"].items() if v == "unknown"} == unknown
-    for block in unknown:
-        pred["offline_trial"][block] = real["offline_trial"][int(block)]
-    results = compare.compare(real, pred)
-    assert len(results) == 14
-    assert {k: v for k, v in results.items() if v} == {}
+    assert mismatches(CORPUS / scenario / "serial.log", pred, UNKNOWN.get(scenario, set())) == {}
 
 
 def test_unknown_blocks_stay_under_two_percent() -> None:
