@@ -131,9 +131,11 @@ def predict_offline(
         who = f"CPU{'s' if len(cpus) > 1 else ''} {id_ranges(cpus)}"
         where = f"{ZONE_NAMES[zidx]} on node {nid}"
         if free and verdicts[free[0].id].result == "offlined":
-            verdicts[free[0].id] = OfflineVerdict(
-                free[0].id, "failed", f"kernel allocations of {who} take the lowest free "
-                f"pages of {where}")
+            why = (f"kernel allocations of {who} take the lowest free pages of {where}"
+                   if (nid, zidx) in kernel_zones else
+                   f"kernel allocations at runtime take a page at the bottom of {where}, "
+                   f"the node of {who} (seen on 7.2; which allocation is not identified)")
+            verdicts[free[0].id] = OfflineVerdict(free[0].id, "failed", why)
         room = 0
         if free:
             lo = free[0].start_pfn * ps
