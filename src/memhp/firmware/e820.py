@@ -169,11 +169,12 @@ def _sysfs_address(path: str, field: str) -> int:
     return int(text, 16)
 
 
-def read_sys_firmware_memmap(path: str) -> tuple[E820Entry, ...]:
+def read_sys_firmware_memmap(path: str, by_address: bool = True) -> tuple[E820Entry, ...]:
     """The /sys/firmware/memmap tree (drivers/firmware/memmap.c): one numbered directory per
     e820 entry (``e820_table_firmware``) holding ``start``, ``end`` (inclusive) and ``type``
     (``e820_type_to_string``).  Returned sorted by start.  "Unknown E820 type" becomes
     ``reserved``: the number is not in sysfs, and the kernel treats such ranges as reserved.
+    ``by_address=False`` keeps the kernel's order (entries added after boot come last).
     """
     try:
         names = [n for n in os.listdir(path) if n.isdigit() and n.isascii()]
@@ -194,7 +195,7 @@ def read_sys_firmware_memmap(path: str) -> tuple[E820Entry, ...]:
         if text not in _SYSFS_TYPES:
             raise InputError(type_path, "type", text, "not a type e820_type_to_string() writes")
         entries.append(E820Entry(start, last + 1, _SYSFS_TYPES[text]))
-    return tuple(sorted(entries, key=lambda e: (e.start, e.end)))
+    return tuple(sorted(entries, key=lambda e: (e.start, e.end)) if by_address else entries)
 
 
 def sanitize_e820(entries: Iterable[E820Entry]) -> tuple[E820Entry, ...]:

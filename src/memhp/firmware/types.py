@@ -237,3 +237,5 @@ class Machine:
     efi_mem_reserve: tuple[tuple[int, int], ...] = ()
     # Inputs the kernel uses that the given firmware input cannot tell: (what, why)
     unknown_inputs: tuple[tuple[str, str], ...] = ()
+    # what reading the input inferred, or could not tell; not part of the machine itself
+    notes: tuple[str, ...] = field(default=(), compare=False)

@@ -273,6 +273,7 @@ def setup_start(machine: Machine, prof: KernelProfile) -> Boot:
     mb = mbk.Memblock(movable_node=cmd.movable_node, rsrv_kern=prof.has("memblock_rsrv_kern"))
     b = Boot(machine, prof, mb)
     b.notes.extend([prof.chosen_note] if prof.chosen_note else [])
+    b.notes.extend(machine.notes)
     b.notes.extend(cmd.notes)
     b.notes.extend(model_limits(machine))
     log = b.log

@@ -77,27 +77,34 @@ class RealBoot:
     complete: bool = False  # the END marker was reached
 
 
-def real_boot(text: str) -> RealBoot:
-    """The facts of a serial log (a corpus serial.log or one that verify captured)."""
-    sec = sections(text)
-    rb = RealBoot(complete="END" in sec)
-    rb.dmesg = [_TIMESTAMP.sub("", line.rstrip()) for line in sec.get("DMESG", [])]
-    dump: dict[str, list[list[int | None]]] | None = None
-    for line in rb.dmesg:
+def dmesg_lines(lines: list[str]) -> list[str]:
+    """Kernel log lines as compared: no timestamps, no trailing blanks."""
+    return [_TIMESTAMP.sub("", line.rstrip()) for line in lines]
+
+
+def memblock_dumps(dmesg: list[str]) -> list[dict[str, list[list[int | None]]]]:
+    """The ``MEMBLOCK configuration:`` dumps (memblock=debug) of a kernel log."""
+    dumps: list[dict[str, list[list[int | None]]]] = []
+    for line in dmesg:
         if line.startswith("MEMBLOCK configuration:"):
-            dump = {"memory": [], "reserved": []}
-            rb.memblock_dumps.append(dump)
+            dumps.append({"memory": [], "reserved": []})
             continue
         m = _REGION.match(line)
-        if m and dump is not None:
+        if m and dumps:
             kind, base, size, nid, flags = m.groups()
-            dump[kind].append([int(base, 16), int(size, 16), int(nid) if nid else None,
-                               int(flags, 16)])
+            dumps[-1][kind].append([int(base, 16), int(size, 16), int(nid) if nid else None,
+                                    int(flags, 16)])
+    return dumps
+
+
+def parse_zoneinfo(lines: list[str]) -> dict[str, dict[str, dict[str, int]]]:
+    """/proc/zoneinfo: {node: {zone: {start_pfn, spanned, present, managed}}}."""
+    out: dict[str, dict[str, dict[str, int]]] = {}
     zone: dict[str, int] | None = None
-    for line in sec.get("ZONEINFO", []):
+    for line in lines:
         mz = _ZONE.match(line)
         if mz:
-            zone = rb.zoneinfo.setdefault(mz.group(1), {}).setdefault(mz.group(2), {})
+            zone = out.setdefault(mz.group(1), {}).setdefault(mz.group(2), {})
             continue
         mc = _ZONE_COUNT.match(line)
         ms = _START_PFN.match(line)
@@ -105,15 +112,29 @@ def real_boot(text: str) -> RealBoot:
             zone[mc.group(1)] = int(mc.group(2))
         elif zone is not None and ms:
             zone["start_pfn"] = int(ms.group(1))
+    return out
+
+
+def block_fact(state: str, valid_zones: str, nodes: list[str]) -> dict[str, Any]:
+    """One memory block as compared: its ``state``, its ``valid_zones`` (as sysfs prints
+    them, blank- or comma-separated) and its ``nodeN`` links."""
+    return {"state": state, "valid_zones": [z for z in re.split(r"[ ,]+", valid_zones) if z],
+            "nodes": sorted(int(n.removeprefix("node")) for n in nodes if n)}
+
+
+def real_boot(text: str) -> RealBoot:
+    """The facts of a serial log (a corpus serial.log or one that verify captured)."""
+    sec = sections(text)
+    rb = RealBoot(complete="END" in sec)
+    rb.dmesg = dmesg_lines(sec.get("DMESG", []))
+    rb.memblock_dumps = memblock_dumps(rb.dmesg)
+    rb.zoneinfo = parse_zoneinfo(sec.get("ZONEINFO", []))
     blocks = {}
     for line in sec.get("MEMORY_BLOCKS", []):
         mb = _BLOCK.match(line.strip())
         if mb:
             num, state, zones, nodes = mb.groups()
-            blocks[int(num)] = {"state": state,
-                                "valid_zones": [z for z in zones.split(",") if z],
-                                "nodes": [int(n.removeprefix("node"))
-                                          for n in nodes.split(",") if n]}
+            blocks[int(num)] = block_fact(state, zones, nodes.split(","))
     rb.memory_blocks = {str(k): v for k, v in sorted(blocks.items())}
     if "OFFLINE_TRIAL" in sec:
         _offline_trial(rb, sec)
