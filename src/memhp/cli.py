@@ -24,6 +24,18 @@ def load_input(args: argparse.Namespace) -> Machine:
     """A Machine from a machine file, or from a boot log plus an optional SRAT file."""
     from memhp.firmware import acpi, bootlog, cmdline, machine_file
 
+    if is_live(args):
+        from memhp.firmware.live import read_live_machine
+
+        if args.machine or args.boot_log:
+            raise InputError("command line", "--live", args.machine or args.boot_log,
+                             "--live reads this machine; give no machine file or --boot-log")
+        m = read_live_machine(args.root or "/").machine
+        if args.srat:
+            m = dataclasses.replace(m, srat=acpi.load_srat(args.srat))
+        if getattr(args, "cmdline", None) is not None:
+            m = dataclasses.replace(m, cmdline=cmdline.parse_cmdline(args.cmdline))
+        return m
     if args.machine and args.boot_log:
         raise InputError("command line", "MACHINE", args.machine,
                          "give a machine file or --boot-log, not both")
@@ -43,6 +55,20 @@ def load_input(args: argparse.Namespace) -> Machine:
     return m
 
 
+def is_live(args: argparse.Namespace) -> bool:
+    """Whether the input is the machine memhp runs on (``--live``, or ``--root DIR``)."""
+    return bool(getattr(args, "live", False) or getattr(args, "root", None))
+
+
+def live_args(p: argparse.ArgumentParser) -> None:
+    """``--live`` and ``--root``: the machine memhp runs on as the input."""
+    p.add_argument("--live", action="store_true",
+                   help="this machine: read what firmware and boot loader gave the running "
+                   "kernel from /sys, /proc and the kernel log (more as root)")
+    p.add_argument("--root", metavar="DIR",
+                   help="read /sys, /proc and /dev/kmsg below DIR instead of / (implies --live)")
+
+
 def batch_or_single(args: argparse.Namespace) -> bool:
     """True when the command got several inputs (a batch); else make the arguments those
     of one input."""
@@ -56,7 +82,9 @@ def batch_or_single(args: argparse.Namespace) -> bool:
 
 def input_profile(args: argparse.Namespace, machine: Machine) -> KernelProfile:
     """``--profile``, else the profile for the input's kernel (see ``choose_profile``)."""
-    where = "the log's Linux version" if args.boot_log else "the machine file's kernel ="
+    where = ("the log's Linux version" if args.boot_log else
+             "the running kernel (/proc/version)" if is_live(args) else
+             "the machine file's kernel =")
     return choose_profile(args.profile, machine.kernel, where)
 
 
@@ -189,6 +217,7 @@ def _input_args(p: argparse.ArgumentParser, cmdline: bool = True, many: bool = F
         p.add_argument("--boot-log",
                        help="a dmesg or serial log: its firmware lines are the input")
     p.add_argument("--srat", help="SRAT: raw table, acpidump text or iasl -d text")
+    live_args(p)
     if cmdline:
         p.add_argument("--cmdline", help="kernel command line (replaces the input's)")
     profile_arg(p)

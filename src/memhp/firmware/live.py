@@ -283,6 +283,7 @@ def read_live_machine(root: str = "/") -> LiveMachine:
         machine = dataclasses.replace(machine, cpus=cpus)
 
     machine = dataclasses.replace(machine, name=machine.name or "this machine",
+                                  kernel=release or machine.kernel,
                                   notes=(*machine.notes, *notes))
     return LiveMachine(machine, root, release, log if boot_lines else "", log_problem)
 

@@ -1146,7 +1146,7 @@ def cmd_map(args: argparse.Namespace) -> int:
 
 def add_subcommand(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``memhp map MACHINE -o map.svg|map.html``."""
-    from memhp.cli import add_command, profile_arg
+    from memhp.cli import add_command, live_args, profile_arg
 
     mp = add_command(
         subparsers, "map", "draw physical memory: zones, hotplug ranges, boot memory, memory "
@@ -1158,6 +1158,7 @@ def add_subcommand(subparsers: argparse._SubParsersAction[argparse.ArgumentParse
     mp.add_argument("machine", nargs="?", help="machine file (TOML)")
     mp.add_argument("--boot-log", help="a dmesg or serial log: its firmware lines are the input")
     mp.add_argument("--srat", help="SRAT: raw table, acpidump text or iasl -d text")
+    live_args(mp)
     mp.add_argument("--cmdline", help="kernel command line (replaces the input's)")
     mp.add_argument("-o", "--output", required=True, help="map.svg or map.html ('-': stdout)")
     mp.add_argument("--format", choices=("svg", "html"),
