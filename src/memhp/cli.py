@@ -459,9 +459,11 @@ def build_parser() -> argparse.ArgumentParser:
     rp.set_defaults(func=cmd_replay)
     from memhp import verify
     from memhp.output import memmap
+    from memhp.verify import live
 
     memmap.add_subcommand(sub)
     verify.add_subcommand(sub)
+    live.add_subcommand(sub)
     pf = add_command(sub, "profiles", "the kernel profiles and where each was measured",
                      "  memhp profiles\n  memhp profiles --format json")
     pf.add_argument("--format", choices=("text", "json"), default="text")
