@@ -233,7 +233,7 @@ def read_live_machine(root: str = "/") -> LiveMachine:
     kmsg = _at(root, "dev/kmsg")
     if log_problem:
         notes.append(f"kernel log ({kmsg}) not read: {log_problem}; without it the ACPI "
-                     "table addresses are unknown and the firmware map comes from sysfs")
+                     "table addresses are unknown")
 
     version, why = _read_str(root, "proc/version")
     release = None

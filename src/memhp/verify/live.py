@@ -339,6 +339,6 @@ def cmd_check(args: argparse.Namespace) -> int:
     args.live, args.boot_log = True, None
     prof = input_profile(args, machine)
     pred = json.loads(json.dumps(facts(boot(machine, prof))))
-    result = check(dataclasses.replace(live, machine=machine), pred, prof, args.cmdline)
+    result = check(live, pred, prof, args.cmdline)
     print(render_json(result) if args.format == "json" else render_text(result), end="")
     return result.exit_status

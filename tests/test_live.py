@@ -1,0 +1,288 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""memhp on the machine it runs on: ``predict --live`` and ``memhp check``.
+
+The trees are made at test time from the committed corpus boots (tests/live_tree.py): the
+initramfs dumps of each serial.log become /proc/zoneinfo, /sys/devices/system/memory and
+node meminfo, the log's e820 becomes /sys/firmware/memmap and boot_params, srat.bin the
+SRAT, the log itself /dev/kmsg.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import errno
+import io
+import json
+import os
+import struct
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from live_tree import boot_params, make_tree
+
+from memhp.cli import main
+from memhp.firmware import live
+from memhp.firmware.types import E820Entry
+
+CORPUS = Path(__file__).parent / "fixtures" / "corpus"
+BOOTS_61 = sorted(p.name for p in CORPUS.glob("p[01]*"))
+BOOTS_612 = sorted(f"linux-6.12/{p.name}" for p in (CORPUS / "linux-6.12").glob("p*"))
+R01 = "hotplug/r01_dimm_offline_then_online_movable_then_remove"
+ALL = ["dmesg:srat", "dmesg:numa", "dmesg:node_data", "dmesg:zone_ranges",
+       "dmesg:movable_zone_start", "dmesg:early_node_ranges", "dmesg:initmem",
+       "dmesg:unavailable_ranges", "memblock:after_e820", "memblock:after_numa",
+       "zoneinfo:layout", "zoneinfo:managed", "memory_blocks"]
+
+
+def tree(boot: str, tmp_path: Path, **kw: object) -> Path:
+    d = CORPUS / boot
+    srat = d / "srat.bin"
+    return make_tree(d / "serial.log", srat if srat.exists() else None, tmp_path / "root",
+                     **kw)  # type: ignore[arg-type]
+
+
+def run(argv: list[str]) -> tuple[int, str]:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        rc = main(argv)
+    return rc, out.getvalue()
+
+
+def check_json(root: Path, *extra: str) -> tuple[int, dict[str, object]]:
+    rc, out = run(["check", "--root", str(root), "--format", "json", *extra])
+    return rc, json.loads(out)
+
+
+def statuses(doc: dict[str, object]) -> dict[str, str]:
+    groups = doc["groups"]
+    assert isinstance(groups, dict)
+    return {k: v["status"] for k, v in groups.items()}
+
+
+@pytest.mark.parametrize("boot", BOOTS_61 + BOOTS_612)
+def test_corpus_boot_matches(boot: str, tmp_path: Path) -> None:
+    """Every group of the boot matches; the offline trial is never made live."""
+    rc, doc = check_json(tree(boot, tmp_path))
+    assert statuses(doc) == {**{g: "ok" for g in ALL}, "offline_trial": "not compared"}
+    assert (rc, doc["matched"], doc["compared"], doc["runtime"]) == (0, 13, 13, [])
+    assert doc["kernel_release"] == ("6.12.117+deb13-amd64" if boot in BOOTS_612
+                                     else "6.1.0-56-amd64")
+
+
+@pytest.mark.parametrize("boot", ["p04_hotplug_range_holds_acpi_tables",
+                                  "linux-6.12/p08_q35_four_nodes_two_hotplug"])
+def test_without_the_kernel_log(boot: str, tmp_path: Path) -> None:
+    """A user who may not read the kernel log: boot_params gives the e820 map and the
+    initrd; the groups read from the log are not compared, and the note says why."""
+    root = tree(boot, tmp_path, kernel_log=False)
+    rc, doc = check_json(root)
+    st = statuses(doc)
+    assert {g for g, s in st.items() if s == "ok"} == {"zoneinfo:layout", "zoneinfo:managed",
+                                                       "memory_blocks"}
+    assert rc == 0 and doc["compared"] == 3
+    notes = doc["notes"]
+    assert isinstance(notes, list)
+    assert notes[0].startswith(f"kernel log ({root}/dev/kmsg) not read: No such file")
+    assert "ACPI table addresses are only in the kernel log" in notes[1]
+
+
+def test_live_prediction_equals_the_boot_log_prediction(tmp_path: Path) -> None:
+    boot = "p08_q35_four_nodes_two_hotplug"
+    root = tree(boot, tmp_path)
+    srat = str(CORPUS / boot / "srat.bin")
+    _, from_log = run(["predict", "--boot-log", str(CORPUS / boot / "serial.log"), "--srat",
+                       srat, "--format", "json"])
+    for argv in (["--root", str(root)], ["--live", "--root", str(root)]):
+        rc, out = run(["predict", *argv, "--format", "json"])
+        assert rc == 0
+        a, b = json.loads(out), json.loads(from_log)
+        assert {k: v for k, v in a.items() if k not in ("notes", "kernel_profile_chosen")} == \
+               {k: v for k, v in b.items() if k not in ("notes", "kernel_profile_chosen")}
+    for cmd in (["explain", "--node", "2"], ["compare", "--cmdline", "", "--cmdline",
+                                             "movable_node"], ["advise", "--removable", "3"]):
+        rc, out = run([*cmd, "--root", str(root)])
+        assert rc in (0, 1) and out
+    rc, _ = run(["map", "--root", str(root), "-o", str(tmp_path / "m.svg")])
+    assert rc == 0 and (tmp_path / "m.svg").read_text().startswith("<svg")
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+
+
+def test_a_block_offlined_by_hand_is_the_first_difference(tmp_path: Path) -> None:
+    root = tree("p08_q35_four_nodes_two_hotplug", tmp_path)
+    (root / "sys/devices/system/memory/memory40/state").write_text("offline\n")
+    (root / "sys/devices/system/memory/memory40/valid_zones").write_text("Normal Movable\n")
+    rc, out = run(["check", "--root", str(root)])
+    assert rc == 1
+    assert ("memory_blocks                DIFFERS: 1 block differ; first memory40: real "
+            "{'state': 'offline', 'valid_zones': ['Normal', 'Movable'], 'nodes': [1]} != "
+            "predicted {'state': 'online', 'valid_zones': ['Normal'], 'nodes': [1]}") in out
+    assert out.endswith("groups matched: 12/13 (1 not compared)\n"
+                        "result: the running kernel differs from the prediction; likely "
+                        "reasons:\n"
+                        "  - memory onlined or offlined by hand after boot: memory40 (a write "
+                        "to memoryN/state, or a tool such as chmem or udev rules)\n")
+
+
+def test_managed_pages_taken_after_boot(tmp_path: Path) -> None:
+    root = tree("linux-6.12/p01_movable_node_hotplug_node1", tmp_path)
+    zi = root / "proc/zoneinfo"
+    text = zi.read_text()
+    i = text.index("Node 1, zone  Movable")
+    j = text.index("managed", i)
+    k = text.index("\n", j)
+    managed = int(text[j:k].split()[1])
+    zi.write_text(text[:j] + f"managed  {managed - 256}" + text[k:])
+    rc, doc = check_json(root)
+    groups = doc["groups"]
+    assert isinstance(groups, dict)
+    assert rc == 1 and [g for g, s in statuses(doc).items() if s == "differs"] == \
+        ["zoneinfo:managed"]
+    assert groups["zoneinfo:managed"]["detail"] == (f"node 1 zone Movable managed: real "
+                                                    f"{managed - 256} != predicted {managed}")
+    assert doc["reasons"] == ["only managed pages differ: they change after boot (balloon "
+                              "drivers, free page reporting, memory failure, hugetlb or CMA "
+                              "set-up)"]
+
+
+def test_another_command_line_than_the_booted_one(tmp_path: Path) -> None:
+    root = tree("p02_hotplug_srat_without_movable_node", tmp_path)
+    rc, doc = check_json(root, "--cmdline", "console=ttyS0 nokaslr movable_node")
+    reasons = doc["reasons"]
+    assert rc == 1 and isinstance(reasons, list)
+    assert reasons[0].startswith("the command line differs from the one this kernel booted "
+                                 "with ('console=ttyS0 nokaslr loglevel=7 memblock=debug "
+                                 "tryoffline')")
+
+
+@pytest.mark.parametrize("state,runtime", [
+    ("AFTER_ADD", ["memory blocks 40-47 came after boot (outside the boot firmware map's RAM: "
+                   "hot-add, virtio-mem, dax/kmem or the probe interface)",
+                   "  memory40-47: offline, node 1"]),
+    ("AFTER_ONLINE", ["memory blocks 40-47 came after boot (outside the boot firmware map's "
+                      "RAM: hot-add, virtio-mem, dax/kmem or the probe interface)",
+                      "  memory40-47: online in zone Movable, node 1",
+                      "  not compared, as memory onlined after boot changed them: zone "
+                      "Movable of node 1"]),
+    ("AFTER_REMOVE", []),
+])
+def test_memory_added_after_boot_is_runtime_state(state: str, runtime: list[str],
+                                                  tmp_path: Path) -> None:
+    """A 1 GiB DIMM hot-added to node 1 (corpus r01), left offline, onlined movable,
+    removed: the boot model matches throughout, the DIMM is shown as runtime state."""
+    rc, doc = check_json(tree(R01, tmp_path, state=state))
+    assert (rc, doc["matched"], doc["runtime"]) == (0, 13, runtime)
+
+
+@contextlib.contextmanager
+def denied(*paths: Path) -> Iterator[None]:
+    """Reads of ``paths`` fail as for an unprivileged user (EACCES), even as root."""
+    real_open, real_os_open = builtins.open, os.open
+    deny = {str(p) for p in paths}
+
+    def check(path: object) -> None:
+        if str(path) in deny:
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+
+    def fake_open(path: object, *a: object, **kw: object) -> object:
+        check(path)
+        return real_open(path, *a, **kw)  # type: ignore[call-overload]
+
+    def fake_os_open(path: object, *a: object, **kw: object) -> int:
+        check(path)
+        return real_os_open(path, *a, **kw)  # type: ignore[arg-type]
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(live, "open", fake_open, raising=False)
+        mp.setattr(os, "open", fake_os_open)
+        yield
+
+
+def test_what_cannot_be_read_is_named(tmp_path: Path) -> None:
+    root = tree("p01_movable_node_hotplug_node1", tmp_path)
+    with denied(root / "dev/kmsg", root / "sys/firmware/acpi/tables/SRAT",
+                root / "sys/firmware/acpi/tables/APIC"):
+        lm = live.read_live_machine(str(root))
+        rc, out = run(["check", "--root", str(root)])
+    assert lm.machine.srat is None and lm.kernel_log == ""
+    assert lm.machine.notes[0] == (
+        f"kernel log ({root}/dev/kmsg) not read: Permission denied (kernel.dmesg_restrict=1: "
+        "needs root or CAP_SYSLOG); without it the ACPI table addresses are unknown")
+    assert (f"{root}/sys/firmware/acpi/tables/SRAT not readable (needs root): the NUMA layout "
+            "and hot-pluggable ranges are unknown; predicted as if the firmware gave no SRAT"
+            ) in lm.machine.notes
+    # the table is still listed with its length
+    assert [t.length for t in lm.machine.acpi_tables if t.signature == "APIC"] == [0x80]
+    # without the SRAT node 1 is missing: a difference, with the reason
+    assert rc == 1
+    assert "  - the input was incomplete: " + lm.machine.notes[-1] in out
+
+
+def test_boot_params_reader() -> None:
+    data = boot_params([(0, 0x9FC00, 1), (0x100000, 0xC0000000, 1), (0x100000000,
+                        0x500000000, 1)], (0x1_2345_6000, 0x1_2395_6123))
+    e820, initrd = live.parse_boot_params(data, "boot_params")
+    assert e820 == (E820Entry(0, 0x9FC00, "usable"), E820Entry(0x100000, 0xC0000000, "usable"),
+                    E820Entry(0x100000000, 0x500000000, "usable"))
+    assert initrd == (0x1_2345_6000, 0x1_2395_7000)  # the end page-aligned
+    bare = bytearray(data)
+    bare[0x202:0x206] = b"\0\0\0\0"  # no setup header: no initrd fields to trust
+    assert live.parse_boot_params(bytes(bare), "b")[1] is None
+    with pytest.raises(Exception, match="shorter than struct boot_params"):
+        live.parse_boot_params(data[:100], "b")
+
+
+def test_kmsg_records_read_as_dmesg_lines(tmp_path: Path) -> None:
+    kmsg = tmp_path / "dev" / "kmsg"
+    kmsg.parent.mkdir()
+    kmsg.write_text("6,0,0,-;Linux version 6.1.0-56-amd64 (x)\n"
+                    "6,1,12,-;BIOS-e820: [mem 0x0000000000000000-0x000000000009fbff] usable\n"
+                    " SUBSYSTEM=acpi\n")
+    text, why = live.read_kernel_log(str(tmp_path))
+    assert why == ""
+    assert text.splitlines() == ["[    0.000000] Linux version 6.1.0-56-amd64 (x)",
+                                 "[    0.000012] BIOS-e820: [mem 0x0000000000000000-"
+                                 "0x000000000009fbff] usable", " SUBSYSTEM=acpi"]
+
+
+def test_memmap_entries_added_after_boot_are_left_out() -> None:
+    boot = (E820Entry(0, 0x9FC00, "usable"), E820Entry(0x100000, 0xC0000000, "usable"),
+            E820Entry(0xFD00000000, 0x10000000000, "reserved"))
+    added = (E820Entry(0x140000000, 0x180000000, "usable"),)
+    assert live._memmap_at_boot(boot + added) == (boot, 1)
+    assert live._memmap_at_boot(boot) == (boot, 0)
+
+
+def test_struct_layout_of_the_generated_boot_params() -> None:
+    data = boot_params([(0, 0x1000, 2)], None)
+    assert (data[0x1E8], struct.unpack_from("<QQI", data, 0x2D0)) == (1, (0, 0x1000, 2))
+
+
+def test_this_machine(capsys: pytest.CaptureFixture[str]) -> None:
+    """Whatever machine the tests run on (bare metal, VM, container without SRAT or
+    firmware map), predict --live and check give a complete answer: no traceback, a
+    verdict for every group, exit 0, 1, or 2 with a one-line error."""
+    rc = main(["check"])
+    out, err = capsys.readouterr()
+    if rc == 2:
+        assert err.startswith("memhp: error: ") and err.count("\n") == 1
+        return
+    assert rc in (0, 1) and err == ""
+    lines = out.splitlines()
+    assert lines[0].startswith("memhp check: this machine, running Linux ")
+    assert sum(1 for ln in lines if ln.split()[:1] and ln.split()[0] in ALL) == 13
+    assert any(ln.startswith("groups matched: ") for ln in lines)
+    verdict = next(ln for ln in lines if ln.startswith("result: "))
+    assert verdict == ("result: the running kernel matches the prediction" if rc == 0 else
+                       "result: the running kernel differs from the prediction; likely "
+                       "reasons:")
+    rc, doc = check_json(Path("/"))
+    assert rc in (0, 1) and len(statuses(doc)) == 14
+    assert main(["predict", "--live"]) == 0
+    assert capsys.readouterr().out.startswith("memhp prediction for this machine")
