@@ -61,7 +61,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 @dataclass
-class Verdict:
+class Verdict(compare.GroupVerdict):
     """Everything one verify run found."""
 
     name: str
@@ -80,18 +80,6 @@ class Verdict:
     warnings: list[str] = field(default_factory=list)
     prediction: dict[str, Any] = field(default_factory=dict)
     has_model: bool = True  # False for a scenario: no firmware model to compare with
-
-    @property
-    def compared(self) -> list[compare.GroupResult]:
-        return [g for g in self.groups if g.status != compare.NOT_COMPARED]
-
-    @property
-    def matched(self) -> int:
-        return sum(1 for g in self.compared if g.status == compare.OK)
-
-    @property
-    def exit_status(self) -> int:
-        return 0 if self.compared and self.matched == len(self.compared) else 1
 
 
 def profile_note(prof: KernelProfile, release: str | None, debian: str | None) -> str:

@@ -180,6 +180,25 @@ class GroupResult:
     skipped: int = 0
 
 
+class GroupVerdict:
+    """The verdict of a list of group results: exit status 0 when every compared group
+    matches (and some group was compared), else 1."""
+
+    groups: list[GroupResult]
+
+    @property
+    def compared(self) -> list[GroupResult]:
+        return [g for g in self.groups if g.status != NOT_COMPARED]
+
+    @property
+    def matched(self) -> int:
+        return sum(1 for g in self.compared if g.status == OK)
+
+    @property
+    def exit_status(self) -> int:
+        return 0 if self.compared and self.matched == len(self.compared) else 1
+
+
 def first_difference(real: list[Any], pred: list[Any]) -> str:
     """The first differing item of two lists, or "" when they are equal."""
     for i, (a, b) in enumerate(zip(real, pred, strict=False)):

@@ -122,7 +122,7 @@ def _memory_blocks(root: str, st: LiveState) -> dict[str, dict[str, Any]]:
 
 
 @dataclass
-class LiveCheck:
+class LiveCheck(compare.GroupVerdict):
     """The verdict of ``memhp check``."""
 
     name: str
@@ -134,18 +134,6 @@ class LiveCheck:
     reasons: list[str]  # the likely reasons of the differences
     notes: list[str]  # what the prediction's input lacked
     auto_online: str | None
-
-    @property
-    def compared(self) -> list[compare.GroupResult]:
-        return [g for g in self.groups if g.status != compare.NOT_COMPARED]
-
-    @property
-    def matched(self) -> int:
-        return sum(1 for g in self.compared if g.status == compare.OK)
-
-    @property
-    def exit_status(self) -> int:
-        return 0 if self.compared and self.matched == len(self.compared) else 1
 
 
 def _ram(live: LiveMachine) -> list[tuple[int, int]]:
