@@ -182,6 +182,15 @@ EFI_MEMORY_MORE_RELIABLE = 1 << 16
 EFI_MEMORY_RUNTIME = 1 << 63
 
 
+# Hand-over inputs a log may not tell (Machine.unknown_inputs names them by these)
+UNKNOWN_EFI_MAP = "EFI memory map"
+UNKNOWN_KERNEL_LOAD = "kernel image placement"
+UNKNOWN_EFI_MEMMAP_AT = "where the EFI memory map lies"
+UNKNOWN_SETUP_DATA = "setup_data (PCI option ROM copies)"
+UNKNOWN_EFI_MEMATTR = "EFI memory attributes table"
+UNKNOWN_EFI_BGRT = "EFI boot logo (BGRT image) kept by efi_mem_reserve"
+
+
 @dataclass(frozen=True)
 class EfiMemoryDescriptor:
     """One EFI memory map entry: ``[start, end)`` of EFI memory ``type`` with ``attribute``."""

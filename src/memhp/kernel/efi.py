@@ -30,6 +30,12 @@ from memhp.firmware.types import (
     E820_USABLE,
     EFI_BOOT_SERVICES_DATA,
     EFI_MEMORY_RUNTIME,
+    UNKNOWN_EFI_BGRT,
+    UNKNOWN_EFI_MAP,
+    UNKNOWN_EFI_MEMATTR,
+    UNKNOWN_EFI_MEMMAP_AT,
+    UNKNOWN_KERNEL_LOAD,
+    UNKNOWN_SETUP_DATA,
     E820Entry,
     EfiMemoryDescriptor,
 )
@@ -40,13 +46,46 @@ from memhp.kernel.e820 import e820__range_update
 if TYPE_CHECKING:
     from memhp.kernel.setup import Boot
 
-__all__ = ["EfiBoot", "efi_memblock_x86_reserve_range", "efi_memattr_init",
-           "efi_reserve_boot_services", "efi_arch_mem_reserve", "efi_freed_late"]
+__all__ = ["EfiBoot", "Unknown", "unknown_facts", "efi_memblock_x86_reserve_range",
+           "efi_memattr_init", "efi_reserve_boot_services", "efi_arch_mem_reserve",
+           "efi_freed_late"]
 
 SZ_1M = 1 << 20
 
 
 SMP_CACHE_BYTES = 64
+
+# Which predicted facts each missing hand-over input decides (so they are reported
+# ``unknown``): the reserved regions of both memblock dumps, where top-down boot
+# allocations land (NODE_DATA), and the pages that stay reserved (managed).
+DUMPS, NODE_DATA, MANAGED = "memblock_dumps", "node_data", "managed"
+AFFECTS = {
+    UNKNOWN_EFI_MAP: (DUMPS, NODE_DATA, MANAGED),
+    UNKNOWN_KERNEL_LOAD: (DUMPS, MANAGED),
+    UNKNOWN_EFI_MEMMAP_AT: (DUMPS, MANAGED),
+    UNKNOWN_SETUP_DATA: (DUMPS, MANAGED),
+    UNKNOWN_EFI_MEMATTR: (DUMPS, MANAGED),
+    UNKNOWN_EFI_BGRT: (MANAGED,),
+}
+
+
+@dataclass(frozen=True)
+class Unknown:
+    """A predicted fact the input cannot decide: which input is missing, why, and which
+    facts (``memblock_dumps``, ``node_data``, ``managed``) it leaves unknown."""
+
+    input: str
+    why: str
+    affects: tuple[str, ...]
+
+
+def unknown_facts(b: Boot) -> list[Unknown]:
+    """The hand-over inputs this boot lacks, with the facts each leaves unknown."""
+    out = []
+    for what, why in b.machine.unknown_inputs:
+        affects = AFFECTS.get(what, (DUMPS, NODE_DATA, MANAGED))
+        out.append(Unknown(what, why, affects))
+    return out
 
 
 @dataclass

@@ -136,6 +136,11 @@ def numa_meminfo_cover_memory(mb: mbk.Memblock, mi: list[NumaMemblk], max_pfn: i
     return True
 
 
+def node_data_line(nid: int, pa: int, size: int) -> str:
+    """alloc_node_data()'s message for NODE_DATA(nid) at ``pa``."""
+    return f"NODE_DATA({nid}) allocated [mem {pa:#010x}-{pa + size - 1:#010x}]"
+
+
 def alloc_node_data(mb: mbk.Memblock, nid: int, prof: KernelProfile, res: NumaResult) -> None:
     """alloc_node_data(): NODE_DATA on the node itself, else on any node."""
     size = prof.node_data_size
@@ -143,7 +148,7 @@ def alloc_node_data(mb: mbk.Memblock, nid: int, prof: KernelProfile, res: NumaRe
     if not pa:
         res.log.append(f"Cannot find {size} bytes in any node (initial node: {nid})")
         return
-    res.log.append(f"NODE_DATA({nid}) allocated [mem {pa:#010x}-{pa + size - 1:#010x}]")
+    res.log.append(node_data_line(nid, pa, size))
     home = early_pfn_to_nid(mb, pa >> prof.page_shift, res.online or [0], prof.page_shift)
     if home != nid:
         res.log.append(f"    NODE_DATA({nid}) on node {home}")

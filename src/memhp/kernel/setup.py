@@ -38,7 +38,7 @@ from memhp.kernel.mm_init import (
     memblock_find_dma_reserve,
     zone_sizes_init,
 )
-from memhp.kernel.numa import NumaResult, x86_numa_init
+from memhp.kernel.numa import NumaResult, node_data_line, x86_numa_init
 from memhp.kernel.page_alloc import build_all_zonelists, managed_pages, memblock_free_all
 from memhp.kernel.percpu import PercpuLayout, setup_per_cpu_areas
 from memhp.kernel.profile import KernelProfile
@@ -80,8 +80,13 @@ class Boot:
     managed: dict[tuple[int, int], int] = field(default_factory=dict)  # (nid, zone) -> pages
     offline: list[OfflineVerdict] = field(default_factory=list)
     efi: efi.EfiBoot | None = None  # UEFI boots: boot services memory kept or freed
+    unknown: list[efi.Unknown] = field(default_factory=list)  # facts the input cannot decide
     log: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # model limits and kernel fallbacks
+
+    def unknown_fact(self, fact: str) -> bool:
+        """Whether the input cannot decide ``fact`` (one of kernel.efi's fact names)."""
+        return any(fact in u.affects for u in self.unknown)
 
     def reserve(self, base: int, size: int, what: str, caller: str = "",
                 kern: bool = False) -> None:
@@ -276,6 +281,8 @@ def setup_start(machine: Machine, prof: KernelProfile) -> Boot:
     b.notes.extend(machine.notes)
     b.notes.extend(cmd.notes)
     b.notes.extend(model_limits(machine))
+    b.unknown = efi.unknown_facts(b)
+    b.notes.extend(f"unknown {', '.join(u.affects)}: {u.input}: {u.why}" for u in b.unknown)
     log = b.log
     log.append(f"Command line: {cmd.raw}")
     e820 = e820__memory_setup(b)
@@ -343,7 +350,11 @@ def initmem_init(b: Boot) -> None:
     """initmem_init() -> x86_numa_init(), and the CPU-to-node map that follows it."""
     prof, m = b.profile, b.machine
     b.numa = x86_numa_init(b.memblock, m.srat, m.cmdline.numa_off, b.max_pfn, prof)
-    b.log.extend(b.numa.log)
+    placed = set()
+    if b.unknown_fact(efi.NODE_DATA):  # where NODE_DATA lands is not known: not printed
+        placed = {node_data_line(nid, pa, prof.node_data_size)
+                  for nid, pa in b.numa.node_data.items()}
+    b.log.extend(line for line in b.numa.log if line not in placed)
     b.hotplug = [(r.base, r.end, r.nid) for r in b.memblock.memory.regions
                  if r.flags & mbk.MEMBLOCK_HOTPLUG]
     b.kernel_at_numa = [(r.base, r.end, r.nid) for r in b.memblock.reserved.regions]

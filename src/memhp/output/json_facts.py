@@ -17,7 +17,7 @@ def zoneinfo(boot: Boot) -> dict[str, dict[str, dict[str, int]]]:
         out[str(nid)] = {}
         for z in node.zones:
             zi = {"start_pfn": z.start_pfn, "spanned": z.spanned, "present": z.present}
-            if boot.managed:
+            if boot.managed and not boot.unknown_fact("managed"):
                 zi["managed"] = boot.managed.get((nid, z.idx), 0)
             out[str(nid)][z.name] = zi
     return out
@@ -36,6 +36,8 @@ def facts(boot: Boot) -> dict[str, Any]:
     dumps = [{"memory": mem, "reserved": res} for mem, res in boot.dumps]
     offline = {str(v.block): v.result for v in boot.offline}
     reasons = {str(v.block): v.reason for v in boot.offline}
+    if boot.unknown_fact("memblock_dumps"):
+        dumps = []
     return {
         "dmesg": list(boot.log),
         "memblock": dumps[-1] if dumps else None,
@@ -48,6 +50,8 @@ def facts(boot: Boot) -> dict[str, Any]:
         "kernel_profile": boot.profile.name,
         "kernel_profile_chosen": boot.profile.chosen,
         "notes": list(boot.notes),
+        "unknown": [{"input": u.input, "why": u.why, "affects": list(u.affects)}
+                    for u in boot.unknown],
     }
 
 

@@ -65,7 +65,9 @@ def render(boot: Boot, style: Style = PLAIN) -> str:
         if nid in numa.node_data:
             where = ("on its own memory" if home == nid
                      else f"on node {home} (its memory is all hotpluggable)")
-            out.append(f"  NODE_DATA({nid}) at {numa.node_data[nid]:#x}, {where}")
+            at = ("at an unknown address (see the notes)" if boot.unknown_fact("node_data")
+                  else f"at {numa.node_data[nid]:#x}")
+            out.append(f"  NODE_DATA({nid}) {at}, {where}")
         for z in nz.zones:
             if z.spanned:
                 out.append(

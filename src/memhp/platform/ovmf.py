@@ -39,6 +39,12 @@ from memhp.firmware.types import (
     EFI_ACPI_RECLAIM_MEMORY,
     EFI_LOADER_CODE,
     EFI_LOADER_DATA,
+    UNKNOWN_EFI_BGRT,
+    UNKNOWN_EFI_MAP,
+    UNKNOWN_EFI_MEMATTR,
+    UNKNOWN_EFI_MEMMAP_AT,
+    UNKNOWN_KERNEL_LOAD,
+    UNKNOWN_SETUP_DATA,
     EfiMemoryDescriptor,
     Machine,
 )
@@ -125,28 +131,33 @@ def complete_handover(machine: Machine) -> Machine:
     nomap = ("the EFI memory map is not in the log (boot with efi=debug to print it); "
              "OVMF's allocations are known only from it")
     if not memmap:
-        unknown.append(("EFI memory map", nomap))
+        unknown.append((UNKNOWN_EFI_MAP, nomap))
     if machine.kernel_load is None:
         load = _kernel_load(memmap)
         if load is None:
-            unknown.append(("kernel image placement", nomap if not memmap else
+            unknown.append((UNKNOWN_KERNEL_LOAD, nomap if not memmap else
                             "no EFI Loader Code region holds the kernel image"))
         changes["kernel_load"] = load
     if machine.efi_memmap_at is None and memmap:
         at = _memmap_at(machine)
         if at is None:
-            unknown.append(("where the EFI memory map lies",
+            unknown.append((UNKNOWN_EFI_MEMMAP_AT,
                             "no ACPI reclaim region with room below the ACPI tables"))
         changes["efi_memmap_at"] = at
     if not machine.setup_data:
         blobs = _rom_setup_data(machine) if memmap else None
         if blobs is None:
-            unknown.append(("setup_data (PCI option ROM copies)",
+            unknown.append((UNKNOWN_SETUP_DATA,
                             nomap if not memmap else "the loader-data region below the initrd "
                             "does not fit QEMU's default option ROMs"))
         changes["setup_data"] = blobs or ()
     if machine.efi_memattr is None:
-        unknown.append(("EFI memory attributes table", "its address is a firmware pool "
-                        "allocation printed only in the full log ('efi: ... MEMATTR=')"))
+        unknown.append((UNKNOWN_EFI_MEMATTR, "a firmware pool allocation: its address and "
+                        "size are printed only in the full log ('efi: ... MEMATTR=' and, with "
+                        "efi=debug, the 'efi: memattr:' entries)"))
+    has_bgrt = any(t.signature == "BGRT" for t in machine.acpi_tables)
+    if has_bgrt and not machine.efi_mem_reserve:
+        unknown.append((UNKNOWN_EFI_BGRT, "the logo's address is in the BGRT table; the log "
+                        "shows it only in the runtime EFI map (efi=debug)"))
     changes["unknown_inputs"] = tuple(unknown)
     return dataclasses.replace(machine, **changes)  # type: ignore[arg-type]
