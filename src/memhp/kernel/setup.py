@@ -30,6 +30,7 @@ from memhp.kernel.e820 import (
     e820_print,
     trim_bios_range,
 )
+from memhp.kernel.efi import EfiBoot, Unknown
 from memhp.kernel.memory_blocks import MemoryBlock, memory_dev_init, probe_memory_block_size
 from memhp.kernel.memory_hotplug import OfflineVerdict, predict_offline
 from memhp.kernel.mm_init import (
@@ -79,8 +80,8 @@ class Boot:
     zonelists: dict[int, list[int]] = field(default_factory=dict)
     managed: dict[tuple[int, int], int] = field(default_factory=dict)  # (nid, zone) -> pages
     offline: list[OfflineVerdict] = field(default_factory=list)
-    efi: efi.EfiBoot | None = None  # UEFI boots: boot services memory kept or freed
-    unknown: list[efi.Unknown] = field(default_factory=list)  # facts the input cannot decide
+    efi: EfiBoot | None = None  # UEFI boots: boot services memory kept or freed
+    unknown: list[Unknown] = field(default_factory=list)  # facts the input cannot decide
     log: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # model limits and kernel fallbacks
 
