@@ -4,11 +4,15 @@ reservations (arch/x86/platform/efi, drivers/firmware/efi)."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from memhp.errors import InputError
+from memhp.firmware.bootlog import dmesg_section, machine_from_boot_log
 from memhp.firmware.cmdline import parse_cmdline
 from memhp.firmware.efi import format_efi_memmap_line, parse_efi_memattr, parse_efi_memmap
 from memhp.firmware.types import (
@@ -20,12 +24,19 @@ from memhp.firmware.types import (
     EFI_MEMORY_MORE_RELIABLE,
     EFI_MEMORY_RUNTIME,
     EFI_RUNTIME_SERVICES_DATA,
+    UNKNOWN_EFI_BGRT,
+    UNKNOWN_EFI_MAP,
+    UNKNOWN_EFI_MEMATTR,
+    UNKNOWN_EFI_MEMMAP_AT,
+    UNKNOWN_KERNEL_LOAD,
+    UNKNOWN_SETUP_DATA,
     E820Entry,
     EfiMemoryDescriptor,
     Machine,
 )
 from memhp.kernel import setup
 from memhp.kernel.profile import load_profile
+from memhp.platform.ovmf import is_ovmf
 
 WB = 0xF  # UC|WC|WT|WB, as OVMF sets them
 COLS = "|  |  |  |  |  |  |  |  |  |   |WB|WT|WC|UC]"  # HP..UCE blank, then the cache columns
@@ -174,3 +185,55 @@ def test_boot_services_freed_late_unless_efi_debug() -> None:
     b = _efi_boot(regions)
     assert setup.efi_freed_late(b) == [(0x900000, 0x1000000), (1024 * MiB, 1032 * MiB)]
     assert setup.efi_freed_late(_efi_boot(regions, "efi=debug")) == []
+
+
+# --- the OVMF hand-over model (platform/ovmf.py) ---------------------------------------------
+
+EFI_CORPUS = Path(__file__).parent / "fixtures" / "corpus" / "efi"
+
+
+def _firmware_lines(boot: str) -> str:
+    """What firmware_lines.py keeps of a corpus log (without running it)."""
+    keep = ("Linux version ", "Command line: ", "BIOS-e820: ", "RAMDISK: ", "ACPI: ", "efi: mem")
+    log = dmesg_section((EFI_CORPUS / boot / "serial.log").read_text(errors="replace"))
+    lines = [re.sub(r"^\[\s*\d+\.\d+\] ", "", ln) for ln in log.splitlines()]
+    return "\n".join(ln for ln in lines if ln.startswith(keep)) + "\n"
+
+
+@pytest.mark.parametrize(("boot", "memmap_at", "setup_data"), [
+    # q35: the map right below the BGRT table at 0x7fb73000; ROM copies of VGA and e1000e
+    ("e01_q35_efi_movable_node_hotplug_node1", 0x7FB71040,
+     ((0x7DD05018, 0x7DD42058), (0x7DD43018, 0x7DD4CC58))),
+    # pc: no MCFG and no SRAT, so the tables end higher; e1000's ROM is as big as e1000e's
+    ("e02_pc_efi_no_srat_movablecore", 0xBFB74040,
+     ((0xBDE0D018, 0xBDE4A058), (0xBDE4B018, 0xBDE54C58))),
+])
+def test_ovmf_handover(boot: str, memmap_at: int, setup_data: tuple[tuple[int, int], ...]) -> None:
+    """Where OVMF and the stub put the kernel, the map and setup_data, as the real kernel's
+    reservations show them (efi_memblock_x86_reserve_range, e820: update ... ==> usable)."""
+    m = machine_from_boot_log(_firmware_lines(boot), boot)
+    assert is_ovmf(m) and m.efi_boot
+    assert m.kernel_load == 0x1600000  # the 64 MiB Loader Code region
+    assert m.efi_memmap_at == memmap_at
+    assert m.setup_data == setup_data
+    assert [what for what, _ in m.unknown_inputs] == [UNKNOWN_EFI_MEMATTR]
+
+
+def test_other_uefi_firmware_is_unknown_not_guessed() -> None:
+    """An EFI map from firmware that is not OVMF: the kernel model applies, but where the
+    boot loader put things is not modelled, so it is unknown."""
+    text = _firmware_lines("e01_q35_efi_movable_node_hotplug_node1").replace("BOCHS", "DELL ")
+    m = machine_from_boot_log(text, "log")
+    assert not is_ovmf(m) and m.efi_boot and m.kernel_load is None
+    assert {what for what, _ in m.unknown_inputs} >= {
+        UNKNOWN_KERNEL_LOAD, UNKNOWN_EFI_MEMMAP_AT, UNKNOWN_SETUP_DATA}
+
+
+def test_no_map_no_guess() -> None:
+    """e05 booted without efi=debug: the firmware lines tell an OVMF boot by its e820, but
+    nothing of what the map would tell."""
+    m = machine_from_boot_log(_firmware_lines("e05_q35_efi_movable_node_no_efi_debug"), "e05")
+    assert m.efi_boot and m.kernel_load is None and m.setup_data == ()
+    assert {what for what, _ in m.unknown_inputs} == {
+        UNKNOWN_EFI_MAP, UNKNOWN_KERNEL_LOAD, UNKNOWN_SETUP_DATA, UNKNOWN_EFI_MEMATTR,
+        UNKNOWN_EFI_BGRT}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import gzip
 import importlib
 import io
@@ -54,10 +55,10 @@ def corpus_args(name: str) -> list[str]:
 
 
 def without_paths(args: list[str]) -> list[str]:
-    """The argument list with the kernel, initrd and SRAT file names replaced."""
+    """The argument list with the kernel, initrd, SRAT and firmware file names replaced."""
     out = list(args)
     for i, a in enumerate(out):
-        if i and out[i - 1] in ("-kernel", "-initrd"):
+        if i and out[i - 1] in ("-kernel", "-initrd", "-bios"):
             out[i] = f"<{out[i - 1][1:]}>"
         elif a.startswith("file="):
             out[i] = "file=<srat>"
@@ -481,6 +482,8 @@ BOOTS = {
     "p09-scenario": ["--scenario",
                      "tests/fixtures/corpus/p09_no_srat_movablecore_percent/scenario.json",
                      "--no-offline"],
+    "e04-ovmf": ["--scenario",
+                 "tests/fixtures/corpus/efi/e04_q35_efi_hotplug_srat_kernelcore/scenario.json"],
 }
 Booted = tuple[int, dict[str, Any], Path]
 
@@ -567,3 +570,44 @@ def test_real_boot_of_a_scenario_without_offline_trial(
     assert "-acpitable" not in doc["qemu_args"] and not (keep / "srat.bin").exists()
     assert "scenario has no firmware model" in doc["prediction_source"]
     assert doc["firmware_matches_model"] is None
+
+
+@pytest.mark.qemu
+def test_real_boot_through_ovmf(booted: Callable[[str], Booted]) -> None:
+    """A UEFI boot (the corpus' e04 scenario, firmware "ovmf"): OVMF as -bios, efi=debug on
+    the command line, and the prediction from the VM's e820 and EFI memory map needs
+    nothing it does not know."""
+    rc, doc, keep = booted("e04-ovmf")
+    _assert_all_compared_groups_match(rc, doc, keep)
+    args = doc["qemu_args"]
+    assert args[args.index("-bios") + 1].endswith("OVMF.fd")
+    assert "efi=debug" in args[args.index("-append") + 1].split()
+    assert json.loads((keep / "prediction.json").read_text())["unknown"] == []
+
+
+EFI_SCENARIOS = sorted(p.name for p in (CORPUS / "efi").glob("e[0-9]*") if p.is_dir())
+
+
+@pytest.mark.parametrize("name", EFI_SCENARIOS)
+def test_efi_scenario_arguments_equal_the_corpus_ones(name: str) -> None:
+    """The UEFI boots: OVMF given with -bios where the corpus put it; the scenario's
+    command line (with or without efi=debug) as it is."""
+    sc = scenario.load_scenario(str(CORPUS / "efi" / name / "scenario.json"))
+    assert sc.firmware == "ovmf"
+    blob = encode_srat(sc.srat) if sc.srat else None
+    spec = scenario.spec_from_scenario(sc, blob)
+    if name.startswith("e05"):  # without efi=debug verify adds it, to see the EFI map
+        assert spec.append.endswith("movable_node efi=debug")
+        spec = dataclasses.replace(spec, append=spec.append.removesuffix(" efi=debug"))
+    args = qemu.qemu_args(spec, "k", "i", "s")
+    want = json.loads((CORPUS / "efi" / name / "meta.json").read_text())["qemu_args"]
+    assert want[-2:] == ["-nographic", "-no-reboot"]  # housekeeping, also in verify's tail
+    want = want[:-2]
+    assert without_paths(args[: len(want)]) == without_paths(want)
+    assert args[len(want):] == HOUSEKEEPING
+
+
+def test_ovmf_missing_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(qemu, "OVMF_IMAGES", ("/nonexistent/OVMF.fd",))
+    with pytest.raises(VerifyError, match="install package ovmf"):
+        qemu.find_ovmf()

@@ -22,8 +22,8 @@ Measured on Debian 12's ``ovmf`` (2022.11) with QEMU 7.2, ``-bios OVMF.fd -kerne
   setup_data blob from pool (loader data).  QEMU 7.2's default VGA and NIC (``pc``: e1000,
   ``q35``: e1000e) carry ROMs of 0x9c00 and 0x3d000 bytes; each blob is the ROM plus a
   0x40-byte header, in pages of its own (24-byte pool header first), allocated top-down right
-  below the initrd.  The model checks that the loader-data region starts exactly where those
-  pages would; otherwise it says it cannot tell.
+  below the initrd.  The model takes the ROM set (with or without the NIC) whose pages make
+  the loader-data region start exactly where it does; if none does, it says it cannot tell.
 
 Not in the firmware lines, so left ``unknown`` (with why) unless the full log has it: the
 EFI memory attributes table (a pool allocation inside boot services data; the full log's
@@ -59,8 +59,9 @@ SLACK_SLOTS = 8  # EFI_MMAP_NR_SLACK_SLOTS
 DESC_SIZE = 48  # OVMF's EFI_MEMORY_DESCRIPTOR stride
 PCI_SETUP_ROM_HEAD = 0x40  # struct setup_data + struct pci_setup_rom before romdata[]
 # QEMU 7.2's option ROMs of the default devices, in the order the stub allocates them:
-# VGA (vgabios-stdvga.bin) first, at the top, then the NIC (efi-e1000.rom / efi-e1000e.rom).
-QEMU_DEFAULT_ROMS = (0x9C00, 0x3D000)
+# VGA (vgabios-stdvga.bin) first, at the top, then the NIC (efi-e1000.rom / efi-e1000e.rom);
+# without a NIC (-nic none) the VGA ROM alone.
+QEMU_ROM_SETS = ((0x9C00, 0x3D000), (0x9C00,))
 OVMF_NVS_START = 0x800000  # OVMF's early-boot ACPI NVS ranges start at 8 MiB
 
 
@@ -102,35 +103,47 @@ def _memmap_at(machine: Machine) -> int | None:
 
 
 def _rom_setup_data(machine: Machine) -> tuple[tuple[int, int], ...] | None:
-    """The option-ROM setup_data blobs right below the initrd, if the loader-data region
-    that holds the initrd starts exactly where QEMU's default ROMs put its first page."""
+    """The option-ROM setup_data blobs right below the initrd: those of the QEMU ROM set
+    (VGA and NIC, or VGA alone under ``-nic none``) whose pages make the loader-data region
+    that holds the initrd start exactly where it does; None if no set fits."""
     if machine.initrd is None:
         return None
-    top = machine.initrd[0]
-    blobs: list[tuple[int, int]] = []
-    for rom in QEMU_DEFAULT_ROMS:
-        size = PCI_SETUP_ROM_HEAD + rom
-        top -= _pages(POOL_HEAD + size + POOL_TAIL)
-        blobs.append((top + POOL_HEAD, top + POOL_HEAD + size))
+    initrd = machine.initrd[0]
     region = next((md for md in machine.efi_memmap
-                   if md.type == EFI_LOADER_DATA and md.start <= machine.initrd[0] < md.end), None)
-    if region is None or region.start != top:
-        return None
-    return tuple(sorted(blobs))
+                   if md.type == EFI_LOADER_DATA and md.start <= initrd < md.end), None)
+    for roms in QEMU_ROM_SETS:
+        top = initrd
+        blobs: list[tuple[int, int]] = []
+        for rom in roms:
+            size = PCI_SETUP_ROM_HEAD + rom
+            top -= _pages(POOL_HEAD + size + POOL_TAIL)
+            blobs.append((top + POOL_HEAD, top + POOL_HEAD + size))
+        if region is not None and region.start == top:
+            return tuple(sorted(blobs))
+    return None
 
 
 def complete_handover(machine: Machine) -> Machine:
     """The machine with what OVMF and the EFI stub handed over filled in where the firmware
     lines tell it, and ``unknown_inputs`` naming what they cannot tell.  Values the log gave
-    itself (``setup_data``, the attributes table) are kept."""
-    if not is_ovmf(machine):
+    itself (``setup_data``, the attributes table) are kept.  A UEFI boot by other firmware
+    (an EFI map in the log, no OVMF) gets the same inputs marked unknown: only OVMF's
+    placements are measured."""
+    ovmf = is_ovmf(machine)
+    if not ovmf and not machine.efi_boot:
         return machine
     unknown = list(machine.unknown_inputs)
-    changes: dict[str, object] = {"efi_boot": True, "efi_memdesc_size": DESC_SIZE}
+    changes: dict[str, object] = {"efi_boot": True}
     memmap = machine.efi_memmap
     nomap = ("the EFI memory map is not in the log (boot with efi=debug to print it); "
              "OVMF's allocations are known only from it")
-    if not memmap:
+    if not ovmf:
+        memmap = ()
+        nomap = ("UEFI firmware other than OVMF: where it and the boot loader put the kernel, "
+                 "the EFI map and setup_data is not modelled")
+    else:
+        changes["efi_memdesc_size"] = DESC_SIZE
+    if not machine.efi_memmap:
         unknown.append((UNKNOWN_EFI_MAP, nomap))
     if machine.kernel_load is None:
         load = _kernel_load(memmap)
@@ -138,10 +151,10 @@ def complete_handover(machine: Machine) -> Machine:
             unknown.append((UNKNOWN_KERNEL_LOAD, nomap if not memmap else
                             "no EFI Loader Code region holds the kernel image"))
         changes["kernel_load"] = load
-    if machine.efi_memmap_at is None and memmap:
-        at = _memmap_at(machine)
+    if machine.efi_memmap_at is None and machine.efi_memmap:
+        at = _memmap_at(machine) if ovmf else None
         if at is None:
-            unknown.append((UNKNOWN_EFI_MEMMAP_AT,
+            unknown.append((UNKNOWN_EFI_MEMMAP_AT, nomap if not ovmf else
                             "no ACPI reclaim region with room below the ACPI tables"))
         changes["efi_memmap_at"] = at
     if not machine.setup_data:

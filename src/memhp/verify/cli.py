@@ -53,6 +53,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--accel", choices=("tcg", "kvm"), default="tcg",
                    help="QEMU accelerator (default tcg, as the corpus; under kvm '-cpu max' "
                    "is the host CPU)")
+    p.add_argument("--firmware", choices=qemu.FIRMWARES, default=None,
+                   help="boot through SeaBIOS (QEMU's default) or OVMF (UEFI, Debian's ovmf "
+                   "package; adds efi=debug so the kernel prints the EFI memory map); "
+                   "default: the scenario's, else seabios")
     p.add_argument("--no-offline", action="store_true",
                    help="skip the offline trial (no 'tryoffline' on the command line)")
     p.add_argument("--format", choices=("text", "json"), default="text")
@@ -143,13 +147,15 @@ def _load(args: argparse.Namespace) -> _Input:
     if args.scenario:
         sc = scenario.load_scenario(args.scenario)
         blob = encode_srat(sc.srat, args.scenario) if sc.srat else None
-        spec = scenario.spec_from_scenario(sc, blob, args.cmdline, offline, args.accel)
+        spec = scenario.spec_from_scenario(sc, blob, args.cmdline, offline, args.accel,
+                                           args.firmware)
         return _Input(args.scenario, spec, sc.srat, None)
     if not args.machine:
         raise InputError("command line", "MACHINE", None, "give a machine file or --scenario")
     m = machine_file.load_machine(args.machine)
     blob = encode_srat(m.srat, args.machine) if m.srat else None
-    spec = qemu.spec_from_machine(m, blob, args.cmdline, offline, args.accel)
+    spec = qemu.spec_from_machine(m, blob, args.cmdline, offline, args.accel,
+                                  args.firmware or "seabios")
     return _Input(args.machine, spec, m.srat, m)
 
 
@@ -224,7 +230,13 @@ def verify(args: argparse.Namespace) -> Verdict:
         else:
             model = inp.model
             differences = firmware_differences(model, vm)
-            if differences:
+            if differences and inp.spec.firmware == "ovmf":
+                pred_machine = dataclasses.replace(vm, srat=inp.srat, cmdline=append,
+                                                   cpus=model.cpus, name=model.name)
+                source = ("the VM's firmware lines (OVMF's e820 and EFI memory map, ACPI "
+                          "tables, RAMDISK) with the machine file's SRAT and command line: a "
+                          "machine file describes BIOS firmware")
+            elif differences:
                 pred_machine = dataclasses.replace(vm, srat=inp.srat, cmdline=append,
                                                    cpus=model.cpus, name=model.name)
                 source = ("THE VM'S FIRMWARE LINES (BIOS-e820, ACPI tables, RAMDISK) with the "

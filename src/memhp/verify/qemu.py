@@ -28,6 +28,9 @@ from memhp.kernel.setup import possible_cpus
 from memhp.verify.kernel import VerifyError
 
 QEMU = "qemu-system-x86_64"
+FIRMWARES = ("seabios", "ovmf")
+# Debian's ovmf package: the whole flash image, loadable with -bios as the corpus did
+OVMF_IMAGES = ("/usr/share/ovmf/OVMF.fd", "/usr/share/qemu/OVMF.fd")
 BASE_PARAMS = ("console=ttyS0", "nokaslr", "loglevel=7", "memblock=debug", "tryoffline")
 OFFLINE_PARAM = "tryoffline"
 GiB = 1 << 30
@@ -50,6 +53,7 @@ class VmSpec:
     append: str
     accel: str = "tcg"
     notes: tuple[str, ...] = field(default_factory=tuple)
+    firmware: str = "seabios"  # QEMU's default BIOS, or "ovmf" (UEFI, booted through -bios)
 
 
 def base_cmdline(offline: bool = True) -> str:
@@ -105,17 +109,26 @@ def guess_machine_type(machine: Machine) -> tuple[str, str | None]:
                   f"{low:#x}: using pc")
 
 
+def efi_params(own: str, firmware: str) -> str:
+    """Under OVMF, ``efi=debug`` joins the machine's parameters (unless an ``efi=`` is
+    there): the kernel then prints the EFI memory map, which the prediction reads."""
+    if firmware != "ovmf" or any(w.startswith("efi=") for w in own.split()):
+        return own
+    return f"{own} efi=debug".strip()
+
+
 def spec_from_machine(machine: Machine, srat: bytes | None, cmdline: str | None = None,
-                      offline: bool = True, accel: str = "tcg") -> VmSpec:
+                      offline: bool = True, accel: str = "tcg",
+                      firmware: str = "seabios") -> VmSpec:
     """The VM for a machine model; ``cmdline`` replaces the machine's own parameters."""
     mtype, how = guess_machine_type(machine)
     apics, source = possible_cpus(machine)
     notes = [how] if how else []
     if source.startswith("nothing"):
         notes.append("the machine file gives no CPU count: -smp 1")
-    own = own_params(machine.cmdline.raw if cmdline is None else cmdline)
+    own = efi_params(own_params(machine.cmdline.raw if cmdline is None else cmdline), firmware)
     return VmSpec(mtype, ram_mib(machine), len(apics), srat, make_append(own, offline), accel,
-                  tuple(notes))
+                  tuple(notes), firmware)
 
 
 def mem_arg(mib: int) -> str:
@@ -132,9 +145,20 @@ def qemu_args(spec: VmSpec, kernel: str, initrd: str, srat_path: str | None) -> 
         if srat_path is None:
             raise ValueError("the VM has an SRAT but no file for it")
         args += ["-acpitable", f"file={srat_path}"]
+    if spec.firmware == "ovmf":
+        args += ["-bios", find_ovmf()]
     args += ["-kernel", kernel, "-initrd", initrd, "-append", spec.append]
     args += ["-nic", "none", "-no-reboot", "-nographic", "-monitor", "none", "-serial", "stdio"]
     return args
+
+
+def find_ovmf() -> str:
+    """OVMF's flash image, or a VerifyError naming the package."""
+    for path in OVMF_IMAGES:
+        if os.path.isfile(path):
+            return path
+    raise VerifyError(f"--firmware ovmf: no OVMF image ({', '.join(OVMF_IMAGES)}): install "
+                      "package ovmf (.ci/verify-deps does)")
 
 
 def check_qemu() -> str:

@@ -13,6 +13,7 @@ defaults to the number of SRAT processor entries, else 2 (what the corpus booted
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from memhp.errors import InputError
 from memhp.firmware.types import Srat, SratCpu, SratEntry, SratMemory
 from memhp.inputfile import read_text, stdin_name
-from memhp.verify.qemu import MiB, VmSpec, make_append, own_params
+from memhp.verify.qemu import FIRMWARES, MiB, VmSpec, efi_params, make_append, own_params
 
 MACHINE_TYPES = ("pc", "q35")
 DEFAULT_SMP = 2
@@ -29,7 +30,7 @@ DEFAULT_SMP = 2
 SRAT_OEM_ID, SRAT_OEM_TABLE_ID, SRAT_CREATOR_ID = "ORACLE", "HOTPLUG ", "ORCL"
 _SIZE = re.compile(r"(0x[0-9a-f]+|[0-9]+)([kmgt]?)", re.IGNORECASE)
 _SHIFT = {"": 0, "k": 10, "m": 20, "g": 30, "t": 40}
-_KEYS = {"machine", "mem", "smp", "srat", "cmdline"}
+_KEYS = {"machine", "mem", "smp", "srat", "cmdline", "firmware", "qemu_args"}
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class Scenario:
     srat: Srat | None
     cmdline: str
     name: str = ""
+    firmware: str = "seabios"
 
 
 def parse_size(value: object, source: str, field: str) -> int:
@@ -120,17 +122,26 @@ def parse_scenario(text: str, source: str) -> Scenario:
     cmdline = doc.get("cmdline") or ""
     if not isinstance(cmdline, str):
         raise InputError(source, "cmdline", cmdline, "must be a string")
-    return Scenario(machine, mem, smp, srat, cmdline)
+    firmware = doc.get("firmware", "seabios")
+    if firmware not in FIRMWARES:
+        raise InputError(source, "firmware", firmware, f"must be one of {list(FIRMWARES)}")
+    if doc.get("qemu_args", []) != []:
+        raise InputError(source, "qemu_args", doc["qemu_args"],
+                         "extra QEMU arguments are not supported; leave the list empty")
+    return Scenario(machine, mem, smp, srat, cmdline, firmware=firmware)
 
 
 def load_scenario(path: str) -> Scenario:
     sc = parse_scenario(read_text(path), stdin_name(path))
-    return Scenario(sc.machine_type, sc.mem, sc.smp, sc.srat, sc.cmdline, name=path)
+    return dataclasses.replace(sc, name=path)
 
 
 def spec_from_scenario(sc: Scenario, srat: bytes | None, cmdline: str | None = None,
-                       offline: bool = True, accel: str = "tcg") -> VmSpec:
-    """The VM of a scenario; ``cmdline`` replaces its own parameters."""
-    own = own_params(sc.cmdline if cmdline is None else cmdline)
+                       offline: bool = True, accel: str = "tcg",
+                       firmware: str | None = None) -> VmSpec:
+    """The VM of a scenario; ``cmdline`` replaces its own parameters, ``firmware`` its
+    firmware."""
+    fw = firmware or sc.firmware
+    own = efi_params(own_params(sc.cmdline if cmdline is None else cmdline), fw)
     return VmSpec(sc.machine_type, sc.mem // MiB, sc.smp, srat, make_append(own, offline),
-                  accel)
+                  accel, firmware=fw)
