@@ -51,14 +51,7 @@ def test_corpus_is_complete() -> None:
         assert meta["kernel_release"] == PROFILE.kernel_release
 
 
-# p07 prints 6.12's "NUMA: no nodes coverage for ..." (memblock_validate_numa_coverage),
-# which the 6.12 generation's work adds; until it lands, that one group differs
-PENDING_612 = {"p07_srat_misses_memory_numa_off"}
-
-
-@pytest.mark.parametrize("scenario", [
-    pytest.param(s, marks=pytest.mark.xfail(reason="needs the 6.12 NUMA coverage message"))
-    if s in PENDING_612 else s for s in SCENARIOS])
+@pytest.mark.parametrize("scenario", SCENARIOS)
 def test_all_fourteen_groups_from_firmware_lines(scenario: str, tmp_path: Path) -> None:
     """The acceptance pipeline: firmware_lines.py | memhp predict --format json |
     compare.py, the profile picked from the log's Linux version line."""

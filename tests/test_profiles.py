@@ -13,14 +13,19 @@ import pytest
 from memhp.cli import main
 from memhp.errors import InputError
 from memhp.firmware.bootlog import parse_linux_version
+from memhp.kernel import memblock as mbk
+from memhp.kernel.acpi_numa import NumaMemblk
+from memhp.kernel.numa import NumaResult, numa_cleanup_meminfo, numa_register_memblks
 from memhp.kernel.profile import (
     CHANGES,
     DEFAULT_PROFILE,
     all_profiles,
     available_profiles,
     choose_profile,
+    load_profile,
     parse_version,
 )
+from memhp.replay import parse_memblock_log
 
 FIRMWARE_LINES_612 = """\
 Linux version 6.12.117+deb13-amd64 (debian-kernel@lists.debian.org) (gcc-14) #1 SMP \
@@ -143,3 +148,68 @@ def test_profiles_command_lists_where_each_was_measured() -> None:
     doc = json.loads(out)
     assert doc["default"] == DEFAULT_PROFILE
     assert {p["name"] for p in doc["profiles"]} == set(available_profiles())
+
+
+# --- behaviour chosen by version --------------------------------------------------------
+
+def _memory(*ranges: tuple[int, int]) -> mbk.Memblock:
+    mb = mbk.Memblock()
+    for start, end in ranges:
+        mbk.memblock_add(mb, start, end - start)
+    return mb
+
+
+@pytest.mark.parametrize(("profile", "start", "first"), [
+    # RAM from 0x1000 (the kernel made the first page reserved), the SRAT's node 0 from 0:
+    # 6.1 keeps the node's start at 0, 6.12 trims it to the first byte of RAM
+    ("debian-6.1-amd64", 0, "NUMA: Node 0 [mem 0x00000000-0x0009ffff] + [mem 0x00100000-"
+                            "0x3fffffff] -> [mem 0x00000000-0x3fffffff]"),
+    ("debian-6.12-amd64", 0x1000, "NUMA: Node 0 [mem 0x00001000-0x0009ffff] + [mem 0x00100000-"
+                                  "0x3fffffff] -> [mem 0x00001000-0x3fffffff]"),
+])
+def test_numa_cleanup_meminfo_trims_to_dram_since_6_12(profile: str, start: int,
+                                                        first: str) -> None:
+    prof = load_profile(profile)
+    mb = _memory((0x1000, 0x9F000), (0x100000, 0x40000000))
+    log: list[str] = []
+    blks, err = numa_cleanup_meminfo(
+        [NumaMemblk(0, 0xA0000, 0), NumaMemblk(0x100000, 0x40000000, 0)], mb,
+        0x40000000 >> 12, prof, log)
+    assert err == "" and log == [first]
+    assert [(b.start, b.end) for b in blks] == [(start, 0x40000000)]
+
+
+@pytest.mark.parametrize(("profile", "message"), [
+    ("debian-6.1-amd64", "NUMA: nodes only cover 1021MB of your 1023MB e820 RAM. Not used."),
+    ("debian-6.12-amd64", "NUMA: no nodes coverage for 2MB of 1023MB RAM"),
+])
+def test_numa_coverage_check_by_version(profile: str, message: str) -> None:
+    """2 MiB of RAM at the top belongs to no node: both reject the SRAT, in their words."""
+    prof = load_profile(profile)
+    mb = _memory((0x1000, 0x9F000), (0x100000, 0x40000000))
+    mbk.memblock_set_node(mb.memory, 0, 0x3FE00000, 0)
+    res = NumaResult()
+    mi = [NumaMemblk(0x1000, 0x9F000, 0), NumaMemblk(0x100000, 0x3FE00000, 0)]
+    assert not numa_register_memblks(mb, mi, {0}, 0x40000000 >> 12, prof, res)
+    assert res.failure == message
+
+
+def test_replay_reads_a_dump_with_a_console_line_inside() -> None:
+    """The serial console may print a kernel message into user space's copy of the log."""
+    log = "".join(f"[{t:>12}] {text}\n" for t, text in (
+        ("0.030425", "MEMBLOCK configuration:"),
+        ("0.030432", " memory size = 0x00000000fff7ec00 reserved size = 0x0000000002d7e000"),
+        ("0.030457", " memory.cnt  = 0x2"),
+        ("0.030496", " memory[0x0]\t[0x0000000000001000-0x000000000009efff], "
+                     "0x000000000009e000 bytes flags: 0x0"),
+        ("2.424375", "tsc: Refined TSC clocksource calibration: 2596.115 MHz"),
+        ("0.030532", " memory[0x1]\t[0x0000000000100000-0x00000000bffdffff], "
+                     "0x00000000bfee0000 bytes flags: 0x0"),
+        ("0.030567", " reserved.cnt  = 0x1"),
+        ("0.030572", " reserved[0x0]\t[0x0000000000000000-0x000000000000ffff], "
+                     "0x0000000000010000 bytes flags: 0x0"),
+        ("0.030580", "Zone ranges:"),
+        ("0.030581", "  DMA      [mem 0x0000000000001000-0x0000000000ffffff]")))
+    (dump,) = [e for e in parse_memblock_log(log) if e.kind == "dump"]
+    assert dump.dump == (((0x1000, 0x9E000, None, 0), (0x100000, 0xBFEE0000, None, 0)),
+                         ((0, 0x10000, None, 0),))

@@ -62,6 +62,21 @@ def _caller(text: str) -> str:
     return re.sub(r"\.(?:constprop|isra|part|cold)(?:\.\d+)?", "", text.split("+", 1)[0])
 
 
+_DUMP_LINE = re.compile(r"^\s+(?:memory|reserved)(?:\[|\.cnt)")
+
+
+def _dump_resumes(lines: list[str], j: int, most: int = 4) -> int | None:
+    """Where a memblock dump goes on after line ``j``, which is not one of its lines: the
+    serial console prints kernel messages while user space prints the log, so a corpus
+    log's dmesg copy can have a few of them inside a dump.  None: the dump ended."""
+    for k in range(j + 1, min(j + 1 + most, len(lines))):
+        if _DUMP_LINE.match(lines[k]):
+            return k
+        if lines[k].startswith((" ", "\t")):
+            return None
+    return None
+
+
 def parse_memblock_log(text: str) -> list[LogEvent]:
     """The memblock requests, reservations, frees, additions, dumps and steering markers
     of a log, in order."""
@@ -86,7 +101,12 @@ def parse_memblock_log(text: str) -> list[LogEvent]:
             regions: dict[str, list[tuple[int, int, int | None, int]]] = {"memory": [],
                                                                           "reserved": []}
             j = i + 1
-            while j < len(lines) and (lines[j].startswith(" ") or lines[j].startswith("\t")):
+            while j < len(lines):
+                if not lines[j].startswith((" ", "\t")):
+                    resumes = _dump_resumes(lines, j)
+                    if resumes is None:
+                        break
+                    j = resumes
                 r = _REGION.match(lines[j])
                 if r:
                     regions[r[1]].append((int(r[2], 16), int(r[4], 16),

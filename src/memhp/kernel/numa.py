@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""NUMA set-up at boot, modelled on arch/x86/mm/numa.c (Linux 6.1).
+"""NUMA set-up at boot, modelled on arch/x86/mm/numa.c (Linux 6.1) and, since 6.12, the
+generic mm/numa_memblks.c it moved to.
 
 ``x86_numa_init`` tries the SRAT and falls back to one fake node, like the kernel.
 Along the way it gives memblock regions their nodes, clears the hotplug flag of every
@@ -120,9 +121,25 @@ def numa_clear_kernel_node_hotplug(mb: mbk.Memblock, mi: list[NumaMemblk]) -> se
     return kernel_nodes
 
 
+def memblock_validate_numa_coverage(mb: mbk.Memblock, threshold: int, page_shift: int,
+                                    log: list[str]) -> bool:
+    """memblock_validate_numa_coverage() (mm/memblock.c, since 6.8): RAM without a node must
+    not exceed ``threshold`` bytes."""
+    lost = 0
+    for r in mb.memory.regions:
+        if r.nid is None:
+            lost += max((r.end >> page_shift) - (-(-r.base >> page_shift)), 0)
+    if lost << page_shift > threshold:
+        total = sum(r.size for r in mb.memory.regions)
+        log.append(f"NUMA: no nodes coverage for {(lost << page_shift) >> 20}MB of "
+                   f"{total >> 20}MB RAM")
+        return False
+    return True
+
+
 def numa_meminfo_cover_memory(mb: mbk.Memblock, mi: list[NumaMemblk], max_pfn: int,
                               page_shift: int, log: list[str]) -> bool:
-    """numa_meminfo_cover_memory(): the nodes must hold all RAM but 1M."""
+    """numa_meminfo_cover_memory() (6.1): the nodes must hold all RAM but 1M."""
     numaram = 0
     for b in mi:
         s, e = b.start >> page_shift, b.end >> page_shift
@@ -173,7 +190,9 @@ def numa_register_memblks(mb: mbk.Memblock, mi: list[NumaMemblk], nodes_parsed: 
     for b in mi:
         mbk.memblock_set_node(mb.memory, b.start, b.end - b.start, b.nid)
     res.kernel_nodes = numa_clear_kernel_node_hotplug(mb, mi)
-    if not numa_meminfo_cover_memory(mb, mi, max_pfn, prof.page_shift, res.log):
+    if not (memblock_validate_numa_coverage(mb, 1 << 20, prof.page_shift, res.log)
+            if prof.has("numa_coverage_from_memblock")
+            else numa_meminfo_cover_memory(mb, mi, max_pfn, prof.page_shift, res.log)):
         res.failure = res.log[-1]
         return False
     for nid in sorted(possible):

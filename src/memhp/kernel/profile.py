@@ -41,9 +41,10 @@ from memhp.errors import InputError
 
 DEFAULT_PROFILE = "debian-6.1-amd64"
 
-ChangeName = Literal["numa_meminfo_dram_limits", "memblock_rsrv_kern", "kho_scratch_below_1m",
-                     "e820_print_system_ram", "free_area_init_after_setup_arch",
-                     "sparse_usage_on_node", "runtime_dma32_page_per_node"]
+ChangeName = Literal["numa_meminfo_dram_limits", "numa_coverage_from_memblock",
+                     "memblock_rsrv_kern", "kho_scratch_below_1m", "e820_print_system_ram",
+                     "free_area_init_after_setup_arch", "sparse_usage_on_node",
+                     "runtime_dma32_page_per_node"]
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,13 @@ CHANGES: dict[ChangeName, Change] = {
         "numa_cleanup_meminfo() trims node ranges to the first and last memblock.memory "
         "address instead of [0, max_pfn): 'NUMA: Node 0 [mem 0x00001000-...' and the first "
         "page's reservation stays without a node"),
+    "numa_coverage_from_memblock": Change(
+        (6, 8), "ff6c3d81f2e8 (NUMA: optimize detection of memory with no node id assigned "
+        "by firmware), with 9cdc6423acb4 (memblock: allow zero threshold in "
+        "validate_numa_converage(), in 6.12.y)",
+        "memblock_validate_numa_coverage() replaces numa_meminfo_cover_memory(): more than "
+        "1M of RAM without a node rejects the SRAT, 'NUMA: no nodes coverage for NMB of "
+        "MMB RAM'"),
     # 6.12 -> 7.2.  A "source:" citation names the 7.2 function that behaves so (seen in
     # the linux-7.2 corpus) where the mainline commit id could not be looked up offline;
     # `since` is then the first release that can have it.
