@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from live_tree import boot_params, make_tree
 
+from memhp import analysis
 from memhp.cli import main
 from memhp.firmware import live
 from memhp.firmware.types import E820Entry
@@ -86,6 +87,24 @@ def test_without_the_kernel_log(boot: str, tmp_path: Path) -> None:
     assert isinstance(notes, list)
     assert notes[0].startswith(f"kernel log ({root}/dev/kmsg) not read: No such file")
     assert "ACPI table addresses are only in the kernel log" in notes[1]
+
+
+def test_the_kernel_log_from_a_file(tmp_path: Path) -> None:
+    """Where /dev/kmsg no longer holds the boot (or may not be read), --boot-log gives the
+    kernel log, as `journalctl -k -b | memhp check --boot-log -` does."""
+    boot = "linux-6.12/p05_kernelcore_two_nodes"
+    root = tree(boot, tmp_path, kernel_log=False)
+    rc, doc = check_json(root, "--boot-log", str(CORPUS / boot / "serial.log"))
+    assert (rc, doc["matched"], doc["compared"]) == (0, 13, 13)
+
+
+def test_advise_adds_parameters_before_the_init_arguments() -> None:
+    """After ``--`` the kernel hands everything to init: a parameter put there does
+    nothing (a Firecracker command line ends in ``-- --firecracker-init ...``)."""
+    assert analysis._with("console=ttyS0 movablecore=1G -- --init-arg movable_node",
+                          "movable_node", ("movable_node", "movablecore")) == \
+        "console=ttyS0 movable_node -- --init-arg movable_node"
+    assert analysis._with("quiet", "movablecore=25%", ()) == "quiet movablecore=25%"
 
 
 def test_live_prediction_equals_the_boot_log_prediction(tmp_path: Path) -> None:

@@ -308,16 +308,21 @@ class Advice:
     why_not: tuple[str, ...] = field(default=())
 
 
-def _strip(cmdline: str, names: tuple[str, ...]) -> str:
-    return " ".join(w for w in cmdline.split() if w.split("=", 1)[0] not in names)
+def _with(cmdline: str, param: str, drop: tuple[str, ...]) -> str:
+    """``cmdline`` without the kernel parameters named ``drop`` and with ``param``, both
+    before a ``--``: the kernel hands everything after it to init (``parse_args`` stops
+    there)."""
+    words = cmdline.split()
+    at = words.index("--") if "--" in words else len(words)
+    kernel = [w for w in words[:at] if w.split("=", 1)[0] not in drop]
+    return " ".join([*kernel, param, *words[at:]])
 
 
 def advise(machine: Machine, want: list[int], prof: KernelProfile) -> Advice:
     """Try the command lines that can make ``want`` hot-removable; say what each costs."""
-    base = _strip(machine.cmdline.raw, ("movable_node", "kernelcore", "movablecore"))
-    candidates = [f"{base} movable_node".strip()]
-    for pct in (25, 50, 75, 90):
-        candidates.append(f"{base} movablecore={pct}%".strip())
+    drop = ("movable_node", "kernelcore", "movablecore")
+    candidates = [_with(machine.cmdline.raw, p, drop) for p in
+                  ("movable_node", *(f"movablecore={pct}%" for pct in (25, 50, 75, 90)))]
     options = []
     for c in candidates:
         o = outcome(machine, c, prof)

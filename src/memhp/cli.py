@@ -27,10 +27,10 @@ def load_input(args: argparse.Namespace) -> Machine:
     if is_live(args):
         from memhp.firmware.live import read_live_machine
 
-        if args.machine or args.boot_log:
-            raise InputError("command line", "--live", args.machine or args.boot_log,
-                             "--live reads this machine; give no machine file or --boot-log")
-        m = read_live_machine(args.root or "/").machine
+        if args.machine:
+            raise InputError("command line", "--live", args.machine,
+                             "--live reads this machine; give no machine file")
+        m = read_live_machine(args.root or "/", live_log(args)).machine
         if args.srat:
             m = dataclasses.replace(m, srat=acpi.load_srat(args.srat))
         if getattr(args, "cmdline", None) is not None:
@@ -60,11 +60,19 @@ def is_live(args: argparse.Namespace) -> bool:
     return bool(getattr(args, "live", False) or getattr(args, "root", None))
 
 
+def live_log(args: argparse.Namespace) -> tuple[str, str] | None:
+    """With --live, --boot-log FILE is the kernel log instead of /dev/kmsg (the boot lines
+    of a long-running machine are in ``journalctl -k -b``): its text and name."""
+    log = args.boot_log[0] if isinstance(args.boot_log, list) else args.boot_log
+    return (read_text(log), stdin_name(log)) if log else None
+
+
 def live_args(p: argparse.ArgumentParser) -> None:
     """``--live`` and ``--root``: the machine memhp runs on as the input."""
     p.add_argument("--live", action="store_true",
                    help="this machine: read what firmware and boot loader gave the running "
-                   "kernel from /sys, /proc and the kernel log (more as root)")
+                   "kernel from /sys, /proc and the kernel log (more as root); --boot-log "
+                   "then gives the kernel log instead of /dev/kmsg")
     p.add_argument("--root", metavar="DIR",
                    help="read /sys, /proc and /dev/kmsg below DIR instead of / (implies --live)")
 
@@ -365,16 +373,21 @@ EXAMPLES = {
   memhp predict machine.toml
   memhp predict --boot-log dmesg.txt --srat /sys/firmware/acpi/tables/SRAT
   dmesg | memhp predict --boot-log - --format json
-  memhp predict machine.toml --cmdline "movable_node" --explain 40""",
+  memhp predict machine.toml --cmdline "movable_node" --explain 40
+  sudo memhp predict --live                        (this machine)
+  journalctl -k -b | memhp predict --live --boot-log -""",
     "explain": """\
   memhp explain machine.toml --node 1
   memhp explain --boot-log dmesg.txt --srat srat.bin --block 33
-  memhp explain machine.toml --addr 0x140000000""",
+  memhp explain machine.toml --addr 0x140000000
+  memhp explain --live --node 1""",
     "compare": """\
-  memhp compare machine.toml --cmdline "" --cmdline movable_node --cmdline kernelcore=2G""",
+  memhp compare machine.toml --cmdline "" --cmdline movable_node --cmdline kernelcore=2G
+  memhp compare --live --cmdline movablecore=50%""",
     "advise": """\
   memhp advise machine.toml --removable 2,3
-  memhp advise --boot-log dmesg.txt --srat srat.bin --removable 1 --format json""",
+  memhp advise --boot-log dmesg.txt --srat srat.bin --removable 1 --format json
+  sudo memhp advise --live --removable 1""",
     "replay": """\
   memhp replay serial.log --srat srat.bin
   dmesg | memhp replay -""",

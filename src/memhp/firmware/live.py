@@ -222,15 +222,22 @@ def _cpu_flags(root: str) -> set[str] | None:
     return set(line.partition(":")[2].split()) if line is not None else None
 
 
-def read_live_machine(root: str = "/") -> LiveMachine:
-    """The firmware input of the machine whose /proc and /sys are below ``root``."""
+def read_live_machine(root: str = "/", kernel_log: tuple[str, str] | None = None
+                      ) -> LiveMachine:
+    """The firmware input of the machine whose /proc and /sys are below ``root``;
+    ``kernel_log`` (text, where from) replaces dev/kmsg, e.g. ``journalctl -k -b`` output
+    when the ring buffer no longer holds the boot."""
     notes: list[str] = []
-    log, log_problem = read_kernel_log(root)
+    kmsg = _at(root, "dev/kmsg")
+    if kernel_log is not None:
+        (log, kmsg), log_problem = kernel_log, ""
+        log = bootlog.dmesg_section(log)  # a corpus serial log holds the log twice
+    else:
+        log, log_problem = read_kernel_log(root)
     boot_lines = bool(log and parse_e820_lines(log, "kernel log"))
     if log and not boot_lines:
-        log_problem = ("it no longer holds the boot lines (the ring buffer has wrapped; "
-                       "`journalctl -k -b` may still have them)")
-    kmsg = _at(root, "dev/kmsg")
+        log_problem = ("it does not hold the boot lines (the ring buffer has wrapped? "
+                       "`journalctl -k -b | memhp ... --boot-log -` gives them)")
     if log_problem:
         notes.append(f"kernel log ({kmsg}) not read: {log_problem}; without it the ACPI "
                      "table addresses are unknown")

@@ -1152,7 +1152,8 @@ def add_subcommand(subparsers: argparse._SubParsersAction[argparse.ArgumentParse
         subparsers, "map", "draw physical memory: zones, hotplug ranges, boot memory, memory "
         "blocks", "  memhp map machine.toml -o map.svg\n"
         "  memhp map --boot-log dmesg.txt --srat srat.bin -o map.html\n"
-        "  memhp map machine.toml -o - --format svg > map.svg",
+        "  memhp map machine.toml -o - --format svg > map.svg\n"
+        "  memhp map --live -o this-machine.html",
         description="Draw a map of physical memory, one lane per NUMA node, as SVG or as an "
         "HTML page that shows details on hover (chosen by the suffix of -o, or --format).")
     mp.add_argument("machine", nargs="?", help="machine file (TOML)")

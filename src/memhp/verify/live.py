@@ -294,6 +294,7 @@ def add_subcommand(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     p = add_command(
         sub, "check", "diff the prediction for this machine against its running kernel",
         "  memhp check\n  sudo memhp check          (root reads the SRAT and the kernel log)\n"
+        "  journalctl -k -b | memhp check --boot-log -\n"
         "  memhp check --format json\n  memhp check --root /tmp/copy-of-another-machine",
         description="Predict this machine from what firmware and boot loader gave its "
         "kernel (as predict --live), then compare the prediction with the running kernel "
@@ -304,6 +305,8 @@ def add_subcommand(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
                    "instead of /")
     p.add_argument("--srat", help="the SRAT, where /sys/firmware/acpi/tables/SRAT is not "
                    "readable (a copy made as root)")
+    p.add_argument("--boot-log", metavar="LOG", help="the kernel log instead of /dev/kmsg "
+                   "(journalctl -k -b, where the ring buffer no longer holds the boot)")
     p.add_argument("--cmdline", help="predict with this command line instead of the booted one")
     profile_arg(p)
     p.add_argument("--format", choices=("text", "json"), default="text")
@@ -312,13 +315,13 @@ def add_subcommand(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 
 def cmd_check(args: argparse.Namespace) -> int:
     """``memhp check``: exit 0 when the running kernel matches, 1 when it differs."""
-    from memhp.cli import input_profile
+    from memhp.cli import input_profile, live_log
     from memhp.firmware import acpi
     from memhp.firmware.cmdline import parse_cmdline
     from memhp.kernel.setup import boot
     from memhp.output.json_facts import facts
 
-    live = read_live_machine(args.root or "/")
+    live = read_live_machine(args.root or "/", live_log(args))
     machine = live.machine
     if args.srat:
         machine = dataclasses.replace(machine, srat=acpi.load_srat(args.srat))
