@@ -107,6 +107,20 @@ def test_advise_adds_parameters_before_the_init_arguments() -> None:
     assert analysis._with("quiet", "movablecore=25%", ()) == "quiet movablecore=25%"
 
 
+def test_from_the_firmware_memmap_alone(tmp_path: Path) -> None:
+    """No kernel log and no boot_params (an older kernel): the e820 map comes from
+    /sys/firmware/memmap, the initrd is unknown; the zones and blocks still match."""
+    root = tree("p01_movable_node_hotplug_node1", tmp_path, kernel_log=False)
+    (root / "sys/kernel/boot_params/data").unlink()
+    rc, doc = check_json(root)
+    assert (rc, doc["matched"], doc["compared"]) == (0, 3, 3)
+    assert doc["notes"][1:3] == [  # type: ignore[index]
+        "the firmware map comes from /sys/firmware/memmap: memory hot-added after boot above "
+        "all boot memory cannot be told from boot memory",
+        f"where the initrd was loaded is unknown ({root}/sys/kernel/boot_params/data: No such "
+        "file or directory): predicted without one"]
+
+
 def test_live_prediction_equals_the_boot_log_prediction(tmp_path: Path) -> None:
     boot = "p08_q35_four_nodes_two_hotplug"
     root = tree(boot, tmp_path)

@@ -4,8 +4,8 @@ kernel.
 
 The running kernel's state is read below a root directory, as the firmware input is
 (:mod:`memhp.firmware.live`): /proc/zoneinfo, /sys/devices/system/memory (``block_size_bytes``,
-``auto_online_blocks``, each block's ``state``, ``valid_zones`` and ``nodeN`` links),
-/sys/devices/system/node, and the kernel log.  The groups are those of :mod:`compare`;
+``auto_online_blocks``, each block's ``state``, ``valid_zones`` and ``nodeN`` links, which
+are the /sys/devices/system/node memory links seen from the block) and the kernel log.  The groups are those of :mod:`compare`;
 a group needs its source (the boot lines of the kernel log, ``memblock=debug``), and the
 offline trial is never made on a live machine.
 
@@ -33,7 +33,6 @@ from memhp.verify import compare
 __all__ = ["LiveCheck", "LiveState", "add_subcommand", "check", "cmd_check", "read_live_state"]
 
 _MEMORY = "sys/devices/system/memory"
-_NODE = "sys/devices/system/node"
 
 
 @dataclass
@@ -44,7 +43,6 @@ class LiveState:
     real: compare.RealBoot
     block_size: int | None = None
     auto_online: str | None = None
-    nodes_online: str | None = None
     firmware_nodes: set[int] = field(default_factory=set)  # blocks of ACPI memory devices
     missing: dict[str, str] = field(default_factory=dict)  # group prefix -> why not compared
 
@@ -94,8 +92,6 @@ def read_live_state(root: str, kernel_log: str) -> LiveState:
         real.memory_blocks = _memory_blocks(root, st)
     auto = _text(root, f"{_MEMORY}/auto_online_blocks")
     st.auto_online = auto.strip() if auto else None
-    online = _text(root, f"{_NODE}/online")
-    st.nodes_online = online.strip() if online else None
     return st
 
 
