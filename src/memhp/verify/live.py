@@ -5,9 +5,9 @@ kernel.
 The running kernel's state is read below a root directory, as the firmware input is
 (:mod:`memhp.firmware.live`): /proc/zoneinfo, /sys/devices/system/memory (``block_size_bytes``,
 ``auto_online_blocks``, each block's ``state``, ``valid_zones`` and ``nodeN`` links, which
-are the /sys/devices/system/node memory links seen from the block) and the kernel log.  The groups are those of :mod:`compare`;
-a group needs its source (the boot lines of the kernel log, ``memblock=debug``), and the
-offline trial is never made on a live machine.
+are the /sys/devices/system/node memory links seen from the block) and the kernel log.
+The groups are those of :mod:`compare`; a group needs its source (the boot lines of the
+kernel log, ``memblock=debug``), and the offline trial is never made on a live machine.
 
 Memory that came after boot is runtime state, not a boot-model mismatch: memory blocks
 outside the boot firmware map's RAM (hot-added DIMMs, virtio-mem, dax/kmem, ``probe``), the
