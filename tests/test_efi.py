@@ -4,6 +4,7 @@ reservations (arch/x86/platform/efi, drivers/firmware/efi)."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -237,3 +238,29 @@ def test_no_map_no_guess() -> None:
     assert {what for what, _ in m.unknown_inputs} == {
         UNKNOWN_EFI_MAP, UNKNOWN_KERNEL_LOAD, UNKNOWN_SETUP_DATA, UNKNOWN_EFI_MEMATTR,
         UNKNOWN_EFI_BGRT}
+
+
+def test_kernelcore_mirror_from_the_efi_map() -> None:
+    """efi_find_mirror(): memory the EFI map marks MORE_RELIABLE is mirrored; with
+    kernelcore=mirror ZONE_MOVABLE then starts at the first unmirrored memory above 4 GiB
+    (find_zone_movable_pfns_for_nodes), and the mirrored range stays kernel memory.
+
+        0 ....... 2G ...... 4G ===== 5G ------------ 8G
+          RAM (MR)  hole    mirrored  not mirrored: Movable
+    """
+    G = 1 << 30
+    e820 = (E820Entry(0, 0x9F000, E820_USABLE), E820Entry(MiB, 2 * G, E820_USABLE),
+            E820Entry(4 * G, 8 * G, E820_USABLE))
+    mr = WB | EFI_MEMORY_MORE_RELIABLE
+    mds = (EfiMemoryDescriptor(EFI_CONVENTIONAL_MEMORY, MiB, 2 * G, mr),
+           EfiMemoryDescriptor(EFI_CONVENTIONAL_MEMORY, 4 * G, 5 * G, mr),
+           EfiMemoryDescriptor(EFI_CONVENTIONAL_MEMORY, 5 * G, 8 * G, WB))
+    m = Machine(e820=e820, cmdline=parse_cmdline("nokaslr kernelcore=mirror"), efi_memmap=mds,
+                efi_boot=True, acpi_tables=(), cpus=2)
+    b = setup.boot(m, PROFILE)
+    assert "efi: Memory: 3071M/6143M mirrored memory" in b.log
+    assert b.zones is not None and b.zones.zone_movable_pfn == {0: (5 * G) >> 12}
+    assert not any("no memory is mirrored" in n for n in b.notes)
+    # without kernelcore=mirror 6.1 marks nothing: no movable zone
+    plain = setup.boot(dataclasses.replace(m, cmdline=parse_cmdline("nokaslr")), PROFILE)
+    assert plain.zones is not None and plain.zones.zone_movable_pfn == {}

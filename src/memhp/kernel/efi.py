@@ -4,6 +4,8 @@ and quirks.c, drivers/firmware/efi/memattr.c (and memmap.c for the map itself).
 
 * ``efi_memblock_x86_reserve_range`` reserves the map the boot loader handed over.
 * ``efi_memattr_init`` (from ``efi_init``) reserves the EFI memory attributes table.
+* ``efi_find_mirror`` (after ``e820__memblock_setup``) marks memory the map calls
+  EFI_MEMORY_MORE_RELIABLE as mirrored, for ``kernelcore=mirror``.
 * ``efi_reserve_boot_services`` (after ``e820__memblock_setup``) reserves every boot services
   region nobody reserved yet, so that early allocations keep off memory the firmware may
   still touch; a region that was already (partly) reserved, or that overlaps the kernel or
@@ -29,6 +31,7 @@ from memhp.firmware.types import (
     E820_RESERVED,
     E820_USABLE,
     EFI_BOOT_SERVICES_DATA,
+    EFI_MEMORY_MORE_RELIABLE,
     EFI_MEMORY_RUNTIME,
     UNKNOWN_EFI_BGRT,
     UNKNOWN_EFI_MAP,
@@ -47,8 +50,8 @@ if TYPE_CHECKING:
     from memhp.kernel.setup import Boot
 
 __all__ = ["EfiBoot", "Unknown", "unknown_facts", "efi_memblock_x86_reserve_range",
-           "efi_memattr_init", "efi_reserve_boot_services", "efi_arch_mem_reserve",
-           "efi_freed_late"]
+           "efi_memattr_init", "efi_find_mirror", "efi_reserve_boot_services",
+           "efi_arch_mem_reserve", "efi_freed_late"]
 
 SZ_1M = 1 << 20
 
@@ -120,6 +123,22 @@ def _mapped_all_ram(e820: tuple[E820Entry, ...], start: int, end: int) -> bool:
     """e820__mapped_all(start, end, E820_TYPE_RAM)."""
     ram = Ranges([(e.start, e.end) for e in e820 if e.type == E820_USABLE])
     return ram.overlap(start, end) == end - start
+
+
+def efi_find_mirror(b: Boot) -> None:
+    """efi_find_mirror() (drivers/firmware/efi/efi.c): MORE_RELIABLE ranges become
+    MEMBLOCK_MIRROR — only under kernelcore=mirror, as 6.1's memblock_mark_mirror() does
+    nothing without it; the total is printed either way."""
+    mirror = total = 0
+    marks = bool(b.machine.cmdline.kernelcore and b.machine.cmdline.kernelcore.mirror)
+    for md in b.machine.efi_memmap:
+        total += md.end - md.start
+        if md.attribute & EFI_MEMORY_MORE_RELIABLE:
+            if marks:
+                mbk.memblock_mark_mirror(b.memblock, md.start, md.end - md.start)
+            mirror += md.end - md.start
+    if mirror:
+        b.log.append(f"efi: Memory: {mirror >> 20}M/{total >> 20}M mirrored memory")
 
 
 def efi_reserve_boot_services(b: Boot) -> EfiBoot:

@@ -334,10 +334,11 @@ def free_area_init(
         log.append(f"  node {shown:3d}: [mem {s << prof.page_shift:#018x}-"
                    f"{(e << prof.page_shift) - 1:#018x}]")
     mirrored = bool(cmd.kernelcore and cmd.kernelcore.mirror)
-    if mirrored:
+    if mirrored and not mb.mirror:
         layout.notes.append(
-            "kernelcore=mirror: memhp does not model EFI memory attributes, so no memory is "
-            "mirrored here; the layout is the kernel's for a machine without mirrored memory")
+            "kernelcore=mirror: no memory is mirrored (mirrored memory is what the EFI memory "
+            "map marks EFI_MEMORY_MORE_RELIABLE, and the input has no such map or range); the "
+            "layout is the kernel's for a machine without mirrored memory")
     for nid in sorted(online):
         s, e = get_pfn_range_for_nid(mb, nid)
         if s != e:

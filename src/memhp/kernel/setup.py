@@ -330,6 +330,7 @@ def memblock_setup(b: Boot) -> None:
     check_model_size(b)
     _dump(b)
     if b.machine.efi_boot:
+        efi.efi_find_mirror(b)
         b.efi = efi.efi_reserve_boot_services(b)
 
 
