@@ -16,6 +16,7 @@ from memhp.errors import InputError
 from memhp.firmware.bootlog import dmesg_section, machine_from_boot_log
 from memhp.firmware.cmdline import parse_cmdline
 from memhp.firmware.efi import format_efi_memmap_line, parse_efi_memattr, parse_efi_memmap
+from memhp.firmware.machine_file import dump_machine, load_machine
 from memhp.firmware.types import (
     E820_RESERVED,
     E820_USABLE,
@@ -264,3 +265,30 @@ def test_kernelcore_mirror_from_the_efi_map() -> None:
     # without kernelcore=mirror 6.1 marks nothing: no movable zone
     plain = setup.boot(dataclasses.replace(m, cmdline=parse_cmdline("nokaslr")), PROFILE)
     assert plain.zones is not None and plain.zones.zone_movable_pfn == {}
+
+
+def test_machine_file_keeps_the_uefi_handover(tmp_path: Path) -> None:
+    """import-log writes the EFI map and the hand-over ([efi], kernel_load, setup_data); the
+    machine file reads back to the same machine."""
+    boot = "e01_q35_efi_movable_node_hotplug_node1"
+    m = machine_from_boot_log((EFI_CORPUS / boot / "serial.log").read_text(), boot)
+    path = tmp_path / "m.toml"
+    path.write_text(dump_machine(m))
+    back = load_machine(str(path))
+    for name in ("efi_boot", "efi_memmap", "kernel_load", "setup_data", "efi_memmap_at",
+                 "efi_memdesc_size", "efi_memattr", "efi_mem_reserve", "unknown_inputs"):
+        assert getattr(back, name) == getattr(m, name), name
+
+
+@pytest.mark.parametrize(("text", "field"), [
+    ('[[efi.memmap]]\ntype = 7\nstart = "0x1000"\nend = "0x1800"\n', "efi.memmap[0]"),
+    ('[[efi.memmap]]\ntype = 7\nstart = "0x1000"\n', "efi.memmap[0].end"),
+    ('[efi]\nbogus = 1\n', "efi.bogus"),
+    ('[efi]\nmemattr = { start = "0x2000", end = "0x1000" }\n', "efi.memattr.end"),
+])
+def test_machine_file_efi_errors(tmp_path: Path, text: str, field: str) -> None:
+    path = tmp_path / "m.toml"
+    path.write_text('[[e820]]\nstart = "0"\nend = "1G"\ntype = "usable"\n' + text)
+    with pytest.raises(InputError) as err:
+        load_machine(str(path))
+    assert f": {field}=" in str(err.value) and "\n" not in str(err.value)

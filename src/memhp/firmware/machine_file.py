@@ -14,6 +14,22 @@ Schema (every key optional unless marked *required*; no other keys are allowed):
     cmdline = "console=ttyS0 nokaslr movable_node"     # default ""
     initrd = { start = "0xbfee4000", end = "0xbffe0000" }   # or start + size
     srat_file = "srat.bin"      # relative to this file; or a [srat] table; not both
+    kernel_load = "0x1600000"   # where the boot loader put the kernel (UEFI); default: profile
+    setup_data = [ { start = "0x7dd05018", end = "0x7dd42058" } ]   # boot loader's blobs
+
+    [efi]                       # a UEFI boot; every key optional
+    memmap_at = "0x7fb71040"    # where the EFI memory map lies (boot_params.efi_info)
+    memdesc_size = 48           # its descriptor size
+    memattr = { start = "0x7e007118", end = "0x7e007548" }  # the memory attributes table
+    mem_reserve = [ { start = "0x7de49000", end = "0x7de52000" } ]  # efi_mem_reserve()d
+    [[efi.memmap]]              # the EFI memory map, in order (efi=debug prints it)
+    type = 7                    # EFI memory type number (7: conventional memory)
+    start = "0x100000"
+    end = "0x800000"            # exclusive; or size
+    attribute = "0xf"           # default 0; bit 63 EFI_MEMORY_RUNTIME
+
+Inputs a UEFI machine file lacks are completed as for a log (``memhp.platform.ovmf``) or
+reported ``unknown``.
 
     [[e820]]                    # *required*, at least one, kept in the given order
     start = "0x0"
@@ -65,6 +81,7 @@ from memhp.firmware.types import (
     SRAT_MEM_NON_VOLATILE,
     AcpiTable,
     E820Entry,
+    EfiMemoryDescriptor,
     Machine,
     Srat,
     SratCpu,
@@ -73,6 +90,7 @@ from memhp.firmware.types import (
     SratUnknown,
 )
 from memhp.inputfile import read_bytes, stdin_name
+from memhp.platform import ovmf
 
 U64 = 1 << 64
 U32 = 1 << 32
@@ -80,7 +98,8 @@ U32 = 1 << 32
 _NUMBER = re.compile(r"(?:0[xX][0-9a-fA-F]{1,17}|0|[1-9][0-9]{0,19})[kKmMgGtTpPeE]?")
 _TOP_KEYS = {"name", "description", "qemu_machine", "hypervisor", "cpus", "la57", "kernel",
              "cmdline", "initrd",
-             "srat_file", "srat", "e820", "acpi_table"}
+             "srat_file", "srat", "e820", "acpi_table", "kernel_load", "setup_data", "efi"}
+_EFI_KEYS = {"memmap_at", "memdesc_size", "memattr", "mem_reserve", "memmap"}
 _SRAT_HEADER = {"revision": 1 << 8, "oem_revision": U32, "creator_revision": U32,
                 "table_revision": U32}
 _SRAT_IDS = {"oem_id": 6, "oem_table_id": 8, "creator_id": 4}
@@ -198,6 +217,39 @@ def _e820(r: _Reader, value: object, field: str) -> E820Entry:
                "ACPI NVS, unusable, persistent (type 7), persistent (type 12), soft reserved "
                "or 'type N')")
     return E820Entry(start, end, canonical)
+
+
+def _spans(r: _Reader, doc: dict[str, object], key: str, field: str) -> tuple[tuple[int, int], ...]:
+    """An array of ``{ start, end | size }`` tables."""
+    return tuple(r.span(r.table(item, f"{field}[{i}]", {"start", "end", "size"}, ("start",)),
+                        f"{field}[{i}]", "start", "end", "size")
+                 for i, item in enumerate(r.tables(doc, key)))
+
+
+def _efi(r: _Reader, value: object) -> dict[str, object]:
+    """The ``[efi]`` table as Machine fields."""
+    t = r.table(value, "efi", _EFI_KEYS)
+    memmap = []
+    for i, item in enumerate(r.tables(t, "memmap")):
+        field = f"efi.memmap[{i}]"
+        md = r.table(item, field, {"type", "start", "end", "size", "attribute"},
+                     ("type", "start"))
+        start, end = r.span(md, field, "start", "end", "size")
+        if start % 4096 or end % 4096:
+            r.fail(field, f"{start:#x}-{end:#x}", "EFI ranges are whole 4 KiB pages")
+        memmap.append(EfiMemoryDescriptor(r.number(md, "type", field, U32), start, end,
+                                          r.number(md, "attribute", field, U64, 0)))
+    out: dict[str, object] = {"efi_boot": True, "efi_memmap": tuple(memmap),
+                              "efi_mem_reserve": _spans(r, t, "mem_reserve", "efi.mem_reserve")}
+    if "memmap_at" in t:
+        out["efi_memmap_at"] = r.number(t, "memmap_at", "efi")
+    if "memdesc_size" in t:
+        out["efi_memdesc_size"] = r.number(t, "memdesc_size", "efi", 1 << 16)
+    if "memattr" in t:
+        out["efi_memattr"] = r.span(r.table(t["memattr"], "efi.memattr",
+                                            {"start", "end", "size"}, ("start",)),
+                                    "efi.memattr", "start", "end", "size")
+    return out
 
 
 def _acpi_table(r: _Reader, value: object, field: str) -> AcpiTable:
@@ -332,7 +384,11 @@ def load_machine(path: str) -> Machine:
         # relative to the machine file (to the working directory for standard input)
         base = "." if path == "-" else os.path.dirname(os.path.abspath(path))
         srat = load_srat(os.path.join(base, name))
-    return Machine(
+    handover: dict[str, object] = _efi(r, doc["efi"]) if "efi" in doc else {}
+    if "kernel_load" in doc:
+        handover["kernel_load"] = r.number(doc, "kernel_load", "")
+    handover["setup_data"] = _spans(r, doc, "setup_data", "setup_data")
+    return ovmf.complete_handover(Machine(
         e820=tuple(e820),
         cmdline=parse_cmdline(r.string(doc, "cmdline", "")),
         acpi_tables=tuple(tables),
@@ -345,7 +401,8 @@ def load_machine(path: str) -> Machine:
         cpus=r.number(doc, "cpus", "", 1 << 15) if "cpus" in doc else None,
         la57=r.boolean(doc, "la57", "", False) if "la57" in doc else None,
         kernel=r.string(doc, "kernel", "") or None,
-    )
+        **handover,  # type: ignore[arg-type]
+    ))
 
 
 def _quote(text: str) -> str:
@@ -415,6 +472,10 @@ def dump_machine(m: Machine) -> str:
               f"cmdline = {_quote(m.cmdline.raw)}"]
     if m.initrd is not None:
         lines.append(f'initrd = {{ start = "{m.initrd[0]:#x}", end = "{m.initrd[1]:#x}" }}')
+    if m.kernel_load is not None:
+        lines.append(f'kernel_load = "{m.kernel_load:#x}"')
+    if m.setup_data:
+        lines.append(f"setup_data = [{_span_list(m.setup_data)}]")
     for e in m.e820:
         lines += ["", "[[e820]]", f'start = "{e.start:#x}"', f'end = "{e.end:#x}"',
                   f"type = {_quote(e.type)}"]
@@ -424,6 +485,26 @@ def dump_machine(m: Machine) -> str:
         lines += [] if t.revision is None else [f"revision = {t.revision}"]
         lines += [f"oem_id = {_quote(t.oem_id)}"] if t.oem_id else []
         lines += [f"oem_table_id = {_quote(t.oem_table_id)}"] if t.oem_table_id else []
+    if m.efi_boot:
+        lines += _efi_lines(m)
     if m.srat is not None:
         lines += _srat_lines(m.srat)
     return "\n".join(lines) + "\n"
+
+
+def _span_list(spans: tuple[tuple[int, int], ...]) -> str:
+    return ", ".join(f'{{ start = "{s:#x}", end = "{e:#x}" }}' for s, e in spans)
+
+
+def _efi_lines(m: Machine) -> list[str]:
+    lines = ["", "[efi]", f"memdesc_size = {m.efi_memdesc_size}"]
+    if m.efi_memmap_at is not None:
+        lines.append(f'memmap_at = "{m.efi_memmap_at:#x}"')
+    if m.efi_memattr is not None:
+        lines.append(f"memattr = {_span_list((m.efi_memattr,))}")
+    if m.efi_mem_reserve:
+        lines.append(f"mem_reserve = [{_span_list(m.efi_mem_reserve)}]")
+    for md in m.efi_memmap:
+        lines += ["", "[[efi.memmap]]", f"type = {md.type}", f'start = "{md.start:#x}"',
+                  f'end = "{md.end:#x}"', f'attribute = "{md.attribute:#x}"']
+    return lines
