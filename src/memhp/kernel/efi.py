@@ -150,9 +150,14 @@ def efi_reserve_boot_services(b: Boot) -> EfiBoot:
             continue
         start, size = md.start, md.end - md.start
         if not mbk.memblock_overlaps_region(mb.reserved, start, size):
-            b.reserve(start, size, "EFI boot services memory", "efi_reserve_boot_services")
             overlaps_kernel = start + size > prof.kernel_text and start <= prof.kernel_end
-            if not overlaps_kernel and _mapped_all_ram(b.e820, start, start + size):
+            freeable = not overlaps_kernel and _mapped_all_ram(b.e820, start, start + size)
+            what = ("EFI boot services memory (kept: it overlaps the kernel or non-RAM)"
+                    if not freeable else "EFI boot services memory (kept: efi=debug)"
+                    if b.machine.cmdline.efi_debug else
+                    "EFI boot services memory (given back after boot)")
+            b.reserve(start, size, what, "efi_reserve_boot_services")
+            if freeable:
                 out.reserved.append((start, start + size))
                 continue
         out.kept.append((start, start + size))  # tagged EFI_MEMORY_RUNTIME: never freed
