@@ -223,7 +223,9 @@ def verify(args: argparse.Namespace) -> Verdict:
             differences: list[str] = []
             pred_machine = dataclasses.replace(vm, srat=inp.srat, cmdline=append,
                                                name=inp.name)
-            source = ("the VM's firmware lines (BIOS-e820, ACPI tables, RAMDISK) with the "
+            lines = ("OVMF's e820 and EFI memory map" if inp.spec.firmware == "ovmf"
+                     else "BIOS-e820")
+            source = (f"the VM's firmware lines ({lines}, ACPI tables, RAMDISK) with the "
                       "scenario's SRAT: a scenario has no firmware model")
             fw_notes.append(f"initrd {_ramdisk(vm.initrd)} (memhp's initramfs, {len(initrd)} "
                             "bytes)")
