@@ -13,6 +13,7 @@ import pytest
 
 from memhp.cli import main
 from memhp.firmware.machine_file import load_machine
+from memhp.kernel import memblock as mbk
 from memhp.kernel import percpu
 from memhp.kernel.page_alloc import build_all_zonelists
 from memhp.kernel.profile import load_profile
@@ -109,7 +110,7 @@ def test_prediction_makes_the_kernels_allocations(scenario: str) -> None:
     text = (CORPUS / scenario / "serial.log").read_text(errors="replace")
     b = boot(load_machine(str(HERE.parent / "examples" / f"{scenario}.toml")), PROFILE)
     ours = []
-    for e in b.memblock.events:
+    for e in mbk.each_event(b.memblock.events):
         if e.kind in ("alloc", "alloc_failed"):
             ours.append((e.caller, e.size, e.base))
         elif e.kind == "free":

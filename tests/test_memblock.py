@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -184,3 +185,30 @@ def test_repeated_requests_match_one_by_one() -> None:
                                      mbk.MEMBLOCK_ALLOC_ACCESSIBLE, 1)
     assert one == many
     assert mbk.snapshot(a.reserved) == mbk.snapshot(b.reserved)
+
+
+@pytest.mark.parametrize("bottom_up", [False, True])
+def test_runs_of_requests_match_one_by_one(bottom_up: bool) -> None:
+    """memblock_alloc_runs(), top-down and bottom-up, through both entry points: the same
+    places, reservations and (expanded) events as a loop of single requests."""
+    def fresh() -> mbk.Memblock:
+        mb = mbk.Memblock(bottom_up=bottom_up)
+        mbk.memblock_add(mb, 0x100000, 0x7F00000)
+        mbk.memblock_set_node(mb.memory, 0, 1 << 40, 0)
+        for base in (0x7E00000, 0x5000000, 0x1234000):
+            mbk.memblock_reserve(mb, base, 0x10000)
+        return mb
+    for phys in (False, True):
+        a, b = fresh(), fresh()
+        one = [mbk.memblock_alloc_range_nid(a, 0x1000, 0x1000, 0x1000000, 0x6000000, 1, False)
+               if phys else mbk.memblock_alloc_internal(a, 0x1000, 0x1000, 0x1000000,
+                                                        mbk.MEMBLOCK_ALLOC_ACCESSIBLE, 1)
+               for _ in range(9000)]
+        runs = mbk.memblock_alloc_runs(b, 9000, 0x1000, 0x1000, 0x1000000,
+                                       0x6000000 if phys else mbk.MEMBLOCK_ALLOC_ACCESSIBLE, 1,
+                                       phys=phys)
+        assert sorted(one) == sorted(x - k * 0x1000 if x else 0 for x, n in runs
+                                     for k in range(n))
+        assert mbk.snapshot(a.reserved) == mbk.snapshot(b.reserved)
+        assert [(e.kind, e.base, e.size) for e in a.events] == [
+            (e.kind, e.base, e.size) for e in mbk.each_event(b.events)]

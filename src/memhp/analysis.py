@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from memhp.firmware.cmdline import parse_cmdline
 from memhp.firmware.types import Machine
+from memhp.intervals import intersect
 from memhp.kernel.mm_init import ZONE_MOVABLE
 from memhp.kernel.profile import KernelProfile
 from memhp.kernel.setup import Boot, boot, reservation_owners
@@ -85,17 +86,17 @@ def node_verdicts(b: Boot) -> list[NodeVerdict]:
             if node is not None and e.enabled:
                 srat_hot[node] = srat_hot.get(node, False) or e.hotpluggable
     out = []
-    verdict = {v.block: v for v in b.offline}
+    offlined = b.offline.spans(lambda v: v.result == "offlined")
+    stuck = b.offline.spans(lambda v: v.result != "offlined")
     for nid, nz in sorted(zones.nodes.items()):
         ram = sum(r.size for r in b.memblock.memory.regions if r.nid == nid)
         movable = sum(z.present for z in nz.zones if z.idx == ZONE_MOVABLE) * ps
         kernel = sum(z.present for z in nz.zones if z.idx != ZONE_MOVABLE) * ps
-        blocks = [blk for blk in b.blocks if nid in blk.nodes]
-        good = [blk.id for blk in blocks if verdict.get(blk.id) and
-                verdict[blk.id].result == "offlined"]
-        pinned = tuple(blk.id for blk in blocks
-                       if verdict.get(blk.id) and verdict[blk.id].result != "offlined")
-        removable = bool(blocks) and len(good) == len(blocks)
+        blocks = b.blocks.on_node(nid)
+        nblocks = sum(e - s for s, e in blocks)
+        good = sum(e - s for s, e in intersect(blocks, offlined))
+        pinned = tuple(i for s, e in intersect(blocks, stuck) for i in range(s, e))
+        removable = bool(blocks) and good == nblocks
         hot = [(s, e) for s, e, n in b.hotplug if n == nid]
         start = zones.zone_movable_pfn.get(nid)
         mcause = ("movable_node" if start and cmd.movable_node else
@@ -143,8 +144,8 @@ def node_verdicts(b: Boot) -> list[NodeVerdict]:
             reason += (f"; blocks {id_ranges(pinned)} still cannot go offline (see --block)")
         out.append(NodeVerdict(
             nid, ram, kernel, movable, removable, cause, rule, reason,
-            start * ps if start else None, mcause, numa.node_data_home.get(nid), len(blocks),
-            len(good), pinned))
+            start * ps if start else None, mcause, numa.node_data_home.get(nid), nblocks,
+            good, pinned))
     return out
 
 
@@ -188,12 +189,12 @@ def attribute(owners: list[tuple[int, int, str]],
 
 def block_verdict(b: Boot, block_id: int) -> BlockVerdict | None:
     """What one memory block holds, and what pins (or frees) it."""
-    block = next((blk for blk in b.blocks if blk.id == block_id), None)
+    block = b.blocks.by_id(block_id)
     if block is None:
         return None
     ps = b.profile.page_size
     lo, hi = block.start_pfn * ps, (block.start_pfn + block.nr_pages) * ps
-    v = next((x for x in b.offline if x.block == block_id), None)
+    v = b.offline.by_id(block_id)
     kept = [(max(r.base, lo), min(r.end, hi)) for r in b.memblock.reserved.regions
             if r.base < hi and lo < r.end]
     holds = tuple(attribute(reservation_owners(b), kept))
@@ -230,8 +231,7 @@ def where_is(b: Boot, addr: int) -> dict[str, object]:
         if b.zones is not None and region.nid is not None:
             z = b.zones.zone_of_pfn(region.nid, addr // ps)
             out["zone"] = z.name if z else None
-    blk = next((x for x in b.blocks if x.start_pfn * ps <= addr < (x.start_pfn + x.nr_pages) * ps),
-               None)
+    blk = b.blocks.by_id(addr // (b.block_size or 1)) if b.block_size else None
     out["block"] = blk.id if blk else None
     owners = [w for s, e, w in reservation_owners(b) if s <= addr < e]
     kept = any(r.base <= addr < r.end for r in b.memblock.reserved.regions)

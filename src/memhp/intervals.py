@@ -1,9 +1,14 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""Sets of physical address ranges with fast coverage queries."""
+"""Sets of physical address ranges with fast coverage queries, and long sequences kept as
+runs of identical elements."""
 
 from __future__ import annotations
 
 import bisect
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TypeVar, overload
+
+T = TypeVar("T")
 
 
 class Ranges:
@@ -40,3 +45,165 @@ class Ranges:
             if e > cut[1]:
                 out.append((max(s, cut[1]), e))
         return Ranges(out)
+
+
+def segments(lo: int, hi: int, cuts: list[int]) -> Iterator[tuple[int, int]]:
+    """``[lo, hi)`` split so that every id in ``cuts`` (sorted) is a segment of its own and
+    the ids between cuts are one segment each.  Where the cuts are the ids that hold a
+    boundary of anything a verdict depends on, each segment is uniform: its first element
+    stands for all of it."""
+    i = bisect.bisect_left(cuts, lo)
+    at = lo
+    while at < hi:
+        nxt = cuts[i] if i < len(cuts) else hi
+        if nxt < at:
+            i += 1
+            continue
+        if nxt == at:
+            yield at, at + 1
+            at += 1
+            i += 1
+            continue
+        end = min(nxt, hi)
+        yield at, end
+        at = end
+
+
+class IdRuns(Sequence[T]):
+    """A long sequence of elements numbered by id, kept as runs ``(first id, count, element)``
+    of elements that differ only in their id (ids ascend, a run's ids are consecutive).
+
+    Indexing and iterating make each element (``make(element, id)``), so reading them all
+    costs their number; ``runs``, ``by_id`` and ``spans`` cost the number of runs.
+    """
+
+    def __init__(self, runs: Iterable[tuple[int, int, T]],
+                 make: Callable[[T, int], T]) -> None:
+        self.runs: list[tuple[int, int, T]] = []
+        for first, count, value in runs:
+            if count <= 0:
+                continue
+            if self.runs:
+                f0, c0, v0 = self.runs[-1]
+                if f0 + c0 == first and make(v0, first) == make(value, first):
+                    self.runs[-1] = (f0, c0 + count, v0)
+                    continue
+            self.runs.append((first, count, value))
+        self.make = make
+        self._index = [0]  # position of each run's first element in the sequence
+        for _, count, _ in self.runs:
+            self._index.append(self._index[-1] + count)
+        self._firsts = [f for f, _, _ in self.runs]
+
+    def __len__(self) -> int:
+        return self._index[-1]
+
+    @overload
+    def __getitem__(self, i: int) -> T: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[T]: ...
+
+    def __getitem__(self, i: int | slice) -> T | list[T]:
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        r = bisect.bisect_right(self._index, i) - 1
+        first, _, value = self.runs[r]
+        return self.make(value, first + i - self._index[r])
+
+    def __iter__(self) -> Iterator[T]:
+        for first, count, value in self.runs:
+            for k in range(count):
+                yield self.make(value, first + k)
+
+    def by_id(self, ident: int) -> T | None:
+        """The element with this id, or None."""
+        r = bisect.bisect_right(self._firsts, ident) - 1
+        if r < 0:
+            return None
+        first, count, value = self.runs[r]
+        return self.make(value, ident) if ident < first + count else None
+
+    def spans(self, keep: Callable[[T], bool] = lambda _: True) -> list[tuple[int, int]]:
+        """``[first, end)`` id spans of the elements that ``keep`` accepts, joined."""
+        out: list[tuple[int, int]] = []
+        for first, count, value in self.runs:
+            if keep(value):
+                if out and out[-1][1] == first:
+                    out[-1] = (out[-1][0], first + count)
+                else:
+                    out.append((first, first + count))
+        return out
+
+
+def intersect(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The common part of two sorted lists of disjoint ``[start, end)`` spans."""
+    out: list[tuple[int, int]] = []
+    i = j = 0
+    while i < len(a) and j < len(b):
+        lo, hi = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
+        if lo < hi:
+            out.append((lo, hi))
+        if a[i][1] < b[j][1]:
+            i += 1
+        else:
+            j += 1
+    return out
+
+
+class IntSet:
+    """A set of integers kept as sorted, disjoint ``[start, end)`` spans."""
+
+    def __init__(self) -> None:
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+
+    def __contains__(self, x: int) -> bool:
+        i = bisect.bisect_right(self.starts, x) - 1
+        return i >= 0 and x < self.ends[i]
+
+    def __len__(self) -> int:
+        return sum(e - s for s, e in zip(self.starts, self.ends, strict=True))
+
+    def add_range(self, lo: int, hi: int) -> None:
+        """Add ``[lo, hi)``, joining the spans it meets or touches."""
+        if lo >= hi:
+            return
+        i = bisect.bisect_left(self.ends, lo)  # first span that ends at or after lo
+        j = bisect.bisect_right(self.starts, hi)  # spans before j start at or before hi
+        if i < j:
+            lo, hi = min(lo, self.starts[i]), max(hi, self.ends[j - 1])
+        self.starts[i:j] = [lo]
+        self.ends[i:j] = [hi]
+
+    def add(self, x: int) -> None:
+        self.add_range(x, x + 1)
+
+    def discard(self, x: int) -> None:
+        i = bisect.bisect_right(self.starts, x) - 1
+        if i < 0 or x >= self.ends[i]:
+            return
+        s, e = self.starts[i], self.ends[i]
+        parts = [(a, b) for a, b in ((s, x), (x + 1, e)) if a < b]
+        self.starts[i:i + 1] = [a for a, _ in parts]
+        self.ends[i:i + 1] = [b for _, b in parts]
+
+    def missing(self, lo: int, hi: int) -> int:
+        """How many of ``[lo, hi)`` are not in the set."""
+        n = hi - lo
+        i = bisect.bisect_right(self.ends, lo)  # first span that ends after lo
+        while i < len(self.starts) and self.starts[i] < hi:
+            n -= min(hi, self.ends[i]) - max(lo, self.starts[i])
+            i += 1
+        return max(n, 0)
+
+    def first_from(self, x: int) -> int | None:
+        """The least member at or above ``x``, or None."""
+        i = bisect.bisect_right(self.ends, x)
+        if i >= len(self.starts):
+            return None
+        return max(x, self.starts[i])

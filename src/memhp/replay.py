@@ -182,7 +182,8 @@ def replay(text: str, b: Boot) -> ReplayResult:
                 and ev.what.startswith(("SRAT: ", "ACPI: SRAT: ", "NUMA", "No NUMA"))):
             before = len(mb.events)
             setup.initmem_init(b)
-            implicit = [(e.base, e.size) for e in mb.events[before:] if e.kind == "alloc"]
+            implicit = [(e.base, e.size) for e in mbk.each_event(mb.events[before:])
+                        if e.kind == "alloc"]
             phase = "numa"
         if ev.kind == "dump":
             if res.dumps_total == 0:

@@ -17,10 +17,17 @@ def human(n: int) -> str:
 
 def id_ranges(ids: Iterable[int]) -> str:
     """[0, 1, 2, 5] -> '0-2, 5'."""
+    return id_spans((i, i + 1) for i in sorted(set(ids)))
+
+
+def id_spans(spans: Iterable[tuple[int, int]]) -> str:
+    """Sorted ``[first, end)`` spans of ids: [(0, 3), (5, 6)] -> '0-2, 5'."""
     pairs: list[list[int]] = []
-    for i in sorted(ids):
-        if pairs and pairs[-1][1] == i - 1:
-            pairs[-1][1] = i
-        elif not pairs or pairs[-1][1] != i:
-            pairs.append([i, i])
+    for a, b in spans:
+        if a >= b:
+            continue
+        if pairs and pairs[-1][1] >= a - 1:
+            pairs[-1][1] = max(pairs[-1][1], b - 1)
+        else:
+            pairs.append([a, b - 1])
     return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in pairs)

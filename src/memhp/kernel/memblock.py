@@ -74,6 +74,28 @@ class Event:
     caller: str = ""
     nid: int = NUMA_NO_NODE
     fallback: bool = False  # the allocation succeeded only on the any-node retry
+    count: int = 1  # an "alloc" repeated: ``count`` of them, each ``size`` below the last
+    up: bool = False  # ... each ``size`` above the last (bottom-up)
+
+    @property
+    def step(self) -> int:
+        return self.size if self.up else -self.size
+
+    @property
+    def span(self) -> tuple[int, int]:
+        """``[lo, hi)`` that the event's ``count`` allocations cover together."""
+        last = self.base + (self.count - 1) * self.step
+        return min(self.base, last), max(self.base, last) + self.size
+
+
+def each_event(events: list[Event]) -> Iterator[Event]:
+    """The events one call each, as ``memblock=debug`` logs them (runs expanded)."""
+    for e in events:
+        if e.count == 1:
+            yield e
+        else:
+            for k in range(e.count):
+                yield Event(e.kind, e.base + k * e.step, e.size, e.caller, e.nid, e.fallback)
 
 
 @dataclass
@@ -558,41 +580,92 @@ def snapshot(type_: MemblockType) -> list[list[int | None]]:
     return [[r.base, r.size, r.nid, r.flags] for r in type_.regions]
 
 
+def memblock_alloc_runs(
+    mb: Memblock, count: int, size: int, align: int, min_addr: int, max_addr: int, nid: int,
+    exact_nid: bool = False, caller: str = "", phys: bool = False,
+) -> list[tuple[int, int]]:
+    """``count`` identical memblock_alloc_internal() calls in a row (``phys``: the
+    memblock_alloc_range_nid() under memblock_phys_alloc_range(), with its bounds as given),
+    as runs ``(addr, n)``: ``n`` allocations at ``addr``, ``addr - size``, ... (``addr`` 0:
+    ``n`` failed ones); bottom-up, where they go upwards, one run each.
+
+    Top-down, once one lands, the following ones take the aligned slots right below it in
+    the same free range (nothing above can fit, the search route stays the same), so a
+    whole run of them is found, reserved and logged (one event with a count) in one step;
+    bottom-up the same holds upwards.
+    """
+    out: list[tuple[int, int]] = []
+    done = 0
+    while done < count:
+        if phys:
+            first = memblock_alloc_range_nid(mb, size, align, min_addr, max_addr, nid, exact_nid,
+                                             caller)
+        else:
+            first = memblock_alloc_internal(mb, size, align, min_addr, max_addr, nid, exact_nid,
+                                            caller)
+        if not first:
+            out.append((0, count - done))
+            break
+        done += 1
+        n = 0
+        if mb.bottom_up and not size % align and done < count:
+            end = mb.current_limit if max_addr in (MEMBLOCK_ALLOC_ACCESSIBLE,
+                                                   MEMBLOCK_ALLOC_NOLEAKTRACE) else max_addr
+            if not phys:
+                end = min(end, mb.current_limit)
+            ceiling = free_ceiling(mb, first + size, end)
+            n = max(min((ceiling - first - size) // size, count - done), 0)
+            if n:
+                ev = mb.events[-1]
+                mb.events.append(Event("alloc", first + size, size, caller, nid, ev.fallback, n,
+                                       up=True))
+                _reserve_found(mb, first + size, n * size, nid, ev.fallback)
+                done += n
+                out += [(first + k * size, 1) for k in range(n + 1)]
+                continue
+        elif not (mb.bottom_up or size % align or done == count):
+            floor = free_floor(mb, first, max(min_addr, PAGE_SIZE))
+            n = max(min((first - floor) // size, count - done), 0)
+        if n:
+            ev = mb.events[-1]
+            mb.events.append(Event("alloc", first - size, size, caller, nid, ev.fallback, n))
+            _reserve_found(mb, first - n * size, n * size, nid, ev.fallback)
+            done += n
+        if out and out[-1][0] and out[-1][0] - out[-1][1] * size == first:
+            out[-1] = (out[-1][0], out[-1][1] + n + 1)
+        else:
+            out.append((first, n + 1))
+    return out
+
+
 def memblock_alloc_repeat(
     mb: Memblock, count: int, size: int, align: int, min_addr: int, max_addr: int, nid: int,
     exact_nid: bool = False, caller: str = "",
 ) -> list[int]:
     """``count`` identical memblock_alloc_internal() calls in a row, as a loop of them
-    returns them.
-
-    Top-down, once one lands, the following ones take the aligned slots right below it in
-    the same free range (nothing above can fit, the search route stays the same), so a
-    whole run of them is found and reserved in one step.
-    """
-    out: list[int] = []
-    while len(out) < count:
-        first = memblock_alloc_internal(mb, size, align, min_addr, max_addr, nid, exact_nid,
-                                        caller)
-        out.append(first)
-        if not first:
-            out.extend([0] * (count - len(out)))
-            break
-        if mb.bottom_up or size % align or len(out) == count:
-            continue
-        ev = mb.events[-1]
-        floor = _free_floor(mb, first, max(min_addr, PAGE_SIZE))
-        n = min((first - floor) // size, count - len(out))
-        if n <= 0:
-            continue
-        low = first - n * size
-        for k in range(1, n + 1):
-            mb.events.append(Event("alloc", first - k * size, size, caller, nid, ev.fallback))
-            out.append(first - k * size)
-        _reserve_found(mb, low, n * size, nid, ev.fallback)
-    return out
+    returns them (memblock_alloc_runs, one address each)."""
+    return [addr - k * size if addr else 0
+            for addr, n in memblock_alloc_runs(mb, count, size, align, min_addr, max_addr, nid,
+                                               exact_nid, caller)
+            for k in range(n)]
 
 
-def _free_floor(mb: Memblock, addr: int, start: int) -> int:
+def free_ceiling(mb: Memblock, addr: int, end: int) -> int:
+    """Highest address of the free space that starts at ``addr`` (inside one memory region,
+    below ``end``)."""
+    regs = mb.memory.regions
+    i = bisect.bisect_right(regs, addr, key=lambda r: r.end)
+    if i >= len(regs) or regs[i].base > addr:
+        return addr
+    ceiling = min(regs[i].end, end)
+    res = mb.reserved.regions
+    j = bisect.bisect_right(res, addr, key=lambda r: r.end)
+    if j < len(res) and res[j].base < ceiling:
+        ceiling = res[j].base
+    return max(ceiling, addr)
+
+
+def free_floor(mb: Memblock, addr: int, start: int) -> int:
     """Lowest address of the free space that ends at ``addr`` (inside one memory region)."""
     regs = mb.memory.regions
     i = bisect.bisect_right(regs, addr - 1, key=lambda r: r.end)

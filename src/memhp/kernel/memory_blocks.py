@@ -13,6 +13,7 @@ import bisect
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from memhp.intervals import IdRuns, segments
 from memhp.kernel import memblock as mbk
 from memhp.kernel import memory_hotplug as mh
 from memhp.kernel.mm_init import ZONE_NAMES, ZoneLayout
@@ -70,23 +71,60 @@ def _pfn_nids(mb: mbk.Memblock, spfn: int, epfn: int, shift: int) -> tuple[set[i
     return nids, covered
 
 
+class Blocks(IdRuns[MemoryBlock]):
+    """The memory blocks in id order, as runs of blocks that differ only in their place."""
+
+    def __init__(self, runs: Iterable[tuple[int, int, MemoryBlock]] = ()) -> None:
+        super().__init__(runs, _block_at)
+
+    def on_node(self, nid: int, zone: str | None = None) -> list[tuple[int, int]]:
+        """Id spans of the blocks linked to node ``nid`` (with ``zone``: those of that node
+        alone, in that zone)."""
+        if zone is None:
+            return self.spans(lambda b: nid in b.nodes)
+        return self.spans(lambda b: b.nodes == (nid,) and b.zone == zone)
+
+
+def _block_at(b: MemoryBlock, bid: int) -> MemoryBlock:
+    if b.id == bid:
+        return b
+    return MemoryBlock(bid, bid * b.nr_pages, b.nr_pages, b.state, b.nodes, b.zone)
+
+
 def memory_dev_init(
     mb: mbk.Memblock, layout: ZoneLayout, sparse: SparseMap, block_size: int,
     online: list[int], prof: KernelProfile,
-) -> list[MemoryBlock]:
+) -> Blocks:
     """memory_dev_init() + register_one_node() for each online node, in block-id order.
 
     A node links a block when one of the block's pfns in a present section is the node's
     by early_pfn_to_nid(): its memory region's node, or the first online node for a hole.
+    Blocks between two boundaries of anything that decides this (present sections, memory
+    regions, node spans, zones) are alike: the first stands for the run.
     """
     sections_per_block = block_size >> prof.section_size_bits
     block_pages = sections_per_block * sparse.pages_per_section
     first_online = min(online) if online else 0
     spans = sorted((nz.start_pfn, nz.end_pfn, nid) for nid, nz in layout.nodes.items()
                    if nid in online and nz.start_pfn != nz.end_pfn)
-    ids = sorted({nr // sections_per_block for nr in sparse.present})
-    blocks: list[MemoryBlock] = []
-    for bid in ids:
+    page = prof.page_size
+    edges = [pfn for a, b, _ in sparse.runs for pfn in (a * sparse.pages_per_section,
+                                                         b * sparse.pages_per_section)]
+    edges += [pfn for r in mb.memory.regions
+              for pfn in (r.base // page, -(-r.base // page), r.end // page, -(-r.end // page))]
+    edges += [pfn for s, e, _ in spans for pfn in (s, e)]
+    edges += [pfn for nz in layout.nodes.values() for z in nz.zones if z.present
+              for pfn in (z.start_pfn, z.end_pfn)]
+    cuts = sorted({pfn // block_pages for pfn in edges})
+    ids: list[tuple[int, int]] = []  # blocks with a present section
+    for a, b, _ in sparse.runs:
+        lo, hi = a // sections_per_block, (b - 1) // sections_per_block + 1
+        if ids and ids[-1][1] >= lo:
+            ids[-1] = (ids[-1][0], max(ids[-1][1], hi))
+        else:
+            ids.append((lo, hi))
+
+    def block(bid: int) -> MemoryBlock:
         spfn = bid * block_pages
         epfn = spfn + block_pages
         nodes: list[int] = []
@@ -105,8 +143,9 @@ def memory_dev_init(
                 zone = None
             nodes.append(nid)
         nodes.sort()
-        blocks.append(MemoryBlock(bid, spfn, block_pages, "online", tuple(nodes), zone))
-    return blocks
+        return MemoryBlock(bid, spfn, block_pages, "online", tuple(nodes), zone)
+
+    return Blocks((a, b - a, block(a)) for lo, hi in ids for a, b in segments(lo, hi, cuts))
 
 
 # --- After boot: the sysfs files of a block (drivers/base/memory.c) ---

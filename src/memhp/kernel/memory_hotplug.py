@@ -13,12 +13,13 @@ block is reported ``unknown`` when many CPUs share the zone.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from memhp.firmware.cmdline import split_cmdline
 from memhp.firmware.types import E820_USABLE, CommandLine, E820Entry
-from memhp.intervals import Ranges
+from memhp.intervals import IdRuns, Ranges, segments
 from memhp.kernel import memblock as mbk
 from memhp.kernel.mm_init import (
     ZONE_DEVICE,
@@ -33,7 +34,7 @@ from memhp.kernel.profile import KernelProfile
 from memhp.units import human, id_ranges
 
 if TYPE_CHECKING:
-    from memhp.kernel.memory_blocks import MemoryBlock
+    from memhp.kernel.memory_blocks import Blocks, MemoryBlock
 
 
 @dataclass(frozen=True)
@@ -56,15 +57,30 @@ def collapse_owners(owners: list[tuple[int, int, str]]) -> list[tuple[int, int, 
     return sorted(out)
 
 
+class Verdicts(IdRuns[OfflineVerdict]):
+    """One verdict per memory block, in block order, as runs of equal verdicts."""
+
+    def __init__(self, runs: Iterable[tuple[int, int, OfflineVerdict]] = ()) -> None:
+        super().__init__(runs, _verdict_at)
+
+
+def _verdict_at(v: OfflineVerdict, block: int) -> OfflineVerdict:
+    return v if v.block == block else OfflineVerdict(block, v.result, v.reason)
+
+
 def predict_offline(
-    blocks: list[MemoryBlock], zones: ZoneLayout, mb: mbk.Memblock, e820: tuple[E820Entry, ...],
+    blocks: Blocks, zones: ZoneLayout, mb: mbk.Memblock, e820: tuple[E820Entry, ...],
     owners: list[tuple[int, int, str]], initrd: tuple[int, int] | None,
     zonelists: dict[int, list[int]], cpu_node: list[int], prof: KernelProfile,
     freed_late: list[tuple[int, int]] | None = None,
-) -> list[OfflineVerdict]:
+) -> Verdicts:
     """offline_pages() for every block, in block order, with the reason for each failure.
     ``freed_late``: reserved ranges given back after boot besides the initrd (EFI boot
-    services memory)."""
+    services memory).
+
+    Blocks between two boundaries of what decides (System RAM, reserved memory, the named
+    boot reservations, zones) are alike, so the first block of such a run stands for it.
+    """
     ps = prof.page_size
     ram = Ranges([(e.start, e.end) for e in e820 if e.type == E820_USABLE])
     pinned = Ranges([(r.base, r.end) for r in mb.reserved.regions])
@@ -75,8 +91,9 @@ def predict_offline(
     named = collapse_owners(owners)
     nxt = 0
     active: list[tuple[int, int, str]] = []
-    verdicts: dict[int, OfflineVerdict] = {}
-    for b in sorted(blocks, key=lambda b: b.start_pfn):
+
+    def verdict(b: MemoryBlock) -> OfflineVerdict:
+        nonlocal nxt, active
         lo, hi = b.start_pfn * ps, (b.start_pfn + b.nr_pages) * ps
         while nxt < len(named) and named[nxt][0] < hi:
             active.append(named[nxt])
@@ -90,22 +107,36 @@ def predict_offline(
                        if z.present and z.start_pfn < b.start_pfn + b.nr_pages
                        and b.start_pfn < z.end_pfn] if b.nodes else []
                 why = "spans zones " + " and ".join(hit)
-            verdicts[b.id] = OfflineVerdict(b.id, "failed", why + ": valid_zones is none")
-            continue
+            return OfflineVerdict(b.id, "failed", why + ": valid_zones is none")
         have = ram.overlap(lo, hi)
         if have < hi - lo:
-            verdicts[b.id] = OfflineVerdict(
-                b.id, "failed", f"memory holes: only {have >> 20} MiB of its "
-                f"{(hi - lo) >> 20} MiB are System RAM")
-            continue
+            return OfflineVerdict(b.id, "failed", f"memory holes: only {have >> 20} MiB of its "
+                                  f"{(hi - lo) >> 20} MiB are System RAM")
         if pinned.overlap(lo, hi):
             names = sorted({what for s, e, what in active
                             if pinned.overlap(max(s, lo), min(e, hi))})
-            verdicts[b.id] = OfflineVerdict(
-                b.id, "failed", "holds boot memory the kernel keeps: "
-                + (", ".join(names) if names else "reserved pages"))
-            continue
-        verdicts[b.id] = OfflineVerdict(b.id, "offlined", f"all pages movable or free ({b.zone})")
+            return OfflineVerdict(b.id, "failed", "holds boot memory the kernel keeps: "
+                                  + (", ".join(names) if names else "reserved pages"))
+        return OfflineVerdict(b.id, "offlined", f"all pages movable or free ({b.zone})")
+
+    runs: list[tuple[int, int, OfflineVerdict]] = []
+    if blocks.runs:
+        block_bytes = blocks.runs[0][2].nr_pages * ps
+        edges = [*ram.starts, *ram.ends, *pinned.starts, *pinned.ends]
+        edges += [x for s, e, _ in named for x in (s, e)]
+        edges += [x * ps for nz in zones.nodes.values() for z in nz.zones if z.present
+                  for x in (z.start_pfn, z.end_pfn)]
+        cuts = sorted({x // block_bytes for x in edges})
+        for first, count, b in blocks.runs:
+            for lo, hi in segments(first, first + count, cuts):
+                runs.append((lo, hi - lo, verdict(blocks.make(b, lo))))
+    base = Verdicts(runs)
+    changed: dict[int, OfflineVerdict] = {}
+
+    def result(bid: int) -> str:
+        v = changed.get(bid) or base.by_id(bid)
+        return v.result if v else ""
+
     # the running kernel's first allocations: lowest free block of each CPU's kernel zone
     users: dict[tuple[int, int], list[int]] = {}
     for cpu, node in enumerate(cpu_node):
@@ -122,20 +153,15 @@ def predict_offline(
         zone = zones.nodes[nid].zones[zidx]
         if zidx == ZONE_MOVABLE:
             continue
-        cands = [b for b in blocks if nid in b.nodes and b.start_pfn < zone.end_pfn
-                 and zone.start_pfn < b.start_pfn + b.nr_pages]
-        cands.sort(key=lambda b: b.start_pfn)
-        free = [b for b in cands
-                if pinned.overlap(b.start_pfn * ps, (b.start_pfn + b.nr_pages) * ps)
-                < b.nr_pages * ps]
+        free = _lowest_free_blocks(blocks, nid, zone.start_pfn, zone.end_pfn, pinned, ps, 2)
         who = f"CPU{'s' if len(cpus) > 1 else ''} {id_ranges(cpus)}"
         where = f"{ZONE_NAMES[zidx]} on node {nid}"
-        if free and verdicts[free[0].id].result == "offlined":
+        if free and result(free[0].id) == "offlined":
             why = (f"kernel allocations of {who} take the lowest free pages of {where}"
                    if (nid, zidx) in kernel_zones else
                    f"kernel allocations at runtime take a page at the bottom of {where}, "
                    f"the node of {who} (seen on 7.2; which allocation is not identified)")
-            verdicts[free[0].id] = OfflineVerdict(free[0].id, "failed", why)
+            changed[free[0].id] = OfflineVerdict(free[0].id, "failed", why)
         room = 0
         if free:
             lo = free[0].start_pfn * ps
@@ -144,13 +170,36 @@ def predict_offline(
             continue  # only one page there: no spill into the block above
         if len(cpus) * prof.runtime_pages_per_cpu * prof.runtime_margin > room and len(free) > 1:
             spill = free[1]
-            if verdicts[spill.id].result == "offlined":
-                verdicts[spill.id] = OfflineVerdict(
+            if result(spill.id) == "offlined":
+                changed[spill.id] = OfflineVerdict(
                     spill.id, "unknown", f"{len(cpus)} CPUs allocate from {where}; their "
                     f"allocations (about {human(len(cpus) * prof.runtime_pages_per_cpu * ps)})"
                     f" may not fit in the {human(room * ps)} left free in the block below; "
                     "where they land varies from boot to boot")
-    return [verdicts[b.id] for b in blocks]
+    cuts_changed = sorted(changed)
+    return Verdicts((lo, hi - lo, changed.get(lo) or base.make(v, lo))
+                    for first, count, v in base.runs for lo, hi in segments(first, first + count,
+                                                                            cuts_changed))
+
+
+def _lowest_free_blocks(blocks: Blocks, nid: int, start_pfn: int, end_pfn: int,
+                        pinned: Ranges, ps: int, want: int) -> list[MemoryBlock]:
+    """The lowest ``want`` blocks of node ``nid`` meeting ``[start_pfn, end_pfn)`` that are
+    not wholly reserved."""
+    out: list[MemoryBlock] = []
+    for first, count, b in blocks.runs:
+        if nid not in b.nodes:
+            continue
+        bp = b.nr_pages
+        lo = max(first, start_pfn // bp)
+        hi = min(first + count, -(-end_pfn // bp))
+        for bid in range(lo, hi):
+            s = bid * bp * ps
+            if pinned.overlap(s, s + bp * ps) < bp * ps:
+                out.append(blocks.make(b, bid))
+                if len(out) == want:
+                    return out
+    return out
 
 
 # --- After boot: adding, onlining, offlining and removing memory (mm/memory_hotplug.c) ---
@@ -313,7 +362,7 @@ class MemState:
 
 
 def state_after_boot(boot_zones: ZoneLayout, managed: dict[tuple[int, int], int],
-                     blocks: list[MemoryBlock], offline: list[OfflineVerdict],
+                     blocks: Sequence[MemoryBlock], offline: Sequence[OfflineVerdict],
                      online_nodes: list[int], block_size: int, prof: KernelProfile) -> MemState:
     """The boot's zones and blocks as the starting point of hotplug."""
     zones: dict[tuple[int, int], ZoneState] = {}

@@ -31,8 +31,8 @@ from memhp.kernel.e820 import (
     trim_bios_range,
 )
 from memhp.kernel.efi import EfiBoot, Unknown
-from memhp.kernel.memory_blocks import MemoryBlock, memory_dev_init, probe_memory_block_size
-from memhp.kernel.memory_hotplug import OfflineVerdict, predict_offline
+from memhp.kernel.memory_blocks import Blocks, memory_dev_init, probe_memory_block_size
+from memhp.kernel.memory_hotplug import Verdicts, predict_offline
 from memhp.kernel.mm_init import (
     ZoneLayout,
     free_area_init,
@@ -68,7 +68,7 @@ class Boot:
     sparse: SparseMap | None = None
     zones: ZoneLayout | None = None
     block_size: int = 0
-    blocks: list[MemoryBlock] = field(default_factory=list)
+    blocks: Blocks = field(default_factory=Blocks)
     reservations: list[tuple[int, int, str]] = field(default_factory=list)  # what each is
     cpu_node: list[int] = field(default_factory=list)  # node of each possible CPU
     dma_reserve: int = 0
@@ -79,7 +79,7 @@ class Boot:
     percpu: PercpuLayout | None = None
     zonelists: dict[int, list[int]] = field(default_factory=dict)
     managed: dict[tuple[int, int], int] = field(default_factory=dict)  # (nid, zone) -> pages
-    offline: list[OfflineVerdict] = field(default_factory=list)
+    offline: Verdicts = field(default_factory=Verdicts)
     efi: EfiBoot | None = None  # UEFI boots: boot services memory kept or freed
     unknown: list[Unknown] = field(default_factory=list)  # facts the input cannot decide
     log: list[str] = field(default_factory=list)
@@ -623,15 +623,16 @@ def reservation_owners(b: Boot, upto: int | None = None) -> list[tuple[int, int,
     frees = [(i, e.base, e.base + e.size) for i, e in enumerate(events) if e.kind == "free"]
     freed = Ranges([(s, t) for _, s, t in frees])
     for i, e in enumerate(events):
+        lo, hi = e.span
         if e.kind == "alloc" and not (
-                freed.overlap(e.base, e.base + e.size)
-                and any(j > i and s <= e.base and e.base + e.size <= t for j, s, t in frees)):
+                freed.overlap(lo, hi)
+                and any(j > i and s <= lo and hi <= t for j, s, t in frees)):
             what = CALLER_WHAT.get(e.caller, e.caller)
             if e.caller == "alloc_node_data":
                 what = f"NODE_DATA({e.nid})"
             elif e.caller == "swiotlb_init_remap" and e.size != b.profile.swiotlb_size:
                 what = "swiotlb metadata"
-            out.append((e.base, e.base + e.size, what))
+            out.append((lo, hi, what))
     return out
 
 

@@ -12,8 +12,10 @@ buffer and puts the usemaps anywhere on the node (``sparse_usage_init``).
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 
+from memhp.intervals import Ranges
 from memhp.kernel import memblock as mbk
 from memhp.kernel.profile import KernelProfile
 
@@ -23,37 +25,48 @@ PMD_SIZE = 1 << 21
 
 @dataclass(frozen=True)
 class SparseMap:
-    """Present sections (sorted section numbers), each section's node, and their size."""
+    """Present sections as runs ``(first, end, nid)``: sections ``[first, end)`` are present
+    and belong to ``nid``; sorted, a new run wherever a gap or another node starts."""
 
-    present: tuple[int, ...]
+    runs: tuple[tuple[int, int, int | None], ...]
     pages_per_section: int
-    section_nid: tuple[int | None, ...] = ()
-    _set: frozenset[int] = field(default=frozenset(), repr=False, compare=False)
+    _pages: Ranges = field(default_factory=lambda: Ranges([]), repr=False, compare=False)
+
+    @property
+    def present(self) -> tuple[int, ...]:
+        """Every present section number (as many as there are: for small machines)."""
+        return tuple(nr for a, b, _ in self.runs for nr in range(a, b))
+
+    @property
+    def section_nid(self) -> tuple[int | None, ...]:
+        return tuple(nid for a, b, nid in self.runs for _ in range(a, b))
 
     def is_present(self, section_nr: int) -> bool:
         """present_section_nr()."""
-        return section_nr in self._set
+        pps = self.pages_per_section
+        return self._pages.overlap(section_nr * pps, (section_nr + 1) * pps) > 0
 
     def present_pages_in(self, start_pfn: int, end_pfn: int) -> int:
         """Pages of ``[start_pfn, end_pfn)`` whose section is present (pfn_valid)."""
-        pps = self.pages_per_section
-        total = 0
-        for nr in range(start_pfn // pps, -(-end_pfn // pps)):
-            if nr in self._set:
-                total += min(end_pfn, (nr + 1) * pps) - max(start_pfn, nr * pps)
-        return total
+        return self._pages.overlap(start_pfn, end_pfn)
 
 
 def memblocks_present(mb: mbk.Memblock, prof: KernelProfile) -> SparseMap:
     """memblocks_present()/memory_present(): sections touched by RAM, first node wins."""
     shift = prof.section_size_bits - prof.page_shift
-    nids: dict[int, int | None] = {}
+    runs: list[tuple[int, int, int | None]] = []
     for start_pfn, end_pfn, nid in mbk.mem_pfn_ranges(mb, None, prof.page_shift):
-        for nr in range(start_pfn >> shift, ((end_pfn - 1) >> shift) + 1):
-            nids.setdefault(nr, nid)
-    present = tuple(sorted(nids))
-    return SparseMap(present, prof.pages_per_section, tuple(nids[n] for n in present),
-                     frozenset(present))
+        first, end = start_pfn >> shift, ((end_pfn - 1) >> shift) + 1
+        if runs:
+            first = max(first, runs[-1][1])  # regions come in address order
+            if first >= end:
+                continue
+            if runs[-1][1] == first and runs[-1][2] == nid:
+                runs[-1] = (runs[-1][0], end, nid)
+                continue
+        runs.append((first, end, nid))
+    pps = prof.pages_per_section
+    return SparseMap(tuple(runs), pps, Ranges([(a * pps, b * pps) for a, b, _ in runs]))
 
 
 @dataclass
@@ -70,7 +83,13 @@ class MemmapRun:
 
     def sections_in(self, lo: int, hi: int) -> list[int]:
         """The sections of the run whose struct pages lie in ``[lo, hi)``."""
-        return [self.section + k for k in range(self.count) if lo <= self.addr + k * self.step < hi]
+        if lo >= hi:
+            return []
+        if self.step > 0:  # addr + k * step in [lo, hi)
+            k0, k1 = -(-(lo - self.addr) // self.step), -(-(hi - self.addr) // self.step)
+        else:
+            k0, k1 = (self.addr - hi) // -self.step + 1, (self.addr - lo) // -self.step + 1
+        return list(range(self.section + max(k0, 0), self.section + min(k1, self.count)))
 
 
 @dataclass
@@ -80,18 +99,25 @@ class SparseAllocs:
     usemaps: dict[int, int] = field(default_factory=dict)  # nid -> address
     buffers: dict[int, int] = field(default_factory=dict)  # nid -> address (0: failed)
     memmaps: list[MemmapRun] = field(default_factory=list)
-    tables: list[int] = field(default_factory=list)  # vmemmap page-table pages
+    tables: list[tuple[int, int]] = field(default_factory=list)  # vmemmap page-table pages:
+    # (address, n): n pages downwards from address
 
-    def add(self, section: int, nid: int, addr: int, from_buffer: bool, size: int) -> None:
+    def add_run(self, section: int, count: int, nid: int, addr: int, step: int,
+                from_buffer: bool) -> None:
+        """Sections ``section + k`` (k < count) at ``addr + k * step``; joins the last run
+        when it continues it."""
         runs = self.memmaps
-        if runs:
+        if runs and count:
             r = runs[-1]
-            step = addr - (r.addr + (r.count - 1) * r.step)
+            gap = addr - (r.addr + (r.count - 1) * r.step)
             if (r.nid == nid and r.from_buffer == from_buffer and section == r.section + r.count
-                    and abs(step) == size and (r.count == 1 or step == r.step)):
-                r.step, r.count = step, r.count + 1
+                    and abs(gap) == abs(step) and (r.count == 1 or gap == r.step)
+                    and (count == 1 or step == gap)):
+                r.step, r.count = gap, r.count + count
                 return
-        runs.append(MemmapRun(section, 1, nid, addr, size, from_buffer))
+        if count:
+            runs.append(MemmapRun(section, count, nid, addr, step if count > 1 else abs(step),
+                                  from_buffer))
 
 
 def _alloc(mb: mbk.Memblock, size: int, align: int, lo: int, hi: int, nid: int,
@@ -99,57 +125,120 @@ def _alloc(mb: mbk.Memblock, size: int, align: int, lo: int, hi: int, nid: int,
     return mbk.memblock_alloc_internal(mb, size, align, lo, hi, nid, exact, caller)
 
 
-def vmemmap_tables(mb: mbk.Memblock, prof: KernelProfile, tables: set[tuple[str, int]],
-                   pfn: int, nid: int, out: SparseAllocs) -> None:
-    """vmemmap_{pgd,p4d,pud}_populate(): the page-table pages a section's vmemmap needs
-    (vmemmap_alloc_block_zero, from memblock on the node)."""
-    va = pfn * prof.struct_page_size  # offset from vmemmap_base
-    need = [("pud", va >> 39), ("pmd", va >> 30)]
-    if prof.pgtable_levels == 5:
-        need.insert(0, ("p4d", va >> 48))
-    for key in need:
-        if key not in tables:
-            tables.add(key)
-            out.tables.append(_alloc(mb, prof.page_size, prof.page_size, MAX_DMA_ADDRESS,
-                                     mbk.MEMBLOCK_ALLOC_ACCESSIBLE, nid,
-                                     "vmemmap_alloc_block_zero"))
+LEVEL_SHIFTS = (("p4d", 48), ("pud", 39), ("pmd", 30))  # what one table page of vmemmap maps
 
 
-def populate_section_memmaps(mb: mbk.Memblock, prof: KernelProfile,
-                             tables: set[tuple[str, int]], sections: list[int], nid: int,
-                             take: list[int], out: SparseAllocs) -> None:
+def _levels(prof: KernelProfile) -> tuple[tuple[str, int], ...]:
+    return LEVEL_SHIFTS if prof.pgtable_levels == 5 else LEVEL_SHIFTS[1:]
+
+
+def _table_alloc(mb: mbk.Memblock, prof: KernelProfile, count: int, nid: int,
+                 out: SparseAllocs) -> None:
+    """``count`` vmemmap page-table pages in a row (vmemmap_alloc_block_zero, on the node)."""
+    if count:
+        out.tables += mbk.memblock_alloc_runs(mb, count, prof.page_size, prof.page_size,
+                                              MAX_DMA_ADDRESS, mbk.MEMBLOCK_ALLOC_ACCESSIBLE,
+                                              nid, False, "vmemmap_alloc_block_zero")
+
+
+def new_tables(prof: KernelProfile, tables: dict[str, int], first: int, end: int) -> int:
+    """vmemmap_{p4d,pud,pmd}_populate(): how many page-table pages the vmemmap of sections
+    ``[first, end)`` needs beyond those already made (``tables``: the last index made per
+    level; sections come in increasing order, so an index at or below it exists)."""
+    sps = prof.pages_per_section * prof.struct_page_size
+    count = 0
+    for kind, shift in _levels(prof):
+        lo, hi = (first * sps) >> shift, (end * sps - 1) >> shift
+        last = tables.get(kind, -1)
+        if hi > last:
+            count += hi - max(lo, last + 1) + 1
+            tables[kind] = hi
+    return count
+
+
+def populate_section_memmaps(mb: mbk.Memblock, prof: KernelProfile, tables: dict[str, int],
+                             runs: list[tuple[int, int]], nid: int, take: list[int],
+                             out: SparseAllocs) -> None:
     """vmemmap_populate() with 2M pages for each section, in order: page tables as needed,
     then the struct pages from the node's sparse buffer, else from memblock (any node).
 
-    Sections that need no new page table are done as one run of identical requests.
+    With the buffer in place the page tables are the only memblock requests, all alike:
+    they are made as one run per run of sections.  Without it, sections that need no new
+    page table are done as one run of identical requests.
     """
-    pps, size = prof.pages_per_section, PMD_SIZE
+    size, sps = PMD_SIZE, prof.pages_per_section * prof.struct_page_size
     per_section = max(1, prof.pages_per_section * prof.struct_page_size // PMD_SIZE)
-    i = 0
-    while i < len(sections):
-        vmemmap_tables(mb, prof, tables, sections[i] * pps, nid, out)
-        j = i + 1  # extend the run while the same PMD table serves
-        while j < len(sections) and (sections[j] * pps * prof.struct_page_size >> 30) == (
-                sections[i] * pps * prof.struct_page_size >> 30):
-            j += 1
-        run = sections[i:j]
-        need = len(run) * per_section
-        nbuf = min(need, (take[1] - take[0]) // size) if take else 0
-        base = take[0] if take else 0
-        if take:
-            take[0] += nbuf * size
-        rest = mbk.memblock_alloc_repeat(mb, need - nbuf, size, size, MAX_DMA_ADDRESS,
-                                         mbk.MEMBLOCK_ALLOC_ACCESSIBLE, nid, False,
-                                         "vmemmap_populate") if nbuf < need else []
-        nsec_buf = nbuf // per_section
-        if nsec_buf and run[nsec_buf - 1] - run[0] == nsec_buf - 1:
-            out.memmaps.append(MemmapRun(run[0], nsec_buf, nid, base, size * per_section, True))
+    if take and take[1] - take[0] >= sum(b - a for a, b in runs) * per_section * size:
+        count = sum(new_tables(prof, tables, a, b) for a, b in runs)
+        _table_alloc(mb, prof, count, nid, out)
+        for a, b in runs:
+            out.add_run(a, b - a, nid, take[0], size * per_section, True)
+            take[0] += (b - a) * per_section * size
+        return
+    chunk = max(1, (1 << 30) // sps)  # sections whose struct pages one PMD table maps
+    for a, b in runs:
+        nr = a
+        tabled = False  # the last request of this node was a page-table page
+        while nr < b:  # a PMD table's worth of sections at a time
+            end = min(b, (nr // chunk + 1) * chunk)
+            if not take and per_section == 1 and tabled:
+                end = _batch_end(mb, prof, tables, nr, end, b, chunk, out)
+            ntab = new_tables(prof, tables, nr, end)
+            _table_alloc(mb, prof, ntab, nid, out)
+            tabled = tabled or ntab > 0
+            need = (end - nr) * per_section
+            nbuf = min(need, (take[1] - take[0]) // size) if take else 0
+            nsec_buf = nbuf // per_section
+            if nsec_buf:
+                out.add_run(nr, nsec_buf, nid, take[0], size * per_section, True)
+                take[0] += nbuf * size
+            if nbuf < need:
+                got = mbk.memblock_alloc_runs(mb, need - nbuf, size, size, MAX_DMA_ADDRESS,
+                                              mbk.MEMBLOCK_ALLOC_ACCESSIBLE, nid, False,
+                                              "vmemmap_populate")
+                first = nr + nsec_buf
+                if per_section == 1:
+                    for addr, n in got:
+                        for k in range(n) if not addr else (0,):  # failed: one run each
+                            out.add_run(first + k, 1 if not addr else n, nid, addr, -size,
+                                        False)
+                        first += n
+                else:
+                    flat = [addr - k * size if addr else 0 for addr, n in got for k in range(n)]
+                    for k in range(end - first):
+                        out.add_run(first + k, 1, nid, flat[k * per_section], size * per_section,
+                                    False)
+            nr = end
+
+
+def _batch_end(mb: mbk.Memblock, prof: KernelProfile, tables: dict[str, int], nr: int,
+               end: int, last: int, chunk: int, out: SparseAllocs) -> int:
+    """How far the table-then-struct-pages requests from section ``nr`` on can be made as
+    two runs, all the tables and then all the struct pages, with the same outcome as the
+    kernel's alternation: while the tables fit in the free gap right below the last table
+    page and that gap cannot hold a struct-page block (PMD_SIZE), the two kinds of request
+    never meet.  Returns the end section of such a batch (``end``: one PMD's worth)."""
+    page = prof.page_size
+    if not out.tables or not out.tables[-1][0]:
+        return end
+    addr, n = out.tables[-1]
+    low = addr - (n - 1) * page
+    regs = mb.memory.regions
+    i = bisect.bisect_right(regs, low - 1, key=lambda r: r.end)
+    if i >= len(regs) or not regs[i].base < low < regs[i].end:
+        return end  # the gap below is another region (maybe another node)
+    floor = mbk.free_floor(mb, low, max(MAX_DMA_ADDRESS, page))
+    if -(-floor // PMD_SIZE) * PMD_SIZE + PMD_SIZE <= low:
+        return end  # a struct-page block fits in the gap: the order of requests matters
+    slots = (low - floor) // page
+    lo, hi = 1, (last - nr + chunk - 1) // chunk  # chunks: at least one, at most to ``last``
+    while lo < hi:  # the most chunks whose tables fit in the gap
+        mid = (lo + hi + 1) // 2
+        if new_tables(prof, dict(tables), nr, min(last, (nr // chunk + mid) * chunk)) <= slots:
+            lo = mid
         else:
-            for k in range(nsec_buf):
-                out.add(run[k], nid, base + k * per_section * size, True, size * per_section)
-        for k in range(nsec_buf, len(run)):
-            out.add(run[k], nid, rest[(k - nsec_buf) * per_section], False, size * per_section)
-        i = j
+            hi = mid - 1
+    return max(end, min(last, (nr // chunk + lo) * chunk))
 
 
 def sparse_init(mb: mbk.Memblock, sparse: SparseMap, node_data: dict[int, int],
@@ -161,29 +250,36 @@ def sparse_init(mb: mbk.Memblock, sparse: SparseMap, node_data: dict[int, int],
     nr_roots = (1 << (prof.max_physmem_bits - prof.section_size_bits)) // sections_per_root
     _alloc(mb, nr_roots * 8, 64, 0, mbk.MEMBLOCK_ALLOC_ACCESSIBLE, mbk.NUMA_NO_NODE,
            "sparse_init")
-    roots: set[int] = set()
-    for nr, nid in zip(sparse.present, sparse.section_nid, strict=True):
-        if nr // sections_per_root not in roots:
-            roots.add(nr // sections_per_root)
-            _alloc(mb, prof.page_size, 64, 0, mbk.MEMBLOCK_ALLOC_ACCESSIBLE,
-                   nid if nid is not None else 0, "sparse_index_alloc")
-    groups: list[tuple[int, list[int]]] = []
-    for nr, nid in zip(sparse.present, sparse.section_nid, strict=True):
+    # sparse_index_alloc(): a root page for each 128 sections, on the node of the first
+    groups: list[tuple[int, list[tuple[int, int]]]] = []  # sections in a row on one node
+    roots: list[list[int]] = []  # [nid, count]: root pages in a row for one node
+    last_root = -1
+    for a, b, nid in sparse.runs:
         n = nid if nid is not None else 0
+        r0, r1 = max(a // sections_per_root, last_root + 1), (b - 1) // sections_per_root
+        if r1 >= r0:
+            if roots and roots[-1][0] == n:
+                roots[-1][1] += r1 - r0 + 1
+            else:
+                roots.append([n, r1 - r0 + 1])
+            last_root = r1
         if groups and groups[-1][0] == n:
-            groups[-1][1].append(nr)
+            groups[-1][1].append((a, b))
         else:
-            groups.append((n, [nr]))
-    tables: set[tuple[str, int]] = set()
+            groups.append((n, [(a, b)]))
+    for n, count in roots:
+        mbk.memblock_alloc_runs(mb, count, prof.page_size, 64, 0, mbk.MEMBLOCK_ALLOC_ACCESSIBLE,
+                                n, False, "sparse_index_alloc")
+    tables: dict[str, int] = {}
     map_size = -(-prof.pages_per_section * prof.struct_page_size // PMD_SIZE) * PMD_SIZE
-    for nid, sections in groups:
-        size = prof.mem_section_usage_size * len(sections)
+    for nid, runs in groups:
+        size = prof.mem_section_usage_size * sum(b - a for a, b in runs)
         if prof.has("sparse_usage_on_node"):
             # sparse_usage_init(): the node's usemaps anywhere on the node; then the struct
             # pages of each section straight from memblock, no per-node buffer
             out.usemaps[nid] = _alloc(mb, size, 64, 0, mbk.MEMBLOCK_ALLOC_ACCESSIBLE, nid,
                                       "sparse_init_nid")
-            populate_section_memmaps(mb, prof, tables, sections, nid, [], out)
+            populate_section_memmaps(mb, prof, tables, runs, nid, [], out)
             continue
         # sparse_early_usemaps_alloc_pgdat_section(): in the section of NODE_DATA(nid)
         pgdat = node_data.get(nid, 0)
@@ -198,12 +294,12 @@ def sparse_init(mb: mbk.Memblock, sparse: SparseMap, node_data: dict[int, int],
                            "sparse_init_nid")
         out.usemaps[nid] = usage
         # sparse_buffer_init(): struct pages of all the node's sections, on the node only
-        buf_size = map_size * len(sections)
+        buf_size = map_size * sum(b - a for a, b in runs)
         buf = _alloc(mb, buf_size, map_size, MAX_DMA_ADDRESS, mbk.MEMBLOCK_ALLOC_ACCESSIBLE, nid,
                      "sparse_init_nid", exact=True)
         out.buffers[nid] = buf
         take = [buf, buf + buf_size] if buf else []
-        populate_section_memmaps(mb, prof, tables, sections, nid, take, out)
+        populate_section_memmaps(mb, prof, tables, runs, nid, take, out)
         if take and take[0] < take[1]:  # sparse_buffer_fini()
             mbk.memblock_phys_free(mb, take[0], take[1] - take[0], "sparse_buffer_fini")
     return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from memhp.intervals import IntSet
 from memhp.kernel import memblock as mbk
 from memhp.kernel.e820 import ISA_END_ADDRESS
 from memhp.kernel.profile import KernelProfile
@@ -39,36 +40,43 @@ class DirectMap:
     pgt_buf_top: int  # pfn
     min_pfn_mapped: int = 0
     max_pfn_mapped: int = 0
-    tables: set[tuple[str, int]] = field(default_factory=set)
-    pud_large: set[int] = field(default_factory=set)  # GB indexes mapped by a 1G page
+    tables: dict[str, IntSet] = field(  # page tables made, by level: the indexes they map
+        default_factory=lambda: {k: IntSet() for k in ("p4d", "pud", "pmd", "pte")})
+    pud_large: IntSet = field(default_factory=IntSet)  # GB indexes mapped by a 1G page
     pmd_large: set[int] = field(default_factory=set)  # 2M indexes mapped by a 2M page
     can_use_brk_pgt: bool = True
     brk_pages: int = 0
-    memblock_pages: list[int] = field(default_factory=list)
+    memblock_pages: int = 0  # page-table pages taken from memblock
 
 
-def alloc_low_pages(dm: DirectMap, mb: mbk.Memblock, page_size: int) -> None:
-    """alloc_low_pages(1): a page-table page from the brk buffer or from memblock."""
-    if dm.pgt_buf_end + 1 > dm.pgt_buf_top or not dm.can_use_brk_pgt:
-        found = 0
-        if dm.min_pfn_mapped < dm.max_pfn_mapped:
-            found = mbk.memblock_phys_alloc_range(
-                mb, page_size, page_size, dm.min_pfn_mapped * page_size,
-                dm.max_pfn_mapped * page_size, "alloc_low_pages")
-        if found:
-            dm.memblock_pages.append(found)
+def alloc_low_pages(dm: DirectMap, mb: mbk.Memblock, page_size: int, count: int = 1) -> None:
+    """alloc_low_pages(1), ``count`` times in a row: page-table pages from the brk buffer,
+    or from memblock (the requests are alike, so memblock makes them as runs)."""
+    while count:
+        if dm.pgt_buf_end + 1 > dm.pgt_buf_top or not dm.can_use_brk_pgt:
+            if dm.min_pfn_mapped < dm.max_pfn_mapped:
+                got = mbk.memblock_alloc_runs(mb, count, page_size, page_size,
+                                              dm.min_pfn_mapped * page_size,
+                                              dm.max_pfn_mapped * page_size,
+                                              mbk.NUMA_NO_NODE, False, "alloc_low_pages",
+                                              phys=True)
+                dm.memblock_pages += sum(n for addr, n in got if addr)
+                # extend_brk() for the ones memblock has no room for; the kernel panics when
+                # that is exhausted too
+                dm.brk_pages += sum(n for addr, n in got if not addr)
+            else:
+                dm.brk_pages += count
             return
-        # extend_brk(); the kernel panics when that is exhausted too
-        dm.brk_pages += 1
-        return
-    dm.pgt_buf_end += 1
-    dm.brk_pages += 1
+        n = min(count, dm.pgt_buf_top - dm.pgt_buf_end)
+        dm.pgt_buf_end += n
+        dm.brk_pages += n
+        count -= n
 
 
 def _need_table(dm: DirectMap, mb: mbk.Memblock, kind: str, index: int, page_size: int) -> None:
-    if (kind, index) not in dm.tables:
+    if index not in dm.tables[kind]:
         alloc_low_pages(dm, mb, page_size)
-        dm.tables.add((kind, index))
+        dm.tables[kind].add(index)
 
 
 def kernel_physical_mapping_init(dm: DirectMap, mb: mbk.Memblock, start: int, end: int,
@@ -80,11 +88,31 @@ def kernel_physical_mapping_init(dm: DirectMap, mb: mbk.Memblock, start: int, en
             _need_table(dm, mb, "p4d", paddr // PGDIR_SIZE_L5, page_size)
         _need_table(dm, mb, "pud", paddr // P4D_SIZE, page_size)
         gb = paddr // PUD_SIZE
+        if mask & (1 << PG_LEVEL_1G) and paddr % PUD_SIZE == 0:
+            # whole 1G pages up to the next PMD table or the end of this PUD table: all
+            # mapped by 1G pages, already or now (the one-by-one rule, done as a run)
+            stop = end // PUD_SIZE
+            split = dm.tables["pmd"].first_from(gb)
+            if split is not None:
+                stop = min(stop, split)
+            if stop > gb:
+                # the PUD (and P4D) tables these gigabytes need, all alike: one run
+                new = 0
+                for kind, size in (("p4d", PGDIR_SIZE_L5), ("pud", P4D_SIZE)):
+                    if kind == "p4d" and dm.levels != 5:
+                        continue
+                    lo, hi = paddr // size, -(-(stop * PUD_SIZE) // size)
+                    new += dm.tables[kind].missing(lo, hi)
+                    dm.tables[kind].add_range(lo, hi)
+                alloc_low_pages(dm, mb, page_size, new)
+                dm.pud_large.add_range(gb, stop)
+                paddr = stop * PUD_SIZE
+                continue
         gb_next = min((gb + 1) * PUD_SIZE, end)
         if gb in dm.pud_large and mask & (1 << PG_LEVEL_1G):
             paddr = gb_next
             continue
-        if gb not in dm.pud_large and ("pmd", gb) not in dm.tables and mask & (1 << PG_LEVEL_1G):
+        if gb not in dm.pud_large and gb not in dm.tables["pmd"] and mask & (1 << PG_LEVEL_1G):
             dm.pud_large.add(gb)
             paddr = gb_next
             continue
@@ -93,7 +121,7 @@ def kernel_physical_mapping_init(dm: DirectMap, mb: mbk.Memblock, start: int, en
         while paddr < gb_next:
             m2 = paddr // PMD_SIZE
             m2_next = min((m2 + 1) * PMD_SIZE, end)
-            if mask & (1 << PG_LEVEL_2M) and ("pte", m2) not in dm.tables:
+            if mask & (1 << PG_LEVEL_2M) and m2 not in dm.tables["pte"]:
                 dm.pmd_large.add(m2)
             elif not (m2 in dm.pmd_large and mask & (1 << PG_LEVEL_2M)):
                 _need_table(dm, mb, "pte", m2, page_size)

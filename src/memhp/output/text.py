@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 from memhp.analysis import kernel_memory_on_node
+from memhp.intervals import intersect
 from memhp.kernel.setup import Boot
 from memhp.output.terminal import Style
 from memhp.units import human as human
-from memhp.units import id_ranges as _ranges
+from memhp.units import id_spans
 
 PLAIN = Style()
 
@@ -35,10 +36,8 @@ def render(boot: Boot, style: Style = PLAIN) -> str:
                    "memory, so the kernel ignores the SRAT's hotplug ranges")
     for note in boot.notes:
         out.append(f"{style.paint('note', 'yellow')}: {note}")
-    movable_blocks: dict[int, list[int]] = {}
-    for b in boot.blocks:
-        if b.zone == "Movable" and len(b.nodes) == 1:
-            movable_blocks.setdefault(b.nodes[0], []).append(b.id)
+    offlined = boot.offline.spans(lambda v: v.result == "offlined")
+    stuck = boot.offline.spans(lambda v: v.result != "offlined")
     for nid in sorted(zones.nodes):
         nz = zones.nodes[nid]
         regions = [r for r in boot.memblock.memory.regions if r.nid == nid]
@@ -81,18 +80,18 @@ def render(boot: Boot, style: Style = PLAIN) -> str:
                        f"{style.size(prof.max_order_nr_pages * ps)})")
         else:
             out.append("  ZONE_MOVABLE: none on this node")
-        ids = movable_blocks.get(nid, [])
-        total = [b.id for b in boot.blocks if nid in b.nodes]
+        total = boot.blocks.on_node(nid)
+        ids = boot.blocks.on_node(nid, "Movable")
         out.append(f"  memory blocks ({style.size(boot.block_size)} each): "
-                   f"{_ranges(total) or 'none'}; in ZONE_MOVABLE: {_ranges(ids) or 'none'}")
-        in_node = set(total)
-        verdicts = [v for v in boot.offline if v.block in in_node]
-        can = [v.block for v in verdicts if v.result == "offlined"]
-        if verdicts:
+                   f"{id_spans(total) or 'none'}; in ZONE_MOVABLE: {id_spans(ids) or 'none'}")
+        if len(boot.offline) and total:
+            can = intersect(total, offlined)
             out.append(f"  can go offline right after boot: "
-                       f"{style.paint(_ranges(can) or 'none', 'green')}")
-        for v in verdicts:
-            if v.result != "offlined":
+                       f"{style.paint(id_spans(can) or 'none', 'green')}")
+        for s, e in intersect(total, stuck):
+            for bid in range(s, e):
+                v = boot.offline.by_id(bid)
+                assert v is not None
                 colour = "red" if v.result == "failed" else "yellow"
                 out.append(f"    memory{v.block}: {style.paint(v.result, colour)} — {v.reason}")
     return "\n".join(out) + "\n"
