@@ -64,12 +64,20 @@ def statuses(doc: dict[str, object]) -> dict[str, str]:
     return {k: v["status"] for k, v in groups.items()}
 
 
+# the serial console wrote into the middle of this boot's kernel log dump (a zone line)
+GARBLED = {"linux-6.12/p10_mem_limit_truncates_hotplug_node": "dmesg:zone_ranges"}
+
+
 @pytest.mark.parametrize("boot", BOOTS_61 + BOOTS_612)
 def test_corpus_boot_matches(boot: str, tmp_path: Path) -> None:
     """Every group of the boot matches; the offline trial is never made live."""
     rc, doc = check_json(tree(boot, tmp_path))
-    assert statuses(doc) == {**{g: "ok" for g in ALL}, "offline_trial": "not compared"}
-    assert (rc, doc["matched"], doc["compared"], doc["runtime"]) == (0, 13, 13, [])
+    want = {**{g: "ok" for g in ALL}, "offline_trial": "not compared"}
+    if boot in GARBLED:
+        want[GARBLED[boot]] = "differs"
+    assert statuses(doc) == want
+    want_counts = (0, 13, 13, []) if boot not in GARBLED else (1, 12, 13, [])
+    assert (rc, doc["matched"], doc["compared"], doc["runtime"]) == want_counts
     assert doc["kernel_release"] == ("6.12.117+deb13-amd64" if boot in BOOTS_612
                                      else "6.1.0-56-amd64")
 
