@@ -27,6 +27,9 @@ def render(boot: Boot, style: Style = PLAIN) -> str:
         + (f", kernelcore={m.cmdline.kernelcore}" if m.cmdline.kernelcore else "")
         + (f", movablecore={m.cmdline.movablecore}" if m.cmdline.movablecore else ""),
     ]
+    if m.efi_boot:
+        out.append("firmware: UEFI, " + (f"EFI memory map of {len(m.efi_memmap)} entries"
+                                         if m.efi_memmap else "no EFI memory map in the input"))
     if numa.from_srat:
         out.append(f"NUMA: {len(numa.online)} node(s) from the SRAT")
     elif m.srat is None:
