@@ -54,8 +54,6 @@ __all__ = ["EfiBoot", "Unknown", "unknown_facts", "efi_memblock_x86_reserve_rang
            "efi_arch_mem_reserve", "efi_freed_late"]
 
 SZ_1M = 1 << 20
-
-
 SMP_CACHE_BYTES = 64
 
 # Which predicted facts each missing hand-over input decides (so they are reported
