@@ -114,6 +114,8 @@ def make_tree(serial_log: Path, srat: Path | None, root: Path, kernel_log: bool 
                if (m := _RAMDISK.search(line))), None)
     _write(root / "sys/kernel/boot_params/data", boot_params(e820, rd))
 
+    if any(line.startswith("efi: EFI v") for line in dmesg):  # booted through UEFI
+        (root / "sys/firmware/efi").mkdir(parents=True, exist_ok=True)
     tables = root / "sys/firmware/acpi/tables"
     tables.mkdir(parents=True, exist_ok=True)
     seen: dict[str, int] = {}

@@ -81,6 +81,26 @@ def test_corpus_boot_matches(boot: str, tmp_path: Path) -> None:
                                      else "6.1.0-56-amd64")
 
 
+EFI_UNKNOWN = ("memhp: unknown (EFI memory map: the EFI memory map is not in the log (boot "
+               "with efi=debug to print it); OVMF's allocations are known only from it)")
+
+
+@pytest.mark.parametrize("boot", sorted(f"efi/{p.name}" for p in (CORPUS / "efi").glob("e*")))
+def test_uefi_boots(boot: str, tmp_path: Path) -> None:
+    """UEFI boots (sys/firmware/efi exists): with the EFI map in the log (efi=debug) every
+    group matches; without it (e05) what the map decides is unknown and not compared."""
+    rc, doc = check_json(tree(boot, tmp_path))
+    groups = doc["groups"]
+    assert isinstance(groups, dict)
+    unknown = {g for g, v in groups.items() if v["detail"] == EFI_UNKNOWN}
+    if "no_efi_debug" in boot:
+        assert unknown == {"dmesg:node_data", "memblock:after_e820", "memblock:after_numa",
+                           "zoneinfo:managed"}
+    else:
+        assert unknown == set()
+    assert (rc, doc["matched"], doc["compared"]) == (0, 13 - len(unknown), 13 - len(unknown))
+
+
 @pytest.mark.parametrize("boot", ["p04_hotplug_range_holds_acpi_tables",
                                   "linux-6.12/p08_q35_four_nodes_two_hotplug"])
 def test_without_the_kernel_log(boot: str, tmp_path: Path) -> None:

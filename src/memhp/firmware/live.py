@@ -15,7 +15,8 @@ a tree made from a corpus boot):
   the other tables (their addresses are only in the kernel log);
 - ``proc/cmdline``, ``proc/version`` (the kernel release, which picks the profile),
   ``proc/cpuinfo`` (the ``hypervisor`` and ``la57`` CPU flags),
-  ``sys/devices/system/cpu/possible`` and ``sys/class/dmi/id/product_name``.
+  ``sys/devices/system/cpu/possible``, ``sys/class/dmi/id/product_name`` and whether
+  ``sys/firmware/efi`` exists (a UEFI boot).
 
 What cannot be read (most of it needs root: the kernel log under ``kernel.dmesg_restrict``,
 the ACPI tables) is named in the machine's ``notes``, and the prediction goes on with what
@@ -38,6 +39,7 @@ from memhp.firmware.cmdline import parse_cmdline
 from memhp.firmware.e820 import e820_type_name, parse_e820_lines, read_sys_firmware_memmap
 from memhp.firmware.types import E820_USABLE, AcpiTable, E820Entry, Machine, Srat
 from memhp.inputfile import MAX_INPUT
+from memhp.platform import ovmf
 
 __all__ = ["LiveMachine", "parse_boot_params", "read_kernel_log", "read_live_machine"]
 
@@ -266,6 +268,10 @@ def read_live_machine(root: str = "/", kernel_log: tuple[str, str] | None = None
     else:
         machine = _machine_from_sysfs(root, proc_cmdline, why_cmd, tables, notes)
 
+    if os.path.isdir(_at(root, "sys/firmware/efi")) and not machine.efi_boot:
+        # booted through UEFI, but the input has no EFI memory map (the kernel log has one
+        # only with efi=debug): what the map decides is unknown, not guessed
+        machine = ovmf.complete_handover(dataclasses.replace(machine, efi_boot=True))
     flags = _cpu_flags(root)
     if flags is not None:
         machine = dataclasses.replace(machine, hypervisor="hypervisor" in flags,

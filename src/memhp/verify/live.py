@@ -33,6 +33,9 @@ from memhp.verify import compare
 __all__ = ["LiveCheck", "LiveState", "add_subcommand", "check", "cmd_check", "read_live_state"]
 
 _MEMORY = "sys/devices/system/memory"
+# facts the prediction may leave unknown (kernel/efi.py) -> the groups they decide
+_UNKNOWN_GROUPS = {"memblock_dumps": "memblock", "node_data": "dmesg:node_data",
+                   "managed": "zoneinfo:managed"}
 
 
 @dataclass
@@ -199,7 +202,13 @@ def check(live: LiveMachine, pred: dict[str, Any], prof: KernelProfile,
         runtime.append("  not compared, as memory onlined after boot changed them: zone "
                        + ", ".join(f"{z} of node {n}" for n, z in sorted(skip_zones)))
     pred = {**pred, "zoneinfo": pz}
-    groups = [_not_compared(g, st.missing) for g in compare.compare(real, pred)]
+    missing = dict(st.missing)
+    for u in pred.get("unknown") or []:  # what the input cannot decide (the EFI map)
+        for fact in u.get("affects", []):
+            group = _UNKNOWN_GROUPS.get(fact)
+            if group and group not in missing:
+                missing[group] = f"memhp: unknown ({u.get('input')}: {u.get('why')})"
+    groups = [_not_compared(g, missing) for g in compare.compare(real, pred)]
     reasons = _reasons(live, st, pred, prof, groups, gone, cmdline_override)
     return LiveCheck(live.machine.name, live.kernel_release, prof.name,
                      prof.chosen_note or f"{prof.name} ({prof.chosen})", groups, runtime,
