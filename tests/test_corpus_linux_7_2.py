@@ -17,6 +17,9 @@ import pytest
 from memhp.cli import main
 from memhp.kernel.profile import load_profile
 from memhp.replay import replay_log
+from memhp.verify import compare as vcmp
+from memhp.verify import kernel
+from memhp.verify.kernel import VerifyError
 
 HERE = Path(__file__).parent
 CORPUS = HERE / "fixtures" / "corpus" / "linux-7.2"
@@ -113,3 +116,25 @@ def test_memblock_flags_in_the_first_dump() -> None:
     # the trampoline (RSRV_KERN) between the first 64K and the rest of the first 1M
     assert [(r[0], r[3]) for r in after_numa["reserved"][1:4]] == [
         (0x1000, 0), (0x10000, 0x20), (0x17000, 0)]
+
+
+@pytest.mark.qemu
+def test_verify_boots_the_7_2_kernel(tmp_path: Path) -> None:
+    """memhp verify on Debian's 7.2 kernel (fetched by .ci/verify-deps from sid, split into
+    linux-image-* and linux-binary-*): the booted kernel picks the 7.2 profile, all groups
+    match."""
+    try:
+        image = kernel.fetch_kernel_package(PROFILE.debian_package, log=False)
+    except VerifyError as e:
+        pytest.skip(f"no 7.2 kernel: {e}")
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        rc = main(["verify", str(HERE.parent / "examples" /
+                                 "p02_hotplug_srat_without_movable_node.toml"),
+                   "--kernel", str(image), "--format", "json", "--keep", str(tmp_path)])
+    doc = json.loads(out.getvalue())
+    assert doc["kernel"]["release"] == PROFILE.kernel_release
+    assert doc["profile"] == PROFILE.name
+    bad = {k: g["detail"] for k, g in doc["groups"].items() if g["status"] != vcmp.OK}
+    assert bad == {} and rc == 0
+    assert doc["compared"] == doc["matched"] == 14

@@ -242,6 +242,38 @@ def test_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     assert kernel.cache_dir() == Path.home() / ".cache" / "memhp"
 
 
+def test_split_kernel_packages(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Debian's 7.x linux-image-* is empty and depends on linux-binary-*, which ships
+    usr/lib/modules/RELEASE/vmlinuz: that package is fetched, that image is found."""
+    depends = {
+        "linux-image-7.2.13+deb14-amd64": "linux-image-7.2.13+deb14-amd64\n"
+        "  Depends: linux-base-7.2.13+deb14-amd64\n"
+        "  Depends: linux-binary-7.2.13+deb14-amd64\n"
+        " |Depends: dracut\n",
+        "linux-image-6.12.117+deb13-amd64": "linux-image-6.12.117+deb13-amd64\n"
+        "  Depends: kmod\n",
+    }
+    monkeypatch.setattr(shutil, "which", lambda name: "/usr/bin/" + name)
+    monkeypatch.setattr(kernel, "_run", lambda argv, cwd=None: subprocess.CompletedProcess(
+        argv, 0 if argv[-1] in depends else 100, depends.get(argv[-1], ""), "E: no package"))
+    assert kernel.image_package("linux-image-7.2.13+deb14-amd64") == (
+        "linux-binary-7.2.13+deb14-amd64")
+    assert kernel.image_package("linux-image-6.12.117+deb13-amd64") == (
+        "linux-image-6.12.117+deb13-amd64")
+    with pytest.raises(VerifyError, match="apt-cache depends linux-image-9.9"):
+        kernel.image_package("linux-image-9.9")
+    assert kernel._is_image("usr/lib/modules/7.2.13+deb14-amd64/vmlinuz")
+    assert kernel._is_image("boot/vmlinuz-6.1.0-57-amd64")
+    assert not kernel._is_image("usr/lib/modules/7.2.13+deb14-amd64/kernel/x.ko")
+    monkeypatch.setenv("MEMHP_CACHE", str(tmp_path))
+    image = tmp_path / "kernel" / "linux-image-7.2.13+deb14-amd64" / "usr" / "lib" / \
+        "modules" / "7.2.13+deb14-amd64" / "vmlinuz"
+    image.parent.mkdir(parents=True)
+    image.write_bytes(b"")
+    assert kernel.fetch_kernel_package("linux-image-7.2.13+deb14-amd64", log=False) == image
+    assert kernel.cached_kernels() == []  # the offline fallback takes only boot/ images
+
+
 # --- scenario.json ---------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", SCENARIOS)

@@ -4,12 +4,16 @@
 * The kernel: ``linux-image-amd64`` depends on one versioned package
   (``linux-image-6.1.0-NN-amd64``); that package is downloaded with ``apt-get download``
   and its ``boot/vmlinuz-*`` unpacked into the cache (``$MEMHP_CACHE``, else
-  ``~/.cache/memhp``).  Only ``boot/`` is unpacked: the modules (most of the package) are
-  not needed to boot an initramfs.
+  ``~/.cache/memhp``).  Only the image is unpacked: the modules (most of the package) are
+  not needed to boot an initramfs.  A named kernel package (a profile's
+  ``debian_package``) is fetched the same way; Debian's 7.x kernels are split, the
+  ``linux-image-*`` package being empty and depending on ``linux-binary-*``, which ships
+  ``usr/lib/modules/RELEASE/vmlinuz``: that one is downloaded instead.
 * busybox: /bin/busybox if it is a static x86_64 binary (no ``PT_INTERP`` program header),
   else the one from package ``busybox-static``, unpacked into the cache.
 
-``python -m memhp.verify.kernel --fetch`` fetches both ahead of time (for CI).
+``python -m memhp.verify.kernel --fetch [--profile NAME ...]`` fetches them ahead of time
+(for CI).
 """
 
 from __future__ import annotations
@@ -25,6 +29,9 @@ import tarfile
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+
+from memhp.errors import InputError
+from memhp.kernel.profile import load_profile
 
 META_PACKAGE = "linux-image-amd64"
 BUSYBOX_PACKAGE = "busybox-static"
@@ -82,9 +89,18 @@ def _download(package: str, into: Path) -> Path:
     return debs[-1]
 
 
+def _is_image(name: str) -> bool:
+    """A kernel image path inside a package: ``boot/vmlinuz-*`` (up to 6.x) or
+    ``usr/lib/modules/RELEASE/vmlinuz`` (Debian's split 7.x packages)."""
+    parts = name.split("/")
+    return ((len(parts) == 2 and parts[0] == "boot" and parts[1].startswith("vmlinuz-"))
+            or (len(parts) == 5 and parts[:3] == ["usr", "lib", "modules"]
+                and parts[4] == "vmlinuz"))
+
+
 def _extract_boot(deb: Path, dest: Path) -> None:
-    """Unpack the ``boot/`` files of a kernel package into ``dest`` (``dpkg-deb
-    --fsys-tarfile``, read as a stream)."""
+    """Unpack the ``boot/`` files and the kernel image of a kernel package into ``dest``
+    (``dpkg-deb --fsys-tarfile``, read as a stream)."""
     if shutil.which("dpkg-deb") is None:
         raise VerifyError(f"cannot unpack {deb.name}: dpkg-deb not found")
     with subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE,
@@ -94,7 +110,8 @@ def _extract_boot(deb: Path, dest: Path) -> None:
             with tarfile.open(fileobj=p.stdout, mode="r|") as tar:
                 for member in tar:
                     name = member.name.removeprefix("./")
-                    if name.startswith("boot/") and (member.isfile() or member.isdir()):
+                    if ((name.startswith("boot/") and (member.isfile() or member.isdir()))
+                            or (_is_image(name) and member.isfile())):
                         tar.extract(member, dest, filter="data")
         except tarfile.TarError as e:
             raise VerifyError(f"cannot unpack {deb.name}: {e}") from None
@@ -104,15 +121,48 @@ def _extract_boot(deb: Path, dest: Path) -> None:
         raise VerifyError(f"cannot unpack {deb.name}: {_last_line(err)}")
 
 
+_IMAGE_GLOBS = ("boot/vmlinuz-*", "usr/lib/modules/*/vmlinuz")
+
+
 def _vmlinuz_in(folder: Path) -> Path | None:
-    found = sorted((folder / "boot").glob("vmlinuz-*"))
+    found = sorted(p for g in _IMAGE_GLOBS for p in folder.glob(g))
     return found[-1] if found else None
 
 
 def cached_kernels() -> list[Path]:
-    """Every kernel image already in the cache."""
+    """Every kernel image of the ``boot/vmlinuz-*`` layout already in the cache (what
+    :func:`fetch_kernel` falls back to offline; the split 7.x packages are only ever
+    fetched by name)."""
     root = cache_dir() / "kernel"
-    return sorted(root.glob("*/boot/vmlinuz-*")) if root.is_dir() else []
+    return sorted(root.glob(f"*/{_IMAGE_GLOBS[0]}")) if root.is_dir() else []
+
+
+def image_package(package: str) -> str:
+    """The package that holds the image of kernel package ``package``: itself, or the
+    ``linux-binary-*`` package it depends on (Debian's split 7.x kernel packages)."""
+    if shutil.which("apt-cache") is None:
+        raise VerifyError(f"cannot fetch {package}: apt-cache not found (not a Debian "
+                          "system?); give --kernel PATH")
+    r = _run(["apt-cache", "depends", package])
+    if r.returncode != 0:
+        raise VerifyError(f"cannot fetch {package}: 'apt-cache depends {package}' failed "
+                          f"({_last_line(r.stderr + r.stdout)}); is its suite in the apt "
+                          "sources (see .ci/verify-deps)?")
+    binary = re.findall(r"^\s*\|?Depends:\s*(linux-binary-\S+)", r.stdout, re.MULTILINE)
+    return str(binary[0]) if binary else package
+
+
+def fetch_kernel_package(package: str, log: bool = True) -> Path:
+    """The image of the kernel package ``package`` (``linux-image-7.2.13+deb14-amd64``),
+    from the cache or downloaded into it."""
+    folder = cache_dir() / "kernel" / package
+    image = _vmlinuz_in(folder)
+    if image is not None:
+        return image
+    source = image_package(package)
+    if log:
+        print(f"memhp verify: fetching {source} into {folder}", file=sys.stderr)
+    return _fetch_into(source, folder)
 
 
 def fetch_kernel(log: bool = True) -> Path:
@@ -148,7 +198,8 @@ def _fetch_into(package: str, folder: Path) -> Path:
         unpacked = Path(tmp) / "root"
         _extract_boot(deb, unpacked)
         if _vmlinuz_in(unpacked) is None:
-            raise VerifyError(f"no kernel: package {package} has no boot/vmlinuz-*")
+            raise VerifyError(f"no kernel: package {package} has no boot/vmlinuz-* or "
+                              "usr/lib/modules/*/vmlinuz")
         if folder.exists():
             shutil.rmtree(folder)
         unpacked.rename(folder)
@@ -226,18 +277,23 @@ def main(argv: Sequence[str] | None = None) -> int:
                                 description="Fetch what 'memhp verify' boots into the cache.")
     p.add_argument("--fetch", action="store_true",
                    help="download the Debian kernel (and busybox-static if needed)")
+    p.add_argument("--profile", metavar="NAME", action="append", default=[],
+                   help="with --fetch, also the kernel package a profile was measured on "
+                   "(its debian_package; see 'memhp profiles')")
     args = p.parse_args(argv)
     kernel: Path | None
     busybox: Path | None
     try:
         if args.fetch:
             kernel, busybox = fetch_kernel(), find_busybox()
+            for name in args.profile:
+                print(f"{name}: {fetch_kernel_package(load_profile(name).debian_package)}")
         else:
             cached = cached_kernels()
             kernel = cached[-1] if cached else None
             busybox = next((b for b in (SYSTEM_BUSYBOX, cache_dir() / BUSYBOX_PACKAGE / "bin"
                                         / "busybox") if elf_static_x86_64(b)), None)
-    except VerifyError as e:
+    except (VerifyError, InputError) as e:
         print(f"memhp: error: {e}", file=sys.stderr)
         return 2
     print(f"cache:   {cache_dir()}")
