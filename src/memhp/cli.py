@@ -40,11 +40,9 @@ def load_input(args: argparse.Namespace) -> Machine:
         raise InputError("command line", "MACHINE", args.machine,
                          "give a machine file or --boot-log, not both")
     if args.boot_log:
-        m = bootlog.machine_from_boot_log(read_text(args.boot_log), stdin_name(args.boot_log),
-                                          args.cmdline)
-        if args.srat:
-            m = dataclasses.replace(m, srat=acpi.load_srat(args.srat))
-        return m
+        return bootlog.machine_from_boot_log(read_text(args.boot_log),
+                                             stdin_name(args.boot_log), args.cmdline,
+                                             acpi.load_srat(args.srat) if args.srat else None)
     if not args.machine:
         raise InputError("command line", "MACHINE", None, "give a machine file or --boot-log FILE")
     m = machine_file.load_machine(args.machine)
@@ -188,9 +186,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def cmd_import_log(args: argparse.Namespace) -> int:
     from memhp.firmware import acpi, bootlog, machine_file
 
-    m = bootlog.machine_from_boot_log(read_text(args.log), stdin_name(args.log), None)
-    if args.srat:
-        m = dataclasses.replace(m, srat=acpi.load_srat(args.srat))
+    m = bootlog.machine_from_boot_log(read_text(args.log), stdin_name(args.log), None,
+                                      acpi.load_srat(args.srat) if args.srat else None)
     out = machine_file.dump_machine(m)
     write_output(args.output or "-", out)
     return 0

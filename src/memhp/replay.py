@@ -245,15 +245,13 @@ def replay(text: str, b: Boot) -> ReplayResult:
 
 def replay_log(text: str, source: str, srat_path: str | None,
                profile: str | KernelProfile | None = None) -> ReplayResult:
-    """Replay a log file: its firmware lines (plus an SRAT) build the machine; the profile
-    is ``profile`` (a name: ``--profile``), else the one for the log's ``Linux version``."""
-    import dataclasses
-
+    """Replay a log file: its firmware lines (plus an SRAT file, else the log's SRAT lines)
+    build the machine; the profile is ``profile`` (a name: ``--profile``), else the one for
+    the log's ``Linux version``."""
     from memhp.firmware import acpi, bootlog
 
-    machine = bootlog.machine_from_boot_log(text, source)
-    if srat_path:
-        machine = dataclasses.replace(machine, srat=acpi.load_srat(srat_path))
+    machine = bootlog.machine_from_boot_log(
+        text, source, srat=acpi.load_srat(srat_path) if srat_path else None)
     prof = (profile if isinstance(profile, KernelProfile)
             else choose_profile(profile, machine.kernel, "the log's Linux version"))
     return replay(text, setup.setup_start(machine, prof))

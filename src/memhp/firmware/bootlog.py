@@ -6,23 +6,47 @@ The lines read are the ones the kernel prints before it decides anything itself:
 ``Linux version`` (``start_kernel``: which kernel, so which profile), ``Command line:``
 (``setup_arch``), ``BIOS-e820:`` (``e820__print_table``), ``RAMDISK:``
 (``reserve_initrd``) and the ACPI table list (ACPICA ``acpi_tb_print_table_header``).
+Without a binary SRAT, the SRAT's affinity entries come from the lines the kernel prints
+while parsing it (``ACPI: SRAT: Node N PXM P [mem ...]``, ``SRAT: PXM P -> APIC ...``).
+
+Logs come as people paste them: ``dmesg`` with or without timestamps, ``dmesg -T``/``-x``/
+``-r``, ``journalctl -k`` (short, short-iso, short-precise, short-monotonic), syslog
+(``/var/log/messages``, ``kern.log``), CRLF line ends, several boots in one file.
+:func:`kernel_messages` reduces every form to the kernel's own lines first.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from dataclasses import dataclass
 
 from memhp.errors import InputError
 from memhp.firmware.cmdline import parse_cmdline
 from memhp.firmware.e820 import parse_e820_lines
 from memhp.firmware.efi import efi_mem_reserved, parse_efi_memattr, parse_efi_memmap
-from memhp.firmware.types import AcpiTable, Machine
+from memhp.firmware.types import (
+    SRAT_MEM_ENABLED,
+    SRAT_MEM_HOT_PLUGGABLE,
+    SRAT_MEM_NON_VOLATILE,
+    AcpiTable,
+    Machine,
+    Srat,
+    SratCpu,
+    SratMemory,
+)
 from memhp.platform import ovmf
 
 _PREFIX = r"^\s*(?:<\d+>)?(?:\[\s*\d+\.\d+\]\s*)?"
 _MARKER = re.compile(r"^=====([A-Z_]+)=====[ \t\r]*(?:\n|\Z)", re.MULTILINE)
 # "ACPI: SIG 0x<address> <length>" starts every table line; the rest depends on the table.
-_ACPI_LINE = re.compile(_PREFIX + r"ACPI: (\S{4}) 0x([0-9A-Fa-f]{1,16}) ([0-9A-Fa-f]{1,8})(.*)$")
+# 3.x kernels (ACPICA before 2014) printed the address without "0x": "ACPI: XSDT
+# 00000000bf7a0080 0008C (v01 DELL   PE_SC3   00000001 DELL 00000001)".
+_ACPI_LINE = re.compile(_PREFIX + r"ACPI: (\S{4}) (?:0x([0-9A-Fa-f]{1,16})|([0-9A-Fa-f]{16})) "
+                        r"([0-9A-Fa-f]{1,8})(.*)$")
+# a header with bytes beyond ASCII (a real HP OEM id): the IDs' widths are lost in decoding
+_ACPI_LOOSE = re.compile(r" \(v([0-9]+) (.*)\)")
+_KERNEL_VIRTUAL = 0xFFFF800000000000  # SSDTs loaded at run time are printed at such addresses
 # "(v03 ORACLE HOTPLUG  00000001 ORCL 00000001)": the IDs are fixed-width, space padded
 _ACPI_FULL = re.compile(
     r" \(v([0-9]+) (.{6}) (.{8}) ([0-9A-Fa-f]{8}) (.{4}) ([0-9A-Fa-f]{8})\)")
@@ -52,6 +76,74 @@ def dmesg_section(text: str) -> str:
     return text
 
 
+# One line of syslog or journalctl: "Nov 29 12:00:00[.123456] host kernel: ", or the
+# same with an ISO date (short-iso, RFC 5424 syslog) or a monotonic "[    0.000000]" stamp.
+_SYSLOG_TIME = (r"(?:[A-Z][a-z]{2} [ \d]?\d \d\d:\d\d:\d\d(?:\.\d{1,9})?"
+                r"|\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d{1,9})?(?:Z|[+-]\d\d:?\d\d)?"
+                r"|\[\s*\d+\.\d+\])")
+_SYSLOG = re.compile(r"(?:<\d{1,3}>)?(?:" + _SYSLOG_TIME + r" \S+ (\S+?)(?:\[\d+\])?: "
+                     # the installer's syslog (anaconda): "03:09:07,531 INFO kernel:"
+                     r"|\d\d:\d\d:\d\d,\d{3} [A-Z]{1,8} (\S+?):)")
+# What dmesg puts before a message: "<6>" (-r), "kern  :info  : " (-x), "[    0.000000]",
+# "[Sun Nov 29 12:00:00 2026]" (-T), "[  +0.000004]" (reltime), "[    T0]" (caller id),
+# "2026-11-29T12:00:00,123456+00:00 " (--time-format iso).
+_DMESG_PREFIX = re.compile(
+    r"(?:<\d{1,3}>"
+    r"|[a-z]{2,8} *:[a-z]{2,7} *: "
+    r"|\[\s*[+<]?\s*\d+\.\d+>?\]"
+    r"|\[[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]?\d \d\d:\d\d:\d\d \d{4}\]"
+    r"|\[\s*[TC]\d{1,7}\]"
+    r"|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d,\d{6}[+-]\d\d:\d\d)")
+_E820_TABLE_LINE = re.compile(r"^\s*(?:BIOS-e820|Xen): ")
+
+
+@dataclass(frozen=True)
+class KernelLog:
+    """The kernel's own lines of a pasted log, one per input line (a line that is no
+    kernel message, or belongs to another boot, is empty), and what reading it noticed."""
+
+    text: str
+    notes: tuple[str, ...] = ()
+
+
+def _strip_dmesg_prefix(line: str) -> str:
+    """``line`` without the stamps dmesg puts before a message (one blank after each)."""
+    while True:
+        match = _DMESG_PREFIX.match(line)
+        if not match:
+            return line
+        line = line[match.end():]
+        if line.startswith(" "):
+            line = line[1:]
+
+
+def kernel_messages(text: str) -> KernelLog:
+    """The kernel messages of a log in any of the forms people paste (see the module
+    docstring), with line numbers kept.  Syslog and journal files keep only lines tagged
+    ``kernel``.  A file with several boots (``Linux version`` more than once) is cut to the
+    last boot that printed its firmware memory map, and a note says so."""
+    lines = dmesg_section(text).splitlines()
+    syslog = any(m is not None and "kernel" in m.groups()
+                 for m in map(_SYSLOG.match, lines[:2000]))
+    out: list[str] = []
+    for line in lines:
+        if syslog:
+            match = _SYSLOG.match(line)
+            line = line[match.end():] if match and "kernel" in match.groups() else ""
+        out.append(_strip_dmesg_prefix(line.rstrip("\r\n")).rstrip())
+    notes: list[str] = []
+    starts = [i for i, line in enumerate(out) if _LINUX_VERSION.match(line)]
+    if len(starts) > 1:
+        bounds = list(zip(starts, starts[1:] + [len(out)], strict=True))
+        with_map = [(a, b) for a, b in bounds
+                    if any(_E820_TABLE_LINE.match(x) for x in out[a:b])]
+        first, last = with_map[-1] if with_map else bounds[-1]
+        out = [x if first <= i < last else "" for i, x in enumerate(out)]
+        notes.append(f"the log holds {len(starts)} boots; memhp reads the last one with a "
+                     f"firmware memory map (from line {first + 1})")
+    return KernelLog("\n".join(out) + "\n", tuple(notes))
+
+
 def _fix_id(text: str) -> str:
     """An OEM ID as printed: ACPICA's ``acpi_tb_fix_string`` prints a non-printable byte as
     ``?``, so a character beyond latin-1 (a mangled log) is read as one too."""
@@ -71,11 +163,15 @@ def parse_acpi_table_lines(text: str, source: str) -> tuple[AcpiTable, ...]:
         match = _ACPI_LINE.match(line.rstrip())
         if not match:
             continue
-        signature, address, length, rest = match.groups()
-        table = AcpiTable(signature, int(address, 16), int(length, 16))
+        signature, address, address_3x, length, rest = match.groups()
+        table = AcpiTable(signature, int(address or address_3x, 16), int(length, 16))
+        if table.address >= _KERNEL_VIRTUAL:
+            continue  # "ACPI: Dynamic OEM Table Load:": AML loaded it, not firmware's list
         if rest:
             full = _ACPI_FULL.fullmatch(rest)
             header = full or (_ACPI_RSDP.fullmatch(rest) if signature == "RSDP" else None)
+            if header is None and not rest.isascii():
+                header = _ACPI_LOOSE.fullmatch(rest)
             if header is None:
                 raise InputError(source, f"line {lineno}", line.strip(),
                                  "malformed ACPI table line, want '(vNN OEMID TABLEID ...)'")
@@ -84,10 +180,117 @@ def parse_acpi_table_lines(text: str, source: str) -> tuple[AcpiTable, ...]:
                 # the header's revision is one byte (the kernel prints it with %.2d)
                 raise InputError(source, f"line {lineno}", line.strip(),
                                  "ACPI table revision does not fit in a byte")
+            oem_id = header.group(2) if header.re is not _ACPI_LOOSE else header.group(2)[:6]
             table = AcpiTable(signature, table.address, table.length, int(digits),
-                              _fix_id(header.group(2)), _fix_id(full.group(3)) if full else "")
+                              _fix_id(oem_id), _fix_id(full.group(3)) if full else "")
         tables.setdefault(table)
     return tuple(tables)
+
+
+# acpi_parse_memory_affinity() (drivers/acpi/numa/srat.c; before 4.19 the same line came
+# from arch/x86/mm/srat.c without the "ACPI: " prefix).  A disabled entry prints nothing.
+_SRAT_MEM = re.compile(r"^(?:ACPI: )?SRAT: Node (\d{1,4}) PXM (\d{1,10}) "
+                       r"\[mem 0x([0-9a-fA-F]{1,16})-0x([0-9a-fA-F]{1,16})\]"
+                       r"( hotplug)?( non-volatile)?$")
+# acpi_numa_processor_affinity_init() / acpi_numa_x2apic_affinity_init() (arch/x86/mm/srat.c):
+# KERN_INFO up to 6.1, pr_debug in 6.12 and 7.2, so newer logs have no such lines.
+_SRAT_CPU = re.compile(r"^SRAT: PXM (\d{1,10}) -> APIC 0x([0-9a-fA-F]{1,8}) -> Node (\d{1,4})"
+                       r"(?: skipped apicid that is too big)?$")
+_SMPBOOT = re.compile(r"^smpboot: Allowing (\d{1,6}) CPUs, \d{1,6} hotplug CPUs")
+# lines printed after NUMA set-up: the log did not end before the SRAT was parsed
+_AFTER_NUMA = re.compile(r"^(?:Zone ranges:|No NUMA configuration found|NUMA turned off)")
+_SYNTHETIC_APIC = 0x7000  # APIC ids of assumed CPU entries (below MAX_LOCAL_APIC)
+
+
+def srat_from_log(text: str, source: str,
+                  tables: tuple[AcpiTable, ...]) -> tuple[Srat | None, tuple[str, ...]]:
+    """The SRAT as far as the kernel's parsing lines tell, and what they cannot tell.
+
+    Memory affinity comes from ``ACPI: SRAT: Node N PXM P [mem ...] [hotplug]
+    [non-volatile]`` (enabled entries only: the kernel prints nothing for a disabled one),
+    processor affinity from ``SRAT: PXM P -> APIC 0xNN -> Node N`` (printed up to 6.1).
+    Entries are kept in log order (processors first, as the kernel walks them), so the
+    model hands out the same node numbers.  Where the log shows node numbers that
+    processor entries missing from the log must have taken (a newer kernel, or a node with
+    CPUs only), one assumed processor entry per such node keeps the numbering, and a note
+    says so.  None when the log has no SRAT lines."""
+    cpus: list[SratCpu] = []
+    mems: list[SratMemory] = []
+    node_of: dict[int, int] = {}
+    after_numa = False
+    for lineno, line in enumerate(text.splitlines(), 1):
+        m, c = _SRAT_MEM.match(line), _SRAT_CPU.match(line)
+        if m or c:
+            if m:
+                node, pxm = int(m.group(1)), int(m.group(2))
+                start, last = int(m.group(3), 16), int(m.group(4), 16)
+                if last < start:
+                    raise InputError(source, f"line {lineno}", line, "end below start")
+                flags = (SRAT_MEM_ENABLED | (SRAT_MEM_HOT_PLUGGABLE if m.group(5) else 0)
+                         | (SRAT_MEM_NON_VOLATILE if m.group(6) else 0))
+                mem = SratMemory(pxm, start, last - start + 1, flags)
+                if mem in mems:
+                    continue  # a second copy of the log
+                mems.append(mem)
+            else:
+                assert c is not None
+                pxm, apic, node = int(c.group(1)), int(c.group(2), 16), int(c.group(3))
+                cpu = SratCpu(pxm, apic, x2apic=len(c.group(2)) > 2 and apic > 0xFF)
+                if cpu in cpus:
+                    continue
+                cpus.append(cpu)
+            if node_of.setdefault(pxm, node) != node:
+                raise InputError(source, f"line {lineno}", line,
+                                 f"PXM {pxm} was node {node_of[pxm]} earlier in the log")
+        after_numa = after_numa or bool(_AFTER_NUMA.match(line))
+    srat_table = next((t for t in tables if t.signature == "SRAT"), None)
+    if not mems and not cpus:
+        if srat_table is not None and not after_numa:
+            return None, ("the log ends before the kernel parsed the SRAT: the NUMA layout "
+                          "is unknown and predicted without an SRAT (give --srat FILE)",)
+        if srat_table is not None:
+            return None, ("the firmware has an SRAT, but the kernel printed no SRAT entries "
+                          "(all disabled, numa=off or a kernel without NUMA): predicted "
+                          "without one",)
+        return None, ()
+    notes = ["SRAT: read from the kernel's 'SRAT: Node N PXM P' lines (no --srat): entries "
+             "the kernel did not print (disabled ones, other subtable types) are unknown"]
+    # the kernel numbers proximity domains in order of first appearance, processors first
+    order = list(dict.fromkeys([c.pxm for c in cpus] + [m.pxm for m in mems]))
+    if [node_of[p] for p in order] != list(range(len(order))):
+        by_node = {n: p for p, n in node_of.items()}
+        free = (p for p in range(1 << 32) if p not in node_of)
+        assumed = []
+        for n in range(max(by_node) + 1):
+            pxm = by_node[n] if n in by_node else next(free)
+            assumed.append(SratCpu(pxm, _SYNTHETIC_APIC + n))
+        cpus = assumed + cpus
+        missing = sorted(set(range(max(by_node) + 1)) - set(by_node))
+        notes.append("SRAT: the log has no processor affinity lines for every node (kernels "
+                     "after 6.1 print them only with debug); memhp assumes one processor "
+                     "entry per node to keep the kernel's node numbers"
+                     + (f"; node(s) {', '.join(map(str, missing))} have no line at all and "
+                        "are taken as nodes with CPUs only" if missing else ""))
+    elif not cpus:
+        notes.append("SRAT: no processor affinity lines (kernels after 6.1 print them only "
+                     "with debug): nodes with CPUs but no memory are not in the log")
+    srat = Srat(tuple(cpus) + tuple(mems))
+    if srat_table is not None:
+        srat = dataclasses.replace(
+            srat, revision=srat_table.revision if srat_table.revision is not None else 3,
+            oem_id=srat_table.oem_id or srat.oem_id,
+            oem_table_id=srat_table.oem_table_id or srat.oem_table_id)
+    return srat, tuple(notes)
+
+
+def possible_cpus_from_log(text: str) -> int | None:
+    """The number of possible CPUs from ``smpboot: Allowing N CPUs, M hotplug CPUs``
+    (``prefill_possible_map``, from the MADT), or None."""
+    for line in text.splitlines():
+        match = _SMPBOOT.match(line)
+        if match:
+            return int(match.group(1))
+    return None
 
 
 def parse_ramdisk(text: str, source: str) -> tuple[int, int] | None:
@@ -165,29 +368,49 @@ def parse_setup_data(text: str) -> tuple[tuple[int, int], ...]:
 
 
 def machine_from_boot_log(
-    text: str, source: str, cmdline_override: str | None = None
+    text: str, source: str, cmdline_override: str | None = None, srat: Srat | None = None
 ) -> Machine:
-    """A :class:`Machine` (without SRAT) from a kernel log; only the ``=====DMESG=====``
-    section of a corpus serial log is read.  ``cmdline_override`` replaces the logged
-    command line.  A log without ``BIOS-e820:`` lines is an :class:`InputError`."""
-    log = dmesg_section(text)
-    e820 = parse_e820_lines(log, source)
+    """A :class:`Machine` from a kernel log in any pasted form (:func:`kernel_messages`);
+    only the ``=====DMESG=====`` section of a corpus serial log is read.  The SRAT is
+    ``srat`` (a ``--srat`` file) if given, else what the kernel's SRAT lines tell
+    (:func:`srat_from_log`).  ``cmdline_override`` replaces the logged command line.  A log
+    without a firmware memory map is an :class:`InputError` that says why."""
+    log = kernel_messages(text)
+    notes = list(log.notes)
+    e820 = parse_e820_lines(log.text, source)
     if not e820:
-        raise InputError(source, "BIOS-e820", None, "no 'BIOS-e820:' lines in the log")
-    tables = parse_acpi_table_lines(log, source)
-    raw = cmdline_override if cmdline_override is not None else parse_command_line(log, source)
-    memmap = parse_efi_memmap(log, source)
+        e820 = parse_e820_lines(log.text, source, "Xen")
+        if e820:
+            notes.append("Xen PV domain: the memory map is the one Xen gave it ('Xen:' lines); "
+                         "the PV boot path itself (xen_memory_setup) is not modelled")
+    if not e820:
+        late = "" if _LINUX_VERSION.search(log.text) else (
+            " and no 'Linux version' line: the log starts after the kernel printed it (the "
+            "ring buffer wrapped, or the paste begins late); take the log from the start of "
+            "the boot (journalctl -k -b, /var/log/dmesg, or boot with a larger log_buf_len=)")
+        raise InputError(source, "BIOS-e820", None,
+                         "no 'BIOS-e820:' lines (the firmware memory map) in the log" + late)
+    tables = parse_acpi_table_lines(log.text, source)
+    if srat is None:
+        srat, srat_notes = srat_from_log(log.text, source, tables)
+        notes.extend(srat_notes)
+    raw = (cmdline_override if cmdline_override is not None
+           else parse_command_line(log.text, source))
+    memmap = parse_efi_memmap(log.text, source)
     return ovmf.complete_handover(Machine(
         e820=e820,
         cmdline=parse_cmdline(raw or ""),
         acpi_tables=tables,
-        initrd=parse_ramdisk(log, source),
-        qemu_machine=guess_qemu_machine(log),
-        hypervisor=guess_hypervisor(log, tables),
-        kernel=parse_linux_version(log)[0],
+        srat=srat,
+        initrd=parse_ramdisk(log.text, source),
+        qemu_machine=guess_qemu_machine(log.text),
+        hypervisor=guess_hypervisor(log.text, tables),
+        cpus=possible_cpus_from_log(log.text),
+        kernel=parse_linux_version(log.text)[0],
         efi_memmap=memmap,
         efi_boot=bool(memmap),
-        setup_data=parse_setup_data(log),
-        efi_memattr=parse_efi_memattr(log),
-        efi_mem_reserve=efi_mem_reserved(log, source),
+        setup_data=parse_setup_data(log.text),
+        efi_memattr=parse_efi_memattr(log.text),
+        efi_mem_reserve=efi_mem_reserved(log.text, source),
+        notes=tuple(notes),
     ))

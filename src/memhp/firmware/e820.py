@@ -70,16 +70,14 @@ _SYSFS_TYPES = {
 _SYSFS_MAX = 4096  # a sysfs attribute is at most a page
 
 _PREFIX = r"^\s*(?:<\d+>)?(?:\[\s*\d+\.\d+\]\s*)?"
-_E820_TAG = re.compile(_PREFIX + r"BIOS-e820:")
 # the type is group 3 with trailing blanks stripped (not "(\S.*?)\s*$": quadratic in blanks);
 # one blank before it up to 6.12, two in 7.x
-_E820_LINE = re.compile(
-    _PREFIX + r"BIOS-e820: \[mem 0x([0-9a-fA-F]{1,16})-0x([0-9a-fA-F]{1,16})\]  ?(\S.*)$"
-)
+_E820_LINE = re.compile(r" \[mem 0x([0-9a-fA-F]{1,16})-0x([0-9a-fA-F]{1,16})\]  ?(\S.*)$")
 # 7.x: a hole between two entries (or below the first), which adds nothing to the table
-_E820_GAP = re.compile(
-    _PREFIX + r"BIOS-e820: \[gap 0x([0-9a-fA-F]{1,16})-0x([0-9a-fA-F]{1,16})\]\s*$"
-)
+_E820_GAP = re.compile(r" \[gap 0x([0-9a-fA-F]{1,16})-0x([0-9a-fA-F]{1,16})\]\s*$")
+# 2.6 and early 3.x kernels, before e820 printing moved to "[mem ...]": "BIOS-e820:
+# 0000000000000000 - 000000000009f400 (usable)", with an exclusive end
+_E820_OLD = re.compile(r" ([0-9a-fA-F]{16}) - ([0-9a-fA-F]{16}) \((\S[^)]*)\)$")
 
 
 def e820_type_name(number: int) -> str:
@@ -113,32 +111,47 @@ def canonical_e820_type(name: str) -> str | None:
     return None if number is None else e820_type_name(number)
 
 
-def parse_e820_lines(text: str, source: str) -> tuple[E820Entry, ...]:
+def parse_e820_lines(text: str, source: str, tag: str = "BIOS-e820") -> tuple[E820Entry, ...]:
     """The ``BIOS-e820: [mem 0xSTART-0xLAST] TYPE`` lines of a kernel log, in log order.
 
     ``e820__print_table("BIOS-e820")`` prints an inclusive last address; entries keep the
     half-open end.  The 7.x spelling (``[mem ...]  System RAM``) reads as the 6.x one
-    (``usable``); its ``[gap 0xSTART-0xLAST]`` lines are checked and skipped.  Lines may
-    carry ``[    0.000000] `` timestamps; all other lines are skipped.  The kernel prints the
-    table only after sanitizing it, so no entry can repeat: an exact repeat is a second copy
-    of the log (console plus dmesg) and is dropped.
+    (``usable``); its ``[gap 0xSTART-0xLAST]`` lines are checked and skipped.  2.6 and early
+    3.x kernels printed ``BIOS-e820: START - END (TYPE)`` with an exclusive end; that form is
+    read too.  ``tag`` ``"Xen"`` reads the map a Xen PV domain prints instead (``Xen: [mem
+    ...]``).  Lines may carry ``[    0.000000] `` timestamps; all other lines are skipped.
+    The kernel prints the table only after sanitizing it, so no entry can repeat: an exact
+    repeat is a second copy of the log (console plus dmesg) and is dropped.
     """
     entries: dict[E820Entry, None] = {}  # ordered, and no quadratic search for repeats
+    start_tag = re.compile(_PREFIX + re.escape(tag) + ":")
     for lineno, line in enumerate(text.splitlines(), 1):
-        if not _E820_TAG.match(line):
+        tag_match = start_tag.match(line)
+        if not tag_match:
             continue
-        match = _E820_LINE.match(line)
-        if not match:
-            gap = _E820_GAP.match(line)
+        rest = line[tag_match.end():]
+        if tag != "BIOS-e820" and not rest.startswith(" [mem "):
+            continue  # "Xen: using vcpuop timer interface" and the like
+        match = _E820_LINE.match(rest)
+        old = None if match else _E820_OLD.match(rest.rstrip())
+        if not match and not old:
+            gap = _E820_GAP.match(rest)
             if gap and int(gap.group(2), 16) < int(gap.group(1), 16):
                 raise InputError(source, f"line {lineno}", line.strip(), "end below start")
             if gap:
                 continue
             raise InputError(source, f"line {lineno}", line.strip(),
-                             "malformed BIOS-e820 line, want '[mem 0xSTART-0xLAST] TYPE' or "
+                             f"malformed {tag} line, want '[mem 0xSTART-0xLAST] TYPE' or "
                              "'[gap 0xSTART-0xLAST]'")
-        start, last = int(match.group(1), 16), int(match.group(2), 16)
-        name = match.group(3).rstrip()
+        if match:
+            start, last = int(match.group(1), 16), int(match.group(2), 16)
+            name = match.group(3).rstrip()
+        else:
+            assert old is not None
+            start, last = int(old.group(1), 16), int(old.group(2), 16) - 1
+            name = old.group(3)
+            if last < start:  # an empty entry: the old form could print one
+                continue
         kind = canonical_e820_type(name)
         if kind is None:
             raise InputError(source, f"line {lineno}", line.strip(),

@@ -461,6 +461,8 @@ def dump_machine(m: Machine) -> str:
     title = " - ".join(s for s in (m.name, (m.description.splitlines() or [""])[0]) if s)
     title = "".join(c for c in title if " " <= c != "\x7f")
     lines = [f"# memhp machine file{': ' + title if title else ''}"]
+    # what reading a boot log inferred or could not tell (import-log)
+    lines += ["# note: " + "".join(c for c in n if " " <= c != "\x7f") for n in m.notes]
     lines += [f"name = {_quote(m.name)}", f"description = {_quote(m.description)}"]
     if m.qemu_machine is not None:
         lines.append(f"qemu_machine = {_quote(m.qemu_machine)}")
