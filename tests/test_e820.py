@@ -22,6 +22,7 @@ from memhp.firmware.e820 import (
     sanitize_e820,
 )
 from memhp.firmware.types import E820_TYPES, E820Entry
+from memhp.kernel.e820 import parse_memmap_opt
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CORPUS = Path("/work/shared/kernel-boots")
@@ -319,3 +320,38 @@ def test_mutated_lines_parse_or_raise_input_error(pos: int, cut: int, insert: st
         assert err.source == "fuzz" and err.field.startswith("line ")
     else:
         assert all(e.end > e.start for e in entries)
+
+
+_MAP = (E820Entry(0, 0x9FC00, "usable"), E820Entry(0x100000, 0xBFFF0000, "usable"),
+        E820Entry(0x100000000, 0x440000000, "usable"))
+
+
+@pytest.mark.parametrize(("value", "want"), [
+    # 8 GiB of RAM at 8 GiB becomes persistent memory (type 12)
+    ("8G!8G", [(0x100000000, 0x200000000, "usable"),
+               (0x200000000, 0x400000000, "persistent (type 12)"),
+               (0x400000000, 0x440000000, "usable")]),
+    # a bare size removes RAM above it, like mem=
+    ("4G", []),
+    # reserved and ACPI data carved out of RAM
+    ("1G$5G", [(0x100000000, 0x140000000, "usable"), (0x140000000, 0x180000000, "reserved"),
+               (0x180000000, 0x440000000, "usable")]),
+    ("1G#5G", [(0x100000000, 0x140000000, "usable"), (0x140000000, 0x180000000, "ACPI data"),
+               (0x180000000, 0x440000000, "usable")]),
+    # % retypes by number, or removes a type
+    ("1G%4G-1+2", [(0x100000000, 0x140000000, "reserved"),
+                   (0x140000000, 0x440000000, "usable")]),
+    ("1G%4G-1", [(0x140000000, 0x440000000, "usable")]),
+    # garbage is ignored, as parse_memmap_one's -EINVAL is
+    ("junk", [(0x100000000, 0x440000000, "usable")]),
+])
+def test_memmap(value: str, want: list[tuple[int, int, str]]) -> None:
+    """memmap= on a machine with RAM below 3 GiB and 4-17 GiB: the entries above 4 GiB."""
+    got = parse_memmap_opt(_MAP, value)
+    assert got[:2] == _MAP[:2]
+    assert [(e.start, e.end, e.type) for e in got[2:]] == want
+
+
+def test_memmap_exactmap() -> None:
+    got = parse_memmap_opt(_MAP, "exactmap,640K@0,1G@1M")
+    assert got == (E820Entry(0, 0xA0000, "usable"), E820Entry(0x100000, 0x40100000, "usable"))

@@ -174,6 +174,8 @@ def parse_cmdline(raw: str) -> CommandLine:
       ``nn%`` or a memparse size.  Garbage reads as size 0.
     * ``mem=`` (``parse_memopt``, arch/x86/kernel/e820.c): RAM above the memparse value goes;
       ``nopentium``, 0, garbage and an empty value are rejected ("Malformed early option").
+    * ``memmap=`` values are kept as given, in order; the kernel model applies them
+      (``parse_memmap_opt``, arch/x86/kernel/e820.c).
     * ``numa=off`` (``numa_setup`` compares three characters, so ``numa=offline`` counts);
       other ``numa=`` words go to ``unknown``.
     * ``memblock=`` with "debug" anywhere in it (``early_memblock``).
@@ -195,6 +197,7 @@ def parse_cmdline(raw: str) -> CommandLine:
     kernelcore, movablecore = _Core(), _Core()
     movable_node = numa_off = memblock_debug = efi_debug = False
     mems: list[int] = []
+    memmaps: list[str] = []
     nokaslr = "nokaslr" in _words(text)
     if "\0" in raw:
         notes.append("the command line ends at the first NUL character")
@@ -224,6 +227,9 @@ def parse_cmdline(raw: str) -> CommandLine:
             else:
                 _parse_core(name, value, kernelcore if name == "kernelcore" else movablecore,
                             notes)
+        elif name == "memmap":
+            if value is not None:  # parse_memmap_opt(NULL) does nothing
+                memmaps.append(value)
         elif name == "mem":
             if value is None or value == "nopentium":
                 if value is not None:
@@ -272,6 +278,7 @@ def parse_cmdline(raw: str) -> CommandLine:
         kernelcore=kernelcore.result(),
         movablecore=movablecore.result(),
         mem=min(mems) if mems else None,
+        memmap=tuple(memmaps),
         numa_off=numa_off,
         memblock_debug=memblock_debug,
         nokaslr=nokaslr,

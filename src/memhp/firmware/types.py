@@ -152,6 +152,7 @@ class CommandLine:
     kernelcore: CoreSize | None = None
     movablecore: CoreSize | None = None
     mem: int | None = None  # mem=nn[KMG]: highest physical address + 1 of usable RAM
+    memmap: tuple[str, ...] = ()  # every memmap= value, in command-line order
     numa_off: bool = False  # numa=off
     memblock_debug: bool = False
     nokaslr: bool = False

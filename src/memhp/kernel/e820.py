@@ -7,8 +7,18 @@ way the kernel does during ``setup_arch()`` and hand RAM to memblock.
 
 from __future__ import annotations
 
-from memhp.firmware.e820 import e820_print_name, sanitize_e820
-from memhp.firmware.types import E820_RESERVED, E820_SOFT_RESERVED, E820_USABLE, E820Entry
+import re
+
+from memhp.firmware.cmdline import memparse
+from memhp.firmware.e820 import e820_print_name, e820_type_name, sanitize_e820
+from memhp.firmware.types import (
+    E820_ACPI,
+    E820_PRAM,
+    E820_RESERVED,
+    E820_SOFT_RESERVED,
+    E820_USABLE,
+    E820Entry,
+)
 from memhp.intervals import Ranges
 from memhp.kernel import memblock as mbk
 from memhp.kernel.profile import KernelProfile
@@ -16,6 +26,9 @@ from memhp.kernel.profile import KernelProfile
 ISA_END_ADDRESS = 0x100000
 BIOS_BEGIN = 0xA0000
 BIOS_END = 0x100000
+# memmap=nn%ss-FROM+TO: simple_strtoull(p, &p, 0) type numbers
+_MEMMAP_FROM = re.compile(r"-(0[xX][0-9a-fA-F]{1,16}|\d{1,20})")
+_MEMMAP_TO = re.compile(r"\+(0[xX][0-9a-fA-F]{1,16}|\d{1,20})")
 
 
 def e820_print(entries: tuple[E820Entry, ...], who: str, prof: KernelProfile) -> list[str]:
@@ -132,3 +145,48 @@ def e820_entries_with_setup_data(entries: tuple[E820Entry, ...],
             edge = t
         count += edge < e.end
     return count
+
+
+def parse_memmap_opt(entries: tuple[E820Entry, ...], value: str) -> tuple[E820Entry, ...]:
+    """parse_memmap_opt() / parse_memmap_one() (arch/x86/kernel/e820.c): one ``memmap=``
+    value, comma-separated parts applied in order.
+
+    ``exactmap`` empties the table; ``nn@ss`` adds RAM, ``nn#ss`` ACPI data, ``nn$ss``
+    reserved, ``nn!ss`` persistent memory (type 12); ``nn%ss-from+to`` retypes, adds or
+    removes by type number; a bare ``nn`` removes RAM above ``nn`` like ``mem=``.  A part
+    that memparse cannot read is ignored, as the kernel does (-EINVAL, not reported).
+    The kernel adds entries unsorted and sanitizes once at the end
+    (``e820__finish_early_params``); overlaps resolve the same way either way.
+    """
+    for part in value.split(","):
+        if part.startswith("exactmap"):
+            entries = ()
+            continue
+        size, rest = memparse(part)
+        if rest == part:
+            continue
+        if rest[:1] in ("@", "#", "$", "!"):
+            start, tail = memparse(rest[1:])
+            kind = {"@": E820_USABLE, "#": E820_ACPI, "$": E820_RESERVED, "!": E820_PRAM}[rest[0]]
+            entries = sanitize_e820((*entries, E820Entry(start, start + size, kind)))
+        elif rest[:1] == "%":
+            start, tail = memparse(rest[1:])
+            old = new = 0
+            if (m := _MEMMAP_FROM.match(tail)):
+                old, tail = int(m.group(1), 0), tail[m.end():]
+            if (m := _MEMMAP_TO.match(tail)):
+                new, tail = int(m.group(1), 0), tail[m.end():]
+            if tail:
+                continue
+            if old and new:
+                entries, _ = e820__range_update(entries, start, size, e820_type_name(old),
+                                                e820_type_name(new))
+            elif new:
+                entries = sanitize_e820((*entries, E820Entry(start, start + size,
+                                                             e820_type_name(new))))
+            else:
+                entries, _ = e820__range_remove(entries, start, size,
+                                                e820_type_name(old) if old else None)
+        else:
+            entries, _ = e820__range_remove(entries, size, (1 << 64) - 1 - size, E820_USABLE)
+    return entries

@@ -28,6 +28,7 @@ from memhp.kernel.e820 import (
     e820_end_pfn,
     e820_entries_with_setup_data,
     e820_print,
+    parse_memmap_opt,
     trim_bios_range,
 )
 from memhp.kernel.efi import EfiBoot, Unknown
@@ -177,7 +178,7 @@ def model_limits(machine: Machine) -> list[str]:
     for p in cmd.unknown:
         if p.startswith("numa=fake"):
             notes.append(f"{p}: NUMA emulation is not modelled; predicted without it")
-        elif p.split("=", 1)[0] in ("memmap", "efi_fake_mem", "crashkernel", "memhp_default_state",
+        elif p.split("=", 1)[0] in ("efi_fake_mem", "crashkernel", "memhp_default_state",
                                     "movable_node_for_cxl", "hugepages", "hugetlb_cma", "cma"):
             notes.append(f"{p}: not modelled; predicted as if it were absent")
     modelled = (E820_USABLE, "reserved", "ACPI data", "ACPI NVS", "unusable", "soft reserved")
@@ -296,8 +297,11 @@ def setup_start(machine: Machine, prof: KernelProfile) -> Boot:
     early_reserve_memory(b)
     efi.efi_memblock_x86_reserve_range(b)
     efi.efi_memattr_init(b)
+    for value in cmd.memmap:
+        e820 = parse_memmap_opt(e820, value)
     if cmd.mem is not None:
         e820, _ = e820__range_remove(e820, cmd.mem, (1 << 64) - 1 - cmd.mem, E820_USABLE)
+    if cmd.mem is not None or cmd.memmap:  # e820__finish_early_params()
         log.append("e820: user-defined physical RAM map:")
         log.extend(e820_print(e820, "user", prof))
     if cmd.movable_node:
