@@ -222,7 +222,7 @@ def verify(args: argparse.Namespace) -> Verdict:
         if inp.model is None:
             differences: list[str] = []
             pred_machine = dataclasses.replace(vm, srat=inp.srat, cmdline=append,
-                                               name=inp.name)
+                                               name=inp.name, cpus=None, notes=())
             lines = ("OVMF's e820 and EFI memory map" if inp.spec.firmware == "ovmf"
                      else "BIOS-e820")
             source = (f"the VM's firmware lines ({lines}, ACPI tables, RAMDISK) with the "
@@ -240,7 +240,7 @@ def verify(args: argparse.Namespace) -> Verdict:
                           "machine file describes BIOS firmware")
             elif differences:
                 pred_machine = dataclasses.replace(vm, srat=inp.srat, cmdline=append,
-                                                   cpus=model.cpus, name=model.name)
+                                                   cpus=model.cpus, name=model.name, notes=())
                 source = ("THE VM'S FIRMWARE LINES (BIOS-e820, ACPI tables, RAMDISK) with the "
                           "machine file's SRAT and command line, not the machine file: its "
                           "firmware differs from the VM's")
