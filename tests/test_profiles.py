@@ -213,3 +213,16 @@ def test_replay_reads_a_dump_with_a_console_line_inside() -> None:
     (dump,) = [e for e in parse_memblock_log(log) if e.kind == "dump"]
     assert dump.dump == (((0x1000, 0x9E000, None, 0), (0x100000, 0xBFEE0000, None, 0)),
                          ((0, 0x10000, None, 0),))
+
+
+def test_nearest_profile_behaves_as_the_inputs_version() -> None:
+    """A 6.10 log gets the nearest profile's constants (6.12) but not 6.12's behaviour; a
+    6.19 log gets both."""
+    older = choose_profile(None, "6.10.3-arch1-1")
+    assert older.name == "debian-6.12-amd64" and older.behaviour_version == (6, 10)
+    assert not older.has("numa_meminfo_dram_limits")
+    assert "follows Linux 6.10" in older.chosen_note
+    newer = choose_profile(None, "6.19.4-gentoo")
+    assert newer.has("numa_meminfo_dram_limits")
+    exact = choose_profile(None, "6.12.117+deb13-amd64")
+    assert exact.behaviour_version is None and exact.has("numa_meminfo_dram_limits")

@@ -23,7 +23,7 @@ import pytest
 
 from memhp.errors import InputError
 from memhp.firmware.bootlog import kernel_messages, machine_from_boot_log
-from memhp.kernel.profile import load_profile
+from memhp.kernel.profile import choose_profile
 from memhp.kernel.setup import boot
 
 REALLOGS = Path(__file__).parent / "fixtures" / "reallogs"
@@ -104,7 +104,8 @@ def groups(text: str) -> dict[str, Group | None]:
 
 def predict(text: str, name: str) -> str:
     """memhp's kernel lines for a log, from its firmware lines alone."""
-    result = boot(machine_from_boot_log(text, name), load_profile())
+    machine = machine_from_boot_log(text, name)
+    result = boot(machine, choose_profile(None, machine.kernel, "the log's Linux version"))
     return "\n".join(result.log) + "\n"
 
 

@@ -175,6 +175,9 @@ class KernelProfile:
     # the input's own kernel (set by choose_profile)
     chosen: str = dataclasses.field(default="", compare=False)
     chosen_note: str = dataclasses.field(default="", compare=False)
+    # the input's own (major, minor) when the profile is only the nearest generation: the
+    # behaviour that changed between versions (CHANGES) follows the input's kernel
+    behaviour_version: tuple[int, int] | None = dataclasses.field(default=None, compare=False)
 
     @property
     def version(self) -> tuple[int, int]:
@@ -184,12 +187,14 @@ class KernelProfile:
         return v
 
     def has(self, change: ChangeName) -> bool:
-        """Whether this kernel generation behaves as :data:`CHANGES` ``[change]`` says."""
-        return self.version >= CHANGES[change].since
+        """Whether the kernel behaves as :data:`CHANGES` ``[change]`` says: by the input's
+        version where the profile is only the nearest generation, else by the profile's."""
+        return (self.behaviour_version or self.version) >= CHANGES[change].since
 
     def changes(self) -> list[str]:
         """The names of the CHANGES this generation has."""
-        return [str(n) for n, c in CHANGES.items() if self.version >= c.since]
+        return [str(n) for n, c in CHANGES.items()
+                if (self.behaviour_version or self.version) >= c.since]
 
     @property
     def page_size(self) -> int:
@@ -218,7 +223,8 @@ class KernelProfile:
         return 2 * self.max_numnodes
 
 
-_FILE_FIELDS = [f for f in fields(KernelProfile) if f.name not in ("chosen", "chosen_note")]
+_FILE_FIELDS = [f for f in fields(KernelProfile)
+                if f.name not in ("chosen", "chosen_note", "behaviour_version")]
 _VERSION = re.compile(r"(\d+)\.(\d+)")
 
 
@@ -289,10 +295,11 @@ def profile_for_kernel(kernel: str, where: str) -> KernelProfile:
                                    f"{want[0]}.{want[1]} generation")
     best = min(profiles, key=lambda p: (abs(_key(p.version) - _key(want)), _key(p.version)))
     note = (f"no profile for Linux {want[0]}.{want[1]} ({where} {kernel}); using the nearest, "
-            f"{best.name} (Linux {best.kernel_version}): its constants and behaviour may "
-            "differ from that kernel's")
+            f"{best.name} (Linux {best.kernel_version}): its build constants may differ from "
+            f"that kernel's; behaviour that changed between versions follows Linux "
+            f"{want[0]}.{want[1]}")
     return dataclasses.replace(best, chosen=f"{where} {kernel}: nearest generation",
-                               chosen_note=note)
+                               chosen_note=note, behaviour_version=want)
 
 
 def choose_profile(name: str | None, kernel: str | None, where: str = "the input's kernel"
