@@ -384,12 +384,16 @@ def machine_from_boot_log(
             notes.append("Xen PV domain: the memory map is the one Xen gave it ('Xen:' lines); "
                          "the PV boot path itself (xen_memory_setup) is not modelled")
     if not e820:
-        late = "" if _LINUX_VERSION.search(log.text) else (
-            " and no 'Linux version' line: the log starts after the kernel printed it (the "
-            "ring buffer wrapped, or the paste begins late); take the log from the start of "
-            "the boot (journalctl -k -b, /var/log/dmesg, or boot with a larger log_buf_len=)")
-        raise InputError(source, "BIOS-e820", None,
-                         "no 'BIOS-e820:' lines (the firmware memory map) in the log" + late)
+        why = ""
+        if _LINUX_VERSION.search(log.text):
+            why = (" (it has the kernel's first lines but not its firmware memory map: give "
+                   "the whole, unfiltered log of the boot)")
+        elif log.text.strip():
+            why = (" (the log starts after the kernel printed its firmware memory map: the "
+                   "ring buffer wrapped, or the paste begins late; take the log from the start "
+                   "of the boot: journalctl -k -b, /var/log/dmesg, or boot with a larger "
+                   "log_buf_len=)")
+        raise InputError(source, "BIOS-e820", None, "no 'BIOS-e820:' lines in the log" + why)
     tables = parse_acpi_table_lines(log.text, source)
     if srat is None:
         srat, srat_notes = srat_from_log(log.text, source, tables)
