@@ -11,12 +11,14 @@ import pytest
 from memhp.errors import InputError
 from memhp.firmware.bootlog import kernel_messages, machine_from_boot_log, srat_from_log
 from memhp.firmware.e820 import parse_e820_lines
+from memhp.firmware.efi import parse_efi_memmap
 from memhp.firmware.types import (
     SRAT_MEM_ENABLED,
     SRAT_MEM_HOT_PLUGGABLE,
     SRAT_MEM_NON_VOLATILE,
     AcpiTable,
     E820Entry,
+    EfiMemoryDescriptor,
     Srat,
     SratCpu,
     SratMemory,
@@ -177,3 +179,11 @@ def test_srat_conflict_and_cut_log() -> None:
     assert srat is None and "ends before" in notes[0]
     srat, notes = srat_from_log("Zone ranges:\n", "t", table)
     assert srat is None and "printed no SRAT entries" in notes[0]
+
+
+def test_efi_memmap_3x_form() -> None:
+    """3.x kernels printed efi=debug lines as type/attr numbers with an exclusive end."""
+    text = ("efi: mem00: type=3, attr=0xf, range=[0x0000000000000000-0x0000000000001000) (0MB)\n"
+            "efi: mem01: type=7, attr=0xf, range=[0x0000000000001000-0x00000000000a0000) (0MB)\n")
+    assert parse_efi_memmap(text, "t") == (EfiMemoryDescriptor(3, 0, 0x1000, 0xF),
+                                            EfiMemoryDescriptor(7, 0x1000, 0xA0000, 0xF))

@@ -44,6 +44,11 @@ _TAG = re.compile(_PREFIX + r"efi: mem(\d+): ")
 _LINE = re.compile(
     _PREFIX + r"efi: mem(\d{2,5}): \[([^|\]]*)\|([^\]]*)\] "
     r"range=\[0x([0-9a-fA-F]{1,16})-0x([0-9a-fA-F]{1,16})\](?: \(\d+MB\))?\s*$")
+# before efi_md_typeattr_format() (3.x kernels): "efi: mem00: type=3, attr=0xf,
+# range=[0x0000000000000000-0x0000000000001000) (0MB)", with an exclusive end
+_LINE_3X = re.compile(
+    _PREFIX + r"efi: mem(\d{2,5}): type=(\d{1,10}), attr=0x([0-9a-fA-F]{1,16}), "
+    r"range=\[0x([0-9a-fA-F]{1,16})-0x([0-9a-fA-F]{1,16})\)(?: \(\d+MB\))?\s*$")
 _ATTR_HEX = re.compile(r"attr=0x([0-9a-fA-F]{1,16})")
 _TYPE_N = re.compile(r"type=(\d{1,10})")
 
@@ -83,11 +88,17 @@ def _listings(text: str, source: str) -> list[tuple[EfiMemoryDescriptor, ...]]:
             maps.append([])
         out = maps[-1] if maps else []
         match = _LINE.match(line)
-        if not match:
+        old = None if match else _LINE_3X.match(line)
+        if old:
+            index, kind_n, attr_hex, first, end_x = old.groups()
+            type_text, attr_text = f"type={kind_n}", f"attr=0x{attr_hex}"
+            last = f"{max(int(end_x, 16) - 1, 0):x}"
+        elif match:
+            index, type_text, attr_text, first, last = match.groups()
+        else:
             raise InputError(source, f"line {lineno}", line.strip(),
                              "malformed EFI memory map line, want 'efi: memNN: [TYPE|ATTRS] "
                              "range=[0xSTART-0xLAST] (NMB)'")
-        index, type_text, attr_text, first, last = match.groups()
         kind, attr = _type(type_text), _attribute(attr_text)
         if kind is None:
             raise InputError(source, f"line {lineno}", type_text.strip(), "unknown EFI memory type")
