@@ -259,8 +259,11 @@ def read_live_machine(root: str = "/", kernel_log: tuple[str, str] | None = None
     proc_cmdline, why_cmd = _read_str(root, "proc/cmdline")
     tables, blobs, why_acpi = _acpi_listing(root)
 
+    sys_srat = (acpi.parse_srat(blobs["SRAT"], _at(root, "sys/firmware/acpi/tables/SRAT"))
+                if "SRAT" in blobs else None)
     if boot_lines:
-        machine = bootlog.machine_from_boot_log(log, kmsg)
+        # the firmware's SRAT where readable, else the log's own SRAT lines
+        machine = bootlog.machine_from_boot_log(log, kmsg, srat=sys_srat)
         if proc_cmdline is not None and proc_cmdline.strip() != machine.cmdline.raw:
             notes.append(f"{_at(root, 'proc/cmdline')} differs from the boot log's `Command "
                          "line:` (bootconfig or a built-in command line adds to it); the "
@@ -281,8 +284,8 @@ def read_live_machine(root: str = "/", kernel_log: tuple[str, str] | None = None
                      "machine and has 5-level paging is guessed")
 
     srat: Srat | None = machine.srat  # the log's own SRAT lines, where the reader has them
-    if "SRAT" in blobs:
-        srat = acpi.parse_srat(blobs["SRAT"], _at(root, "sys/firmware/acpi/tables/SRAT"))
+    if sys_srat is not None:
+        srat = sys_srat
     elif srat is None and (any(t.signature == "SRAT" for t in tables) or why_acpi):
         what = (f"{_at(root, 'sys/firmware/acpi/tables/SRAT')} not readable (needs root)"
                 if not why_acpi else f"{_at(root, 'sys/firmware/acpi/tables')}: {why_acpi}")
