@@ -63,8 +63,8 @@ P01_SRAT = (FIXTURES / "machines" / "p01.srat.bin").read_bytes()
 MODEL_PARTS = (os.sep + os.path.join("memhp", "kernel") + os.sep,
                os.sep + os.path.join("memhp", "output") + os.sep)
 # Seconds one prediction may take before it counts as a hang.  The bundled examples take
-# well under 0.1 s; RAM near 64 TiB (the most the model takes) a few seconds, more on a
-# loaded CI machine.
+# well under 0.1 s, and so does the model of RAM up to the kernel's 4 PiB; an output that
+# lists many blocks one by one takes its size, more on a loaded CI machine.
 MODEL_TIMEOUT = 30.0
 
 # Numbers to splice in: boundaries of 32 and 64 bits, past 2^64, and no number at all.

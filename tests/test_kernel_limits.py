@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ from memhp.firmware.types import (
     SratMemory,
     SratUnknown,
 )
+from memhp.kernel.memory_blocks import cedt_note, probe_memory_block_size
 from memhp.kernel.profile import load_profile
 from memhp.kernel.setup import boot
 
@@ -113,11 +115,23 @@ def test_no_ram_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFix
     assert rc == 2 and err.count("\n") == 1 and "without RAM" in err
 
 
-def test_ram_beyond_the_model_is_refused_in_one_line(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    m = Machine((E820Entry(0, 0xFFFFFFFFFFFFF000, E820_USABLE),), parse_cmdline("nokaslr"))
-    rc, err = _predict(m, tmp_path, capsys)
-    assert rc == 2 and err.count("\n") == 1 and "outside the model" in err
+@pytest.mark.parametrize("la57, bits", [(True, 52), (False, 46)])
+def test_ram_up_to_the_physical_address_limit_is_modelled(
+        la57: bool, bits: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # RAM up to 2^64: the kernel keeps what 4- or 5-level paging maps (64 TiB or 4 PiB) and
+    # leaves the rest unused; so does the model, saying so, at the cost of a small machine
+    m = Machine((E820Entry(0, 0xFFFFFFFFFFFFF000, E820_USABLE),), parse_cmdline("nokaslr"),
+                la57=la57)
+    path = tmp_path / "m.toml"
+    path.write_text(dump_machine(m))
+    assert main(["predict", str(path), "--format", "json"]) == 0
+    facts = json.loads(capsys.readouterr().out)
+    assert any(f"{bits}-bit physical addresses" in n for n in facts["notes"])
+    assert facts["block_size_bytes"] == 2 << 30  # bare metal above 64G: the largest size
+    runs = facts["memory_block_runs"]
+    assert sum(r["count"] for r in runs) == (1 << bits) // (2 << 30)
+    # 2M blocks are too many to list one by one in JSON: runs only
+    assert (facts["memory_blocks"] is None) == (bits == 52)
 
 
 def test_overlapping_e820_entries_are_sanitized_like_the_kernel() -> None:
@@ -154,3 +168,27 @@ def test_srat_range_wrapping_past_2_64_is_an_invalid_memblk() -> None:
 def test_boot_log_that_never_ends_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["predict", "--boot-log", "/dev/zero"]) == 2
     assert "longer than 64 MiB" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("tib, hypervisor, end_gib, size", [
+    (0.0625, False, 1, 128 << 20),  # below 64G of boot memory: 128M
+    (0.0625, False, 0, 2 << 30),  # from 64G on, bare metal: the largest size, 2G
+    (1, False, 0.5, 2 << 30),  # bare metal: 2G, however the end is aligned
+    (1, True, 0, 2 << 30),  # a hypervisor: the largest size the end is aligned to
+    (1, True, 1, 1 << 30),  # ... 1G when the end is 1G- but not 2G-aligned
+    (1, True, 0.5, 512 << 20),
+    (4096, False, 0, 2 << 30),  # 4 PiB (5-level paging): still 2G
+])
+def test_memory_block_size_for_large_machines(tib: float, hypervisor: bool, end_gib: float,
+                                              size: int) -> None:
+    """probe_memory_block_size() of 6.1 and 6.12 on RAM ending at TIB TiB (minus END_GIB)."""
+    end = int(tib * (1 << 40) - end_gib * (1 << 30))
+    for name in ("debian-6.1-amd64", "debian-6.12-amd64"):
+        prof = load_profile(name)
+        assert probe_memory_block_size(end >> prof.page_shift, hypervisor, prof) == size
+
+
+def test_a_cedt_on_a_later_kernel_is_a_note() -> None:
+    assert cedt_note(["APIC", "CEDT"], load_profile("debian-6.12-amd64")) is None
+    assert "CEDT" in (cedt_note(["APIC", "CEDT"], load_profile("debian-7.2-amd64")) or "")
+    assert cedt_note(["APIC"], load_profile("debian-7.2-amd64")) is None

@@ -128,6 +128,13 @@ class IdRuns(Sequence[T]):
         first, count, value = self.runs[r]
         return self.make(value, ident) if ident < first + count else None
 
+    def run_end(self, ident: int) -> int:
+        """The id after the last one of the run that holds ``ident`` (``ident`` if none)."""
+        r = bisect.bisect_right(self._firsts, ident) - 1
+        if r < 0 or ident >= self.runs[r][0] + self.runs[r][1]:
+            return ident
+        return self.runs[r][0] + self.runs[r][1]
+
     def spans(self, keep: Callable[[T], bool] = lambda _: True) -> list[tuple[int, int]]:
         """``[first, end)`` id spans of the elements that ``keep`` accepts, joined."""
         out: list[tuple[int, int]] = []

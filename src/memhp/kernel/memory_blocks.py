@@ -38,10 +38,17 @@ class MemoryBlock:
 
 
 def probe_memory_block_size(max_pfn: int, hypervisor: bool, prof: KernelProfile) -> int:
-    """probe_memory_block_size() (arch/x86/mm/init_64.c): 128M below 64G of RAM end.
+    """probe_memory_block_size() (arch/x86/mm/init_64.c): 128M below 64G of RAM end
+    (MEM_SIZE_FOR_LARGE_BLOCK).
 
-    Above that, bare metal takes the largest size (2G); under a hypervisor the
-    largest size that the end of boot memory is aligned to.
+    Above that, bare metal takes the largest size (MAX_BLOCK_SIZE, 2G: "x86/mm: Use max
+    memory block size on bare metal", Linux 5.8), under a hypervisor the largest size that
+    the end of boot memory is aligned to ("x86/mm/memory_hotplug: determine block size
+    based on the end of boot memory", Linux 4.17).  The rule is the same in 6.1 and 6.12,
+    and it holds for any amount of RAM up to the 46-bit (4-level) or 52-bit (5-level)
+    limit.  After 6.12 (7.2 has it) a CXL window in the CEDT may advise a smaller size,
+    which then also applies on bare metal (memory_block_advised_max_size); memhp does not
+    read the CEDT and says so (:func:`cedt_note`).
     """
     boot_mem_end = max_pfn << prof.page_shift
     if boot_mem_end < prof.large_block_threshold:
@@ -52,6 +59,16 @@ def probe_memory_block_size(max_pfn: int, hypervisor: bool, prof: KernelProfile)
     while bz > prof.min_memory_block_size and boot_mem_end % bz:
         bz >>= 1
     return bz
+
+
+def cedt_note(tables: Iterable[str], prof: KernelProfile) -> str | None:
+    """The note for a machine with a CEDT on a kernel whose block size follows its CXL
+    windows (memory_block_advise_max_size() from acpi_parse_cfmws(), absent in 6.12)."""
+    if "CEDT" in tables and mh.version_tuple(prof.kernel_version) > (6, 12):
+        return ("the CEDT may advise a smaller memory block size for its CXL windows on this "
+                "kernel (memory_block_advise_max_size); memhp does not read the CEDT, so the "
+                "block size assumes no advice")
+    return None
 
 
 def _pfn_nids(mb: mbk.Memblock, spfn: int, epfn: int, shift: int) -> tuple[set[int | None], int]:

@@ -32,7 +32,12 @@ from memhp.kernel.e820 import (
     trim_bios_range,
 )
 from memhp.kernel.efi import EfiBoot, Unknown
-from memhp.kernel.memory_blocks import Blocks, memory_dev_init, probe_memory_block_size
+from memhp.kernel.memory_blocks import (
+    Blocks,
+    cedt_note,
+    memory_dev_init,
+    probe_memory_block_size,
+)
 from memhp.kernel.memory_hotplug import Verdicts, predict_offline
 from memhp.kernel.mm_init import (
     ZoneLayout,
@@ -45,10 +50,8 @@ from memhp.kernel.page_alloc import build_all_zonelists, managed_pages, memblock
 from memhp.kernel.percpu import PercpuLayout, setup_per_cpu_areas
 from memhp.kernel.profile import KernelProfile
 from memhp.kernel.sparse import SparseAllocs, SparseMap, memblocks_present, sparse_init
-from memhp.units import human
 
 NR_CPUS = 8192  # CONFIG_NR_CPUS of the Debian build: more possible CPUs are cut off
-MAX_MODEL_SECTIONS = 1 << 19  # 64 TiB in 128M sections: the model works per section
 BIOS_START_MIN = 0x20000
 BIOS_START_MAX = 0x9F000
 ROOT_TABLES = ("RSDP", "RSDT", "XSDT")
@@ -239,18 +242,12 @@ def e820__memory_setup(b: Boot) -> tuple[E820Entry, ...]:
     return sanitize_e820(table[:limit])
 
 
-def check_model_size(b: Boot) -> None:
-    """Refuse, in one line, a machine too large for memhp's per-section model."""
-    prof, regs = b.profile, b.memblock.memory.regions
-    if not regs:
+def check_ram(b: Boot) -> None:
+    """A machine without RAM is refused in one line (the kernel panics).  Any amount the
+    kernel maps is modelled: the model's cost follows the regions, not the bytes."""
+    if not b.memblock.memory.regions:
         raise InputError(b.machine.name or "machine", "e820", "no usable RAM",
                          "the kernel cannot boot without RAM (it panics)")
-    shift = prof.section_size_bits
-    sections = sum(((r.end - 1) >> shift) - (r.base >> shift) + 1 for r in regs)
-    if sections > MAX_MODEL_SECTIONS:
-        raise InputError(b.machine.name or "machine", "RAM", human(sum(r.size for r in regs)),
-                         f"outside the model: memhp models up to {MAX_MODEL_SECTIONS} memory "
-                         f"sections ({human(MAX_MODEL_SECTIONS << shift)} of RAM)")
 
 
 KERNEL_ALIGN = 0x200000  # CONFIG_PHYSICAL_ALIGN of the Debian build
@@ -335,7 +332,7 @@ def memblock_setup(b: Boot) -> None:
         _reserve(b, prof.brk_start, prof.brk_used, "kernel brk", "setup_arch", kern=True)
     b.memblock.current_limit = ISA_END_ADDRESS
     e820__memblock_setup(b.e820, b.memblock, prof)
-    check_model_size(b)
+    check_ram(b)
     _dump(b)
     if b.machine.efi_boot:
         efi.efi_find_mirror(b)
@@ -588,6 +585,9 @@ def sysfs_memory(b: Boot) -> None:
     assert b.numa is not None and b.zones is not None and b.sparse is not None
     prof = b.profile
     b.block_size = probe_memory_block_size(b.max_pfn, b.machine.hypervisor, prof)
+    note = cedt_note((t.signature for t in b.machine.acpi_tables), prof)
+    if note:
+        b.notes.append(note)
     b.blocks = memory_dev_init(b.memblock, b.zones, b.sparse, b.block_size, b.numa.online,
                                prof)
     if b.managed:

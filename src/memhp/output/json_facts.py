@@ -23,6 +23,25 @@ def zoneinfo(boot: Boot) -> dict[str, dict[str, dict[str, int]]]:
     return out
 
 
+MAX_BLOCKS_LISTED = 1 << 16  # beyond this many blocks, per-block detail comes as runs only
+
+
+def memory_block_runs(boot: Boot) -> list[dict[str, Any]]:
+    """The blocks as runs of alike ones, with their offline verdict: ``first`` id,
+    ``count``, and what every block of the run shows."""
+    out: list[dict[str, Any]] = []
+    for first, count, b in boot.blocks.runs:
+        at, end = first, first + count
+        while at < end:
+            v = boot.offline.by_id(at)
+            nxt = min(end, boot.offline.run_end(at)) if v else end
+            out.append({"first": at, "count": max(nxt - at, 1), "state": b.state,
+                        "valid_zones": b.valid_zones, "nodes": list(b.nodes),
+                        "offline": v.result if v else None, "reason": v.reason if v else None})
+            at = max(nxt, at + 1)
+    return out
+
+
 def memory_blocks(boot: Boot) -> dict[str, dict[str, Any]]:
     """{id: {state, valid_zones, nodes}} for every sysfs memory block."""
     return {
@@ -34,8 +53,9 @@ def memory_blocks(boot: Boot) -> dict[str, dict[str, Any]]:
 def facts(boot: Boot) -> dict[str, Any]:
     """Everything compare.py can check, plus what memhp knows beyond it."""
     dumps = [{"memory": mem, "reserved": res} for mem, res in boot.dumps]
-    offline = {str(v.block): v.result for v in boot.offline}
-    reasons = {str(v.block): v.reason for v in boot.offline}
+    listed = len(boot.blocks) <= MAX_BLOCKS_LISTED
+    offline = {str(v.block): v.result for v in boot.offline} if listed else None
+    reasons = {str(v.block): v.reason for v in boot.offline} if listed else None
     if boot.unknown_fact("memblock_dumps"):
         dumps = []
     return {
@@ -43,7 +63,8 @@ def facts(boot: Boot) -> dict[str, Any]:
         "memblock": dumps[-1] if dumps else None,
         "memblock_dumps": dumps,
         "zoneinfo": zoneinfo(boot),
-        "memory_blocks": memory_blocks(boot),
+        "memory_blocks": memory_blocks(boot) if listed else None,  # None: see the runs
+        "memory_block_runs": memory_block_runs(boot),
         "offline_trial": offline,
         "offline_reasons": reasons,
         "block_size_bytes": boot.block_size,
