@@ -1,61 +1,104 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""How memhp's cost grows with the machine: nodes x TiB, from the shell.
+"""How memhp's cost grows with the machine: RAM from 4 GiB to 4 PiB, and node count.
 
-For every pair of 4/16/64 nodes and 1/8/32 TiB (bare metal, half the nodes hot-pluggable,
-movable_node), runs `memhp predict MACHINE --format json` as a separate process and
-prints its wall time and peak memory (max RSS), and each one's ratio to the smallest
-machine, all measured in this one run.
-usage: bench/bench_scale.py [--nodes 4,16,64] [--tib 1,8,32]
+For every node count and RAM size (bench/make_server.py servers: half the nodes
+hot-pluggable with movable_node, or --layout plain / risers; 5-level paging above 64 TiB),
+one process per machine measures the model (setup.boot, best of --repeat runs), the text
+and JSON outputs apart from it, and the process' peak memory (max RSS).  Prints each and
+its ratio to the smallest machine of the same node count, all measured in this one run.
+usage: bench/bench_scale.py [--nodes 4,64] [--ram 4G,64G,1T,32T,1P,4P] [--layout hotplug]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from make_server import server  # noqa: E402
 
-from memhp.firmware.machine_file import dump_machine  # noqa: E402
+UNITS = {"G": 1 << 30, "T": 1 << 40, "P": 1 << 50}
 
 
-def run(path: Path) -> tuple[float, int]:
-    """Wall seconds and peak RSS bytes of one prediction in its own process."""
-    env = dict(os.environ)
-    src = str(Path(__file__).resolve().parent.parent / "src")
-    env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
+def ram_bytes(text: str) -> int:
+    return int(float(text[:-1]) * UNITS[text[-1].upper()])
+
+
+def measure_one(nodes: int, ram: int, layout: str, repeat: int) -> dict[str, float]:
+    """In this process: model seconds (best of ``repeat``), text and JSON seconds."""
+    from memhp.kernel.profile import load_profile
+    from memhp.kernel.setup import boot
+    from memhp.output import json_facts, text
+
+    hot = set() if layout == "plain" else None
+    m = server(nodes, ram / (1 << 40), hotplug=hot, riser_gib=16 if layout == "risers" else 0)
+    m = dataclasses.replace(m, la57=ram > 64 << 40)
+    prof = load_profile()
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        b = boot(m, prof)
+        best = min(best, time.perf_counter() - t0)
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "memhp", "predict", str(path),
-                             "--format", "json"], stdout=subprocess.DEVNULL, env=env)
+    text.render(b)
+    t1 = time.perf_counter()
+    json_facts.render(b)
+    t2 = time.perf_counter()
+    return {"model": best, "text": t1 - t0, "json": t2 - t1, "blocks": len(b.blocks),
+            "runs": len(b.blocks.runs) + len(b.offline.runs)}
+
+
+def run(nodes: int, ram: int, layout: str, repeat: int) -> tuple[dict[str, float], int]:
+    """One machine in its own process: its figures and the process' peak RSS in bytes."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = (str(Path(__file__).resolve().parent.parent / "src") + os.pathsep
+                         + env.get("PYTHONPATH", ""))
+    proc = subprocess.Popen([sys.executable, __file__, "--one", str(nodes), str(ram), layout,
+                             str(repeat)], stdout=subprocess.PIPE, env=env)
+    assert proc.stdout is not None
+    out = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - t0
     if status:
-        raise SystemExit(f"memhp failed on {path}")
-    return elapsed, usage.ru_maxrss * 1024
+        raise SystemExit(f"bench_scale: {nodes} nodes, {ram} bytes failed")
+    return json.loads(out), usage.ru_maxrss * 1024
+
+
+def human(n: int) -> str:
+    for unit, shift in (("PiB", 50), ("TiB", 40), ("GiB", 30)):
+        if n >= 1 << shift:
+            return f"{n / (1 << shift):g} {unit}"
+    return f"{n} B"
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["--one"]:
+        nodes, ram, layout, repeat = int(argv[1]), int(argv[2]), argv[3], int(argv[4])
+        print(json.dumps(measure_one(nodes, ram, layout, repeat)))
+        return 0
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--nodes", default="4,16,64")
-    ap.add_argument("--tib", default="1,8,32")
+    ap.add_argument("--nodes", default="4,64")
+    ap.add_argument("--ram", default="4G,64G,1T,32T,1P,4P")
+    ap.add_argument("--layout", choices=("hotplug", "plain", "risers"), default="hotplug")
+    ap.add_argument("--repeat", type=int, default=5, help="model runs per machine (best)")
     args = ap.parse_args(argv)
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for nodes in map(int, args.nodes.split(",")):
-            for tib in map(int, args.tib.split(",")):
-                path = Path(tmp) / f"s{nodes}-{tib}.toml"
-                path.write_text(dump_machine(server(nodes, tib)))
-                rows.append((nodes, tib, *run(path)))
-    t0, m0 = rows[0][2], rows[0][3]
-    print(f"{'nodes':>5} {'TiB':>4} {'seconds':>8} {'x time':>7} {'peak MiB':>9} {'x mem':>6}")
-    for nodes, tib, t, mem in rows:
-        print(f"{nodes:5d} {tib:4d} {t:8.2f} {t / t0:7.1f} {mem / 2**20:9.0f} {mem / m0:6.1f}")
+    print(f"layout {args.layout}; load average {os.getloadavg()[0]:.2f}")
+    print(f"{'nodes':>5} {'RAM':>8} {'blocks':>8} {'runs':>5} {'model s':>8} {'x model':>8} "
+          f"{'text s':>7} {'json s':>7} {'peak MiB':>9} {'x mem':>6}")
+    for nodes in map(int, args.nodes.split(",")):
+        base: tuple[float, int] | None = None
+        for ram in map(ram_bytes, args.ram.split(",")):
+            r, peak = run(nodes, ram, args.layout, args.repeat)
+            base = base or (r["model"], peak)
+            print(f"{nodes:5d} {human(ram):>8} {r['blocks']:8d} {r['runs']:5d} "
+                  f"{r['model']:8.4f} {r['model'] / base[0]:8.2f} {r['text']:7.3f} "
+                  f"{r['json']:7.3f} {peak / 2**20:9.0f} {peak / base[1]:6.2f}", flush=True)
     return 0
 
 
