@@ -260,3 +260,48 @@ def test_cli_options_play_like_steps(tmp_path: Path) -> None:
     assert last["zoneinfo"]["1"]["Movable"]["start_pfn"] == 1310720
     assert {b["valid_zones"][0] for k, b in last["memory_blocks"].items() if int(k) >= 40} \
         == {"Movable"}
+
+
+def test_machine_file_hotplug_tables_play_r05() -> None:
+    """examples/hotplug-auto-movable.toml is r05 as [[hotplug]] tables: same AFTER_ADD state
+    as the real kernel's, then both ejects succeed and the zones are back to boot."""
+    real = facts.facts((CORPUS / "hotplug" / "r05_auto_movable_policy_ratio" / "serial.log")
+                       .read_text(errors="replace"))
+    out = json.loads(run(["predict", str(HERE.parent / "examples" / "hotplug-auto-movable.toml"),
+                          "--format", "json"]))
+    after_add = next(e for e in out["runtime"] if e["run"] == "dump AFTER_ADD")
+    want = next(e for e in real["runtime"] if e["run"] == "dump AFTER_ADD")
+    assert compare.zone_diff(want["state"]["zoneinfo"], after_add["state"]["zoneinfo"],
+                             ("start_pfn", "spanned", "present", "managed")) == ""
+    assert compare.block_diff(want["state"]["memory_blocks"],
+                              after_add["state"]["memory_blocks"]) == ""
+    end = out["runtime"][-1]
+    assert end["run"] == "dump END"
+    assert end["state"]["zoneinfo"]["1"]["Normal"]["spanned"] == 262144
+    assert len(end["state"]["memory_blocks"]) == 32 + 48
+
+
+@pytest.mark.parametrize("table,field,problem", [
+    ('add = "1G"\nremove = "d1"', "hotplug[0]", "exactly one"),
+    ('online = "9-3"', "hotplug[0].online", "below the first"),
+    ('remove = "d1"\nnode = 1', "hotplug[0].node", "not with remove"),
+    ('add = "1G"\nnode = "x"', "hotplug[0].node", "not a number"),
+])
+def test_bad_hotplug_table(tmp_path: Path, table: str, field: str, problem: str) -> None:
+    from memhp.firmware.machine_file import load_machine
+
+    p = tmp_path / "m.toml"
+    p.write_text('[[e820]]\nstart = 0\nsize = "1G"\ntype = "usable"\n\n[[hotplug]]\n' + table)
+    with pytest.raises(InputError, match=problem) as err:
+        load_machine(str(p))
+    assert err.value.field == field
+
+
+def test_machine_file_round_trip_keeps_events(tmp_path: Path) -> None:
+    from memhp.firmware.machine_file import dump_machine, load_machine
+
+    m = load_machine(str(HERE.parent / "examples" / "hotplug-auto-movable.toml"))
+    p = tmp_path / "again.toml"
+    p.write_text(dump_machine(m))
+    again = load_machine(str(p))
+    assert again.hotplug == m.hotplug and again.qemu_mem == m.qemu_mem

@@ -164,7 +164,7 @@ def _session(args: argparse.Namespace, machine: Machine, result: Boot) -> Sessio
         events.append(hotplug.DimmRemove(dimm))
     if not events:
         return None
-    if not any(isinstance(e, hotplug.Dump) for e in events) and not args.steps:
+    if not args.steps and not isinstance(events[-1], hotplug.Dump):
         events.append(hotplug.Dump("END"))
     return runtime.play(result, events, qemu.device_memory(machine, mem), notes)
 

@@ -253,13 +253,14 @@ def load_steps(path: str) -> tuple[list[Event], list[str], MemSpec | None]:
     """The events of a corpus-style scenario.json (``steps``, ``qemu_args``, ``mem``)."""
     import json
 
+    from memhp.inputfile import read_text, stdin_name
+
+    text = read_text(path)
+    path = stdin_name(path)
     try:
-        with open(path, encoding="utf-8") as f:
-            doc = json.load(f)
-    except OSError as e:
-        raise InputError(path, "file", path, e.strerror or "cannot read") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise InputError(path, "file", path, f"not JSON: {e}") from None
+        doc = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InputError(path, f"line {e.lineno}", None, f"not JSON: {e.msg}") from None
     if not isinstance(doc, dict):
         raise InputError(path, "scenario", doc, "must be a JSON object")
     qemu_args = doc.get("qemu_args") or []

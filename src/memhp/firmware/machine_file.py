@@ -55,6 +55,20 @@ reported ``unknown``.
     [[srat.unknown]]            # any other subtable: data = its bytes in hex, from the
     data = "0506..."            # type and length bytes on
 
+    # after boot: memory hotplug events, played in order by ``memhp predict``
+    qemu_mem = "4G,slots=4,maxmem=16G"  # QEMU -m: the device-memory region and its limits
+                                # (default: the SRAT's hot-pluggable range above RAM)
+    [[hotplug]]                 # a DIMM: add = SIZE, node = N (its _PXM), optional
+    add = "1G"                  # addr (default: where QEMU 7.2 puts a pc-dimm), id
+    node = 1                    # (default d1, d2, ...), at_boot = true (cold-plugged:
+                                # present at boot, added by the kernel while booting)
+    [[hotplug]]                 # a write to memoryFIRST..memoryLAST/state: one key of
+    online_movable = "40-47"    # online, online_movable, online_kernel, offline
+    [[hotplug]]
+    remove = "d1"               # ACPI eject of a DIMM: offline its blocks, then remove
+    [[hotplug]]
+    dump = "AFTER"              # a state to show (one is always shown at the end)
+
 The SRAT's subtables come in the order cpu, memory, unknown.  For any other order, list
 them instead as ``[[srat.entry]]`` tables, each with ``kind = "cpu" | "memory" | "unknown"``
 and the same keys; the two forms do not mix.
@@ -73,6 +87,7 @@ import tomllib
 from typing import NoReturn
 
 from memhp.errors import InputError
+from memhp.firmware import hotplug
 from memhp.firmware.cmdline import memparse, parse_cmdline
 from memhp.firmware.e820 import canonical_e820_type
 from memhp.firmware.types import (
@@ -98,8 +113,11 @@ U32 = 1 << 32
 _NUMBER = re.compile(r"(?:0[xX][0-9a-fA-F]{1,17}|0|[1-9][0-9]{0,19})[kKmMgGtTpPeE]?")
 _TOP_KEYS = {"name", "description", "qemu_machine", "hypervisor", "cpus", "la57", "kernel",
              "cmdline", "initrd",
-             "srat_file", "srat", "e820", "acpi_table", "kernel_load", "setup_data", "efi"}
+             "srat_file", "srat", "e820", "acpi_table", "kernel_load", "setup_data", "efi",
+             "qemu_mem", "hotplug"}
 _EFI_KEYS = {"memmap_at", "memdesc_size", "memattr", "mem_reserve", "memmap"}
+_HOTPLUG_KEYS = {"add", "node", "addr", "id", "at_boot", "remove", "dump",
+                 *hotplug.STATES}
 _SRAT_HEADER = {"revision": 1 << 8, "oem_revision": U32, "creator_revision": U32,
                 "table_revision": U32}
 _SRAT_IDS = {"oem_id": 6, "oem_table_id": 8, "creator_id": 4}
@@ -334,6 +352,29 @@ def _srat(r: _Reader, value: object) -> Srat:
                 numbers["table_revision"])
 
 
+def _hotplug(r: _Reader, value: object, field: str, n: int) -> hotplug.Event:
+    t = r.table(value, field, _HOTPLUG_KEYS)
+    kinds = [k for k in ("add", "remove", "dump", *hotplug.STATES) if k in t]
+    if len(kinds) != 1:
+        r.fail(field, value, "give exactly one of add, remove, dump, "
+               + ", ".join(hotplug.STATES))
+    kind = kinds[0]
+    if kind == "add":
+        addr = r.number(t, "addr", field) if "addr" in t else None
+        return hotplug.DimmAdd(r.string(t, "id", field, f"d{n}") or f"d{n}",
+                               r.number(t, "add", field), r.number(t, "node", field, 1 << 16),
+                               addr, r.boolean(t, "at_boot", field, False))
+    extra = sorted(set(t) - {kind})
+    if extra:
+        r.fail(f"{field}.{extra[0]}", t[extra[0]], f"not with {kind}")
+    if kind == "remove":
+        return hotplug.DimmRemove(r.string(t, "remove", field))
+    if kind == "dump":
+        return hotplug.Dump(r.string(t, "dump", field))
+    first, last = hotplug.block_range(r.string(t, kind, field), r.path, f"{field}.{kind}")
+    return hotplug.SetState(kind, first, last)
+
+
 def _decode_toml(path: str) -> dict[str, object]:
     data = read_bytes(path)
     path = stdin_name(path)
@@ -384,6 +425,10 @@ def load_machine(path: str) -> Machine:
         # relative to the machine file (to the working directory for standard input)
         base = "." if path == "-" else os.path.dirname(os.path.abspath(path))
         srat = load_srat(os.path.join(base, name))
+    events: list[hotplug.Event] = []
+    for i, item in enumerate(r.tables(doc, "hotplug")):
+        n = sum(isinstance(e, hotplug.DimmAdd) for e in events) + 1
+        events.append(_hotplug(r, item, f"hotplug[{i}]", n))
     handover: dict[str, object] = _efi(r, doc["efi"]) if "efi" in doc else {}
     if "kernel_load" in doc:
         handover["kernel_load"] = r.number(doc, "kernel_load", "")
@@ -401,6 +446,9 @@ def load_machine(path: str) -> Machine:
         cpus=r.number(doc, "cpus", "", 1 << 15) if "cpus" in doc else None,
         la57=r.boolean(doc, "la57", "", False) if "la57" in doc else None,
         kernel=r.string(doc, "kernel", "") or None,
+        hotplug=tuple(events),
+        qemu_mem=(hotplug.parse_mem(r.string(doc, "qemu_mem", ""), path)
+                  if "qemu_mem" in doc else None),
         **handover,  # type: ignore[arg-type]
     ))
 
@@ -491,6 +539,12 @@ def dump_machine(m: Machine) -> str:
         lines += _efi_lines(m)
     if m.srat is not None:
         lines += _srat_lines(m.srat)
+    if m.qemu_mem is not None:
+        q = m.qemu_mem
+        lines.insert(lines.index(f"cmdline = {_quote(m.cmdline.raw)}") + 1,
+                     f'qemu_mem = "{q.ram >> 20}M,slots={q.slots},maxmem={q.maxmem >> 20}M"')
+    for ev in m.hotplug:
+        lines += ["", "[[hotplug]]"] + _hotplug_lines(ev)
     return "\n".join(lines) + "\n"
 
 
@@ -510,3 +564,17 @@ def _efi_lines(m: Machine) -> list[str]:
         lines += ["", "[[efi.memmap]]", f"type = {md.type}", f'start = "{md.start:#x}"',
                   f'end = "{md.end:#x}"', f'attribute = "{md.attribute:#x}"']
     return lines
+
+
+def _hotplug_lines(e: hotplug.Event) -> list[str]:
+    if isinstance(e, hotplug.DimmAdd):
+        return ([f'add = "{e.size:#x}"', f"node = {e.node}", f"id = {_quote(e.id)}"]
+                + ([f'addr = "{e.addr:#x}"'] if e.addr is not None else [])
+                + (["at_boot = true"] if e.at_boot else []))
+    if isinstance(e, hotplug.DimmRemove):
+        return [f"remove = {_quote(e.id)}"]
+    if isinstance(e, hotplug.SetState):
+        return [f'{e.state} = "{e.first}-{e.last}"']
+    if isinstance(e, hotplug.Dump):
+        return [f"dump = {_quote(e.name)}"]
+    return []
