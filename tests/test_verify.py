@@ -507,6 +507,7 @@ def test_missing_busybox_and_kernel(monkeypatch: pytest.MonkeyPatch, tmp_path: P
 
 # --- real boots ------------------------------------------------------------------------
 
+R01 = "r01_dimm_offline_then_online_movable_then_remove"
 BOOTS = {
     "p01": ["examples/p01_movable_node_hotplug_node1.toml"],
     "p05": ["examples/p05_kernelcore_two_nodes.toml"],
@@ -516,6 +517,7 @@ BOOTS = {
                      "--no-offline"],
     "e04-ovmf": ["--scenario",
                  "tests/fixtures/corpus/efi/e04_q35_efi_hotplug_srat_kernelcore/scenario.json"],
+    "r01-hotplug": ["--scenario", f"tests/fixtures/corpus/hotplug/{R01}/scenario.json"],
 }
 Booted = tuple[int, dict[str, Any], Path]
 
@@ -643,3 +645,34 @@ def test_ovmf_missing_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(qemu, "OVMF_IMAGES", ("/nonexistent/OVMF.fd",))
     with pytest.raises(VerifyError, match="install package ovmf"):
         qemu.find_ovmf()
+
+
+@pytest.mark.qemu
+def test_real_boot_plays_the_runtime_steps(booted: Callable[[str], Booted]) -> None:
+    """A runtime scenario: QEMU's own SRAT (-numa, maxmem), a DIMM added over QMP, its
+    blocks onlined movable from the console, then ejected; every runtime group matches."""
+    rc, doc, keep = booted("r01-hotplug")
+    assert rc == 0
+    for g in vcmp.RUNTIME_GROUPS:
+        assert doc["groups"][g]["status"] == vcmp.OK, doc["groups"][g]
+    meta = json.loads((ROOT / "tests/fixtures/corpus/hotplug" / R01 / "meta.json").read_text())
+    want = meta["qemu_args"][:meta["qemu_args"].index("-kernel")]
+    assert doc["qemu_args"][:len(want)] == want
+    append = doc["qemu_args"][doc["qemu_args"].index("-append") + 1]
+    assert "hotplugtest" in append and "tryoffline" not in append
+    log = (keep / "serial.log").read_text(errors="replace")
+    assert "=====QMP device_add" in log
+
+
+@pytest.mark.parametrize("scenario", sorted(
+    p.name for p in (ROOT / "tests/fixtures/corpus/hotplug").iterdir() if p.is_dir()))
+def test_runtime_sections_read_like_the_corpus_tool(scenario: str) -> None:
+    """verify's reader of the runtime steps gives what the corpus' facts.py gives."""
+    import facts
+
+    text = (ROOT / "tests/fixtures/corpus/hotplug" / scenario / "serial.log").read_text(
+        errors="replace")
+    want = json.loads(json.dumps(facts.runtime(text)))
+    assert vcmp.real_runtime(text) == want
+    groups = vcmp.compare_runtime(vcmp.real_runtime(text), want)
+    assert [g.status for g in groups] == [vcmp.OK] * len(vcmp.RUNTIME_GROUPS)

@@ -30,6 +30,7 @@ from memhp.kernel.profile import KernelProfile, choose_profile
 from memhp.kernel.setup import boot
 from memhp.output.json_facts import facts
 from memhp.verify import compare, initramfs, kernel, qemu, scenario
+from memhp.verify.hotplug import Player
 from memhp.verify.kernel import VerifyError
 
 DEFAULT_TIMEOUT = 300.0
@@ -135,6 +136,7 @@ class _Input:
     spec: qemu.VmSpec
     srat: Srat | None
     model: Machine | None  # None for a scenario
+    scenario: scenario.Scenario | None = None
 
 
 def _load(args: argparse.Namespace) -> _Input:
@@ -149,7 +151,7 @@ def _load(args: argparse.Namespace) -> _Input:
         blob = encode_srat(sc.srat, args.scenario) if sc.srat else None
         spec = scenario.spec_from_scenario(sc, blob, args.cmdline, offline, args.accel,
                                            args.firmware)
-        return _Input(args.scenario, spec, sc.srat, None)
+        return _Input(args.scenario, spec, sc.srat, None, sc)
     if not args.machine:
         raise InputError("command line", "MACHINE", None, "give a machine file or --scenario")
     m = machine_file.load_machine(args.machine)
@@ -171,6 +173,29 @@ def _check_log(log: str, run: qemu.RunResult) -> None:
     if err:
         status += f", QEMU said: {err[-1]}"
     raise VerifyError(f"the VM stopped before the report was complete ({status}; {why})")
+
+
+def _predict_runtime(sc: scenario.Scenario, machine: Machine, log: str, profile: KernelProfile,
+                     source: str) -> tuple[dict[str, Any], str]:
+    """The prediction of a runtime scenario: the boot with the SRAT the guest printed (QEMU
+    builds its own from -numa and maxmem), then the scenario's steps."""
+    from memhp import runtime
+    from memhp.firmware import hotplug
+    from memhp.firmware.acpi import parse_srat
+    from memhp.output import runtime_text
+    from memhp.platform import qemu as platform_qemu
+
+    hexdump = compare.sections(log).get("ACPI_SRAT")
+    if hexdump:
+        srat = parse_srat(bytes.fromhex("".join(hexdump)), "the guest's ACPI_SRAT section")
+        machine = dataclasses.replace(machine, srat=srat)
+        source += "; the SRAT QEMU built, as the guest read it"
+    events, notes = hotplug.parse_steps(list(sc.steps), sc.name, list(sc.qemu_args))
+    mem = hotplug.parse_mem(sc.mem_option, sc.name) if sc.mem_option else None
+    b = boot(machine, profile)
+    session = runtime.play(b, events, platform_qemu.device_memory(machine, mem), notes)
+    prediction: dict[str, Any] = json.loads(runtime_text.render_json(b, session))
+    return prediction, source
 
 
 def verify(args: argparse.Namespace) -> Verdict:
@@ -202,18 +227,23 @@ def verify(args: argparse.Namespace) -> Verdict:
             if srat_path is not None and inp.spec.srat is not None:
                 srat_path.write_bytes(inp.spec.srat)
             (work / "initrd.gz").write_bytes(initrd)
+            steps = list(inp.scenario.steps) if inp.scenario else []
+            qmp_path = str(Path(tmp) / "qmp.sock") if steps else None
             argv = qemu.qemu_args(inp.spec, str(image.resolve()),
                                   str((work / "initrd.gz").resolve()),
-                                  str(srat_path.resolve()) if srat_path else None)
+                                  str(srat_path.resolve()) if srat_path else None, qmp_path)
             (work / "qemu-args.json").write_text(json.dumps(argv, indent=1) + "\n")
         except OSError as e:
             raise VerifyError(f"cannot write to {work}: {e.strerror}") from None
         for w in warnings:
             print(f"memhp verify: warning: {w}", file=sys.stderr)
         progress = qemu.Progress(Path(inp.name).stem or inp.name)
-        run = qemu.run_vm(argv, work / "serial.log", args.timeout, progress)
+        player = Player(steps, qmp_path) if qmp_path else None
+        run = qemu.run_vm(argv, work / "serial.log", args.timeout, progress, player=player)
         log = run.console.decode("utf-8", "replace")
         _check_log(log, run)
+        if player is not None and not player.done:
+            raise VerifyError(f"the VM stopped at step {player.index} of {len(steps)}")
         release, debian = bootlog.parse_linux_version(bootlog.dmesg_section(log))
         profile = choose_profile(args.profile, release, "the booted kernel")
         vm = bootlog.machine_from_boot_log(log, str(work / "serial.log"))
@@ -254,15 +284,23 @@ def verify(args: argparse.Namespace) -> Verdict:
                                 "bytes)")
             else:
                 fw_notes.append(f"initrd {_ramdisk(vm.initrd)} as in the machine file")
-        prediction = json.loads(json.dumps(facts(boot(pred_machine, profile))))
-        groups = compare.compare(compare.real_boot(log), prediction)
+        if inp.scenario is not None and inp.scenario.steps:
+            prediction, source = _predict_runtime(inp.scenario, pred_machine, log, profile,
+                                                  source)
+            groups = compare.compare(compare.real_boot(log), prediction)
+            groups += compare.compare_runtime(compare.real_runtime(log),
+                                              prediction.get("runtime"))
+        else:
+            prediction = json.loads(json.dumps(facts(boot(pred_machine, profile))))
+            groups = compare.compare(compare.real_boot(log), prediction)
         if args.keep:
             (work / "prediction.json").write_text(json.dumps(prediction, indent=1) + "\n")
     return Verdict(
         name=inp.name, qemu_args=argv, kernel_path=str(image), kernel_release=release,
         kernel_debian=debian, profile=profile.name,
         profile_note=profile_note(profile, release, debian), accel=args.accel,
-        boot_seconds=round(run.seconds, 1), firmware=differences, firmware_notes=fw_notes,
+        boot_seconds=round(player.ready_at if player and player.ready_at else run.seconds, 1),
+        firmware=differences, firmware_notes=fw_notes,
         prediction_source=source, groups=groups, warnings=warnings, prediction=prediction,
         has_model=inp.model is not None)
 

@@ -295,3 +295,96 @@ def compare(real: RealBoot, pred: dict[str, Any]) -> list[GroupResult]:
         results.append(_blocks("offline_trial", real.offline_trial, ptrial, unknown,
                                real.unmovable))
     return results
+
+
+RUNTIME_GROUPS = ("runtime:memory_blocks", "runtime:zoneinfo:layout", "runtime:zoneinfo:managed",
+                  "runtime:setstate", "runtime:blocks_now")
+_RUN = re.compile(r"^=====RUN (.*?)=====\n(.*?)^=====DONE=====", re.S | re.M)
+_STATE = re.compile(r"^=====STATE (\S+)=====\n(.*?)^=====END_STATE=====", re.S | re.M)
+_SETSTATE = re.compile(r"^memory(\d+) (\S+) result=(\w+) state=(\S+) valid_zones=(\S*)", re.M)
+_BLOCKS_NOW = re.compile(r"^blocks now (\d+)", re.M)
+
+
+def _subsections(body: str) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in body.splitlines():
+        m = re.match(r"-----([A-Z_]+)-----$", line)
+        if m:
+            current = out.setdefault(m.group(1), [])
+        elif current is not None:
+            current.append(line)
+    return out
+
+
+def real_runtime(text: str) -> list[dict[str, Any]]:
+    """The guest commands of a runtime boot and what each printed, as the corpus'
+    facts.py gives them (``run``, and ``state``, ``results`` or ``blocks_now``)."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    out: list[dict[str, Any]] = []
+    for m in _RUN.finditer(text):
+        e: dict[str, Any] = {"run": m.group(1)}
+        st = _STATE.search(m.group(2))
+        if st:
+            sub = _subsections(st.group(2))
+            rb = real_boot("=====ZONEINFO=====\n" + "\n".join(sub.get("ZONEINFO", []))
+                           + "\n=====MEMORY_BLOCKS=====\n"
+                           + "\n".join(sub.get("MEMORY_BLOCKS", [])) + "\n=====END=====\n")
+            e["state"] = {"name": st.group(1), "zoneinfo": rb.zoneinfo,
+                          "memory_blocks": rb.memory_blocks}
+        res = {r.group(1): {"result": r.group(3), "state": r.group(4),
+                            "valid_zones": [z for z in r.group(5).split(",") if z]}
+               for r in _SETSTATE.finditer(m.group(2))}
+        if res:
+            e["results"] = dict(sorted(res.items(), key=lambda kv: int(kv[0])))
+        w = _BLOCKS_NOW.search(m.group(2))
+        if w:
+            e["blocks_now"] = int(w.group(1))
+        out.append(e)
+    return out
+
+
+def compare_runtime(real: list[dict[str, Any]], pred: list[dict[str, Any]] | None
+                    ) -> list[GroupResult]:
+    """Every runtime group: the first step (by position) where prediction and kernel
+    differ; a step or block the prediction leaves unknown is skipped and counted."""
+    if pred is None:
+        return [GroupResult(g, DIFFERS, "missing from the prediction") for g in RUNTIME_GROUPS]
+    diff = dict.fromkeys(RUNTIME_GROUPS, "")
+    skipped = dict.fromkeys(RUNTIME_GROUPS, 0)
+
+    def note(group: str, i: int, run: str, result: GroupResult) -> None:
+        if result.status == DIFFERS and not diff[group]:
+            diff[group] = f"step {i} ({run}): {result.detail}"
+
+    for i, e in enumerate(real):
+        q = pred[i] if i < len(pred) else {}
+        if q.get("run") != e["run"]:
+            for g in RUNTIME_GROUPS:
+                note(g, i, e["run"], GroupResult(g, DIFFERS, f"the prediction has "
+                                                             f"{q.get('run')!r} here"))
+            continue
+        if q.get("unknown"):
+            for g in RUNTIME_GROUPS:
+                skipped[g] += 1
+            continue
+        if "state" in e:
+            st = q.get("state") or {}
+            pz = {str(k): v for k, v in (st.get("zoneinfo") or {}).items()}
+            note("runtime:memory_blocks", i, e["run"],
+                 _blocks("b", e["state"]["memory_blocks"],
+                         {str(k): v for k, v in (st.get("memory_blocks") or {}).items()}))
+            note("runtime:zoneinfo:layout", i, e["run"],
+                 _zones("z", e["state"]["zoneinfo"], pz, ("start_pfn", "spanned", "present")))
+            note("runtime:zoneinfo:managed", i, e["run"],
+                 _zones("z", e["state"]["zoneinfo"], pz, ("managed",)))
+        if "results" in e:
+            pres = {str(k): v for k, v in (q.get("results") or {}).items()}
+            unk = {k for k, v in pres.items()
+                   if v == "unknown" or (isinstance(v, dict) and v.get("result") == "unknown")}
+            skipped["runtime:setstate"] += len(unk)
+            note("runtime:setstate", i, e["run"], _blocks("s", e["results"], pres, unk))
+        if "blocks_now" in e and e["blocks_now"] != q.get("blocks_now"):
+            note("runtime:blocks_now", i, e["run"], GroupResult(
+                "b", DIFFERS, f"real {e['blocks_now']} != predicted {q.get('blocks_now')}"))
+    return [_result(g, diff[g], skipped[g]) for g in RUNTIME_GROUPS]

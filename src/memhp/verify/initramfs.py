@@ -30,6 +30,44 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mem=/sys/devices/system/memory
 zones_of() { cat "$1/valid_zones" 2>/dev/null | tr ' ' ','; }
+blocks() {
+  echo "block_size_bytes $(cat $mem/block_size_bytes)"
+  for b in $mem/memory*; do
+    nodes=$(ls -d $b/node* 2>/dev/null | xargs -n1 basename | tr '\n' ',')
+    echo "$(basename $b) state=$(cat $b/state) phys_index=$(cat $b/phys_index)" \
+      "valid_zones=$(zones_of $b) nodes=$nodes"
+  done
+}
+nodes_meminfo() {
+  for n in /sys/devices/system/node/node*; do
+    basename $n
+    head -n 3 $n/meminfo
+  done
+}
+# after boot, with "hotplugtest": one command a line from the console (memhp verify plays
+# a scenario's steps), as the corpus initramfs does
+dump() {
+  echo "=====STATE $1====="
+  echo "-----DMESG_NEW-----"; dmesg -c
+  echo "-----ZONEINFO-----"; cat /proc/zoneinfo
+  echo "-----MEMORY_BLOCKS-----"; blocks
+  echo "-----NODE_MEMINFO-----"; nodes_meminfo
+  echo "=====END_STATE====="
+}
+count_blocks() { ls -d $mem/memory* | wc -l; }
+wait_blocks() {
+  i=0
+  while [ $(count_blocks) -ne $1 ] && [ $i -lt $(($2 * 10)) ]; do sleep 0.1; i=$((i + 1)); done
+  echo "blocks now $(count_blocks) (wanted $1, waited $((i / 10)) s)"
+}
+setstate() {
+  for b in $mem/memory*; do
+    n=${b##*/memory}
+    [ "$n" -ge "$2" ] && [ "$n" -le "$3" ] || continue
+    if echo $1 > $b/state 2>/dev/null; then r=ok; else r=failed; fi
+    echo "$(basename $b) $1 result=$r state=$(cat $b/state) valid_zones=$(zones_of $b)"
+  done
+}
 echo "=====CMDLINE====="
 cat /proc/cmdline
 echo "=====DMESG====="
@@ -39,23 +77,34 @@ cat /proc/zoneinfo
 echo "=====IOMEM====="
 cat /proc/iomem
 echo "=====MEMORY_BLOCKS====="
-echo "block_size_bytes $(cat $mem/block_size_bytes)"
-for b in $mem/memory*; do
-  nodes=$(ls -d $b/node* 2>/dev/null | xargs -n1 basename | tr '\n' ',')
-  echo "$(basename $b) state=$(cat $b/state) phys_index=$(cat $b/phys_index)" \
-    "valid_zones=$(zones_of $b) nodes=$nodes"
-done
+blocks
 echo "=====NODE_MEMINFO====="
-for n in /sys/devices/system/node/node*; do
-  basename $n
-  head -n 3 $n/meminfo
-done
+nodes_meminfo
+if [ -e /sys/firmware/acpi/tables/SRAT ]; then
+  echo "=====ACPI_SRAT====="
+  od -An -tx1 -v /sys/firmware/acpi/tables/SRAT
+fi
 if grep -qw tryoffline /proc/cmdline; then
   echo "=====OFFLINE_TRIAL====="
   for b in $mem/memory*; do
     z=$(zones_of $b)
     if echo offline > $b/state 2>/dev/null; then r=offlined; else r=failed; fi
     echo "$(basename $b) valid_zones=$z result=$r"
+  done
+fi
+if grep -qw hotplugtest /proc/cmdline; then
+  dmesg -c > /dev/null
+  dmesg -n 1
+  stty -echo 2>/dev/null
+  echo "=====READY====="
+  while read -r line; do
+    [ "$line" = end ] && break
+    echo "=====RUN $line====="
+    case "$line" in
+      dump\ *|wait_blocks\ *|setstate\ *) eval "$line" ;;
+      *) echo "unknown command" ;;
+    esac
+    echo "=====DONE====="
   done
 fi
 echo "=====END====="

@@ -25,6 +25,7 @@ from typing import TextIO
 
 from memhp.firmware.types import E820_USABLE, Machine
 from memhp.kernel.setup import possible_cpus
+from memhp.verify.hotplug import Player
 from memhp.verify.kernel import VerifyError
 
 QEMU = "qemu-system-x86_64"
@@ -33,6 +34,7 @@ FIRMWARES = ("seabios", "ovmf")
 OVMF_IMAGES = ("/usr/share/ovmf/OVMF.fd", "/usr/share/qemu/OVMF.fd")
 BASE_PARAMS = ("console=ttyS0", "nokaslr", "loglevel=7", "memblock=debug", "tryoffline")
 OFFLINE_PARAM = "tryoffline"
+RUNTIME_PARAM = "hotplugtest"  # init plays the runtime steps instead of an offline trial
 GiB = 1 << 30
 MiB = 1 << 20
 FOUR_GIB = 4 * GiB
@@ -54,6 +56,8 @@ class VmSpec:
     accel: str = "tcg"
     notes: tuple[str, ...] = field(default_factory=tuple)
     firmware: str = "seabios"  # QEMU's default BIOS, or "ovmf" (UEFI, booted through -bios)
+    mem: str | None = None  # the whole -m value (with slots=, maxmem=) when not just RAM
+    extra_args: tuple[str, ...] = ()  # a runtime scenario's -numa, -object, -device
 
 
 def base_cmdline(offline: bool = True) -> str:
@@ -67,11 +71,14 @@ def own_params(raw: str) -> str:
     (``tryoffline`` included, which only verify's init reads).  Double-quoted values stay
     whole."""
     words = re.findall(r'(?:[^\s"]+|"[^"]*"?)+', raw)
-    return " ".join(w for w in words if w not in BASE_PARAMS)
+    return " ".join(w for w in words if w not in BASE_PARAMS + (RUNTIME_PARAM,))
 
 
-def make_append(own: str, offline: bool = True) -> str:
-    """``-append``: the base line followed by the machine's own parameters."""
+def make_append(own: str, offline: bool = True, runtime: bool = False) -> str:
+    """``-append``: the base line followed by the machine's own parameters; a runtime
+    scenario has ``hotplugtest`` where the offline trial's word would be."""
+    if runtime:
+        return base_cmdline(False) + RUNTIME_PARAM + " " + own.strip()
     return base_cmdline(offline) + own.strip()
 
 
@@ -136,11 +143,13 @@ def mem_arg(mib: int) -> str:
     return f"{mib // 1024}G" if mib % 1024 == 0 else f"{mib}M"
 
 
-def qemu_args(spec: VmSpec, kernel: str, initrd: str, srat_path: str | None) -> list[str]:
+def qemu_args(spec: VmSpec, kernel: str, initrd: str, srat_path: str | None,
+              qmp_path: str | None = None) -> list[str]:
     """The argument list: the corpus' arguments in the corpus' order, then the console and
-    housekeeping options."""
+    housekeeping options (and the QMP socket of a runtime scenario)."""
     args = [QEMU, "-machine", f"{spec.machine_type},accel={spec.accel}", "-cpu", "max",
-            "-m", mem_arg(spec.mem_mib), "-smp", str(spec.smp)]
+            "-m", spec.mem or mem_arg(spec.mem_mib), "-smp", str(spec.smp),
+            *spec.extra_args]
     if spec.srat is not None:
         if srat_path is None:
             raise ValueError("the VM has an SRAT but no file for it")
@@ -149,6 +158,8 @@ def qemu_args(spec: VmSpec, kernel: str, initrd: str, srat_path: str | None) -> 
         args += ["-bios", find_ovmf()]
     args += ["-kernel", kernel, "-initrd", initrd, "-append", spec.append]
     args += ["-nic", "none", "-no-reboot", "-nographic", "-monitor", "none", "-serial", "stdio"]
+    if qmp_path is not None:
+        args += ["-qmp", f"unix:{qmp_path},server=on,wait=off"]
     return args
 
 
@@ -238,18 +249,33 @@ class Progress:
 
 def run_vm(args: list[str], log_path: Path, timeout: float,
            progress: Progress | None = None,
-           on_line: Callable[[str], None] | None = None) -> RunResult:
+           on_line: Callable[[str], None] | None = None,
+           player: Player | None = None) -> RunResult:
     """Run QEMU, copying the serial console to ``log_path`` as it comes; kill it after
-    ``timeout`` seconds (VerifyError, the log so far stays)."""
+    ``timeout`` seconds (VerifyError, the log so far stays).  A ``player`` gets every
+    console line and may write to the console (QEMU's standard input) and into the log."""
     start = time.monotonic()
     try:
-        proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            args, stdin=subprocess.PIPE if player else subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     except OSError as e:
         raise VerifyError(f"cannot start {args[0]}: {e.strerror}") from None
     assert proc.stdout is not None and proc.stderr is not None
     out, err = proc.stdout.fileno(), proc.stderr.fileno()
     console = bytearray()
+    if player is not None:
+        stdin = proc.stdin
+        assert stdin is not None
+
+        def to_console(data: bytes) -> None:
+            try:
+                stdin.write(data)
+                stdin.flush()
+            except OSError:
+                pass  # QEMU is gone; its exit status tells
+
+        player.write_stdin = to_console
     errors = bytearray()
     pending = b""
     open_fds = {out, err}
@@ -257,6 +283,11 @@ def run_vm(args: list[str], log_path: Path, timeout: float,
         progress.begin()
     try:
         with open(log_path, "wb") as log:
+            if player is not None:
+                def to_log(text: str) -> None:
+                    log.write(text.encode())
+                    console.extend(text.encode())
+                player.write_log = to_log
             while open_fds:
                 left = start + timeout - time.monotonic()
                 if left <= 0:
@@ -287,6 +318,8 @@ def run_vm(args: list[str], log_path: Path, timeout: float,
                             progress.line(text)
                         if on_line:
                             on_line(text)
+                        if player is not None:
+                            player.on_line(text)
                 if progress:
                     progress.tick()
             rc = proc.wait(timeout=max(1.0, start + timeout - time.monotonic()))
@@ -300,6 +333,8 @@ def run_vm(args: list[str], log_path: Path, timeout: float,
             proc.wait()
         proc.stdout.close()
         proc.stderr.close()
+        if proc.stdin is not None:
+            proc.stdin.close()
     seconds = time.monotonic() - start
     if progress:
         progress.end(f"QEMU exited with status {rc}" if rc else "VM powered off")

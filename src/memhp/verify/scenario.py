@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass
 
 from memhp.errors import InputError
+from memhp.firmware import hotplug
 from memhp.firmware.types import Srat, SratCpu, SratEntry, SratMemory
 from memhp.inputfile import read_text, stdin_name
 from memhp.verify.qemu import FIRMWARES, MiB, VmSpec, efi_params, make_append, own_params
@@ -30,7 +31,7 @@ DEFAULT_SMP = 2
 SRAT_OEM_ID, SRAT_OEM_TABLE_ID, SRAT_CREATOR_ID = "ORACLE", "HOTPLUG ", "ORCL"
 _SIZE = re.compile(r"(0x[0-9a-f]+|[0-9]+)([kmgt]?)", re.IGNORECASE)
 _SHIFT = {"": 0, "k": 10, "m": 20, "g": 30, "t": 40}
-_KEYS = {"machine", "mem", "smp", "srat", "cmdline", "firmware", "qemu_args"}
+_KEYS = {"machine", "mem", "smp", "srat", "cmdline", "firmware", "qemu_args", "steps"}
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,9 @@ class Scenario:
     cmdline: str
     name: str = ""
     firmware: str = "seabios"
+    mem_option: str | None = None  # the whole -m value when it has slots=/maxmem=
+    qemu_args: tuple[str, ...] = ()  # a runtime scenario's -numa/-object/-device options
+    steps: tuple[dict[str, object], ...] = ()  # its QMP and guest steps (runtime boots)
 
 
 def parse_size(value: object, source: str, field: str) -> int:
@@ -111,7 +115,8 @@ def parse_scenario(text: str, source: str) -> Scenario:
         raise InputError(source, "machine", machine, f"must be one of {list(MACHINE_TYPES)}")
     if "mem" not in doc:
         raise InputError(source, "mem", None, "missing (the RAM size, like \"6G\")")
-    mem = parse_size(doc["mem"], source, "mem")
+    mem_option = doc["mem"] if isinstance(doc["mem"], str) and "," in doc["mem"] else None
+    mem = parse_size(doc["mem"].split(",")[0] if mem_option else doc["mem"], source, "mem")
     if mem == 0 or mem % MiB:
         raise InputError(source, "mem", doc["mem"], "must be a non-zero whole number of MiB")
     srat = _srat(doc.get("srat"), source)
@@ -125,10 +130,13 @@ def parse_scenario(text: str, source: str) -> Scenario:
     firmware = doc.get("firmware", "seabios")
     if firmware not in FIRMWARES:
         raise InputError(source, "firmware", firmware, f"must be one of {list(FIRMWARES)}")
-    if doc.get("qemu_args", []) != []:
-        raise InputError(source, "qemu_args", doc["qemu_args"],
-                         "extra QEMU arguments are not supported; leave the list empty")
-    return Scenario(machine, mem, smp, srat, cmdline, firmware=firmware)
+    qemu_args = doc.get("qemu_args") or []
+    if not isinstance(qemu_args, list) or not all(isinstance(a, str) for a in qemu_args):
+        raise InputError(source, "qemu_args", qemu_args, "must be a list of strings")
+    steps = doc.get("steps") or []
+    hotplug.parse_steps(steps, source, qemu_args)  # checks every step
+    return Scenario(machine, mem, smp, srat, cmdline, "", firmware, mem_option,
+                    tuple(qemu_args), tuple(steps))
 
 
 def load_scenario(path: str) -> Scenario:
@@ -143,5 +151,6 @@ def spec_from_scenario(sc: Scenario, srat: bytes | None, cmdline: str | None = N
     firmware."""
     fw = firmware or sc.firmware
     own = efi_params(own_params(sc.cmdline if cmdline is None else cmdline), fw)
-    return VmSpec(sc.machine_type, sc.mem // MiB, sc.smp, srat, make_append(own, offline),
-                  accel, firmware=fw)
+    return VmSpec(sc.machine_type, sc.mem // MiB, sc.smp, srat,
+                  make_append(own, offline, runtime=bool(sc.steps)), accel, firmware=fw,
+                  mem=sc.mem_option, extra_args=sc.qemu_args)
