@@ -305,3 +305,28 @@ def test_machine_file_round_trip_keeps_events(tmp_path: Path) -> None:
     p.write_text(dump_machine(m))
     again = load_machine(str(p))
     assert again.hotplug == m.hotplug and again.qemu_mem == m.qemu_mem
+
+
+@pytest.mark.parametrize("size,auto_movable_works", [("4G", True), ("8G", False)])
+def test_advise_hot_add(size: str, auto_movable_works: bool) -> None:
+    """8 GiB on node 1 (2 GiB of early kernel memory) is beyond 301% for auto-movable;
+    4 GiB fits.  online_movable and movable_node always give ZONE_MOVABLE."""
+    out = json.loads(run(["advise", str(HERE.parent / "examples" / "hotplug-auto-movable.toml"),
+                          "--hot-add", f"{size}@1", "--format", "json"]))
+    works = {o["added"]: o["works"] for o in out["options"]}
+    assert works == {
+        "(as is)": False,
+        "memhp_default_state=online_movable": True,
+        "memhp_default_state=online_movable memory_hotplug.memmap_on_memory=1": True,
+        "memhp_default_state=online memory_hotplug.online_policy=auto-movable":
+            auto_movable_works,
+        "memhp_default_state=online movable_node": True,
+        "memhp_default_state=online": False,
+    }
+    d1 = out["options"][1]["dimms"][0]
+    assert d1["memmap_kernel"] == (int(size[0]) << 30) // 64
+
+
+def test_advise_needs_a_question(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["advise", str(HERE.parent / "examples" / "hotplug-auto-movable.toml")]) == 2
+    assert "--hot-add" in capsys.readouterr().err

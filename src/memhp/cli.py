@@ -98,6 +98,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if batch_or_single(args):
         from memhp import batch
 
+        if args.steps or args.add or args.remove or any(
+                getattr(args, n) for n in ("online", "online_movable", "online_kernel",
+                                           "offline")):
+            raise InputError("command line", "--steps", args.steps,
+                             "hotplug events need a single input, not a batch")
         if args.explain is not None or args.format == "dmesg":
             raise InputError("command line", "--explain" if args.explain is not None
                              else "--format", args.explain if args.explain is not None
@@ -306,6 +311,11 @@ def cmd_advise(args: argparse.Namespace) -> int:
     from memhp import analysis
     from memhp.output import report
 
+    if args.hot_add:
+        return _advise_hotplug(args)
+    if args.removable is None:
+        raise InputError("command line", "--removable", None,
+                         "give --removable NODES or --hot-add SIZE@NODE")
     try:
         want = [int(n) for n in args.removable.split(",") if n.strip()]
     except ValueError:
@@ -361,6 +371,30 @@ def cmd_profiles(args: argparse.Namespace) -> int:
     return 0
 
 
+def _advise_hotplug(args: argparse.Namespace) -> int:
+    """advise --hot-add: the command lines that keep later hot-added memory removable."""
+    from memhp import runtime
+    from memhp.firmware import hotplug
+    from memhp.output import runtime_text
+
+    if args.removable is not None:
+        raise InputError("command line", "--removable", args.removable,
+                         "not with --hot-add (one question at a time)")
+    if batch_or_single(args):
+        raise InputError("command line", "--hot-add", args.hot_add, "needs a single input")
+    machine = load_input(args)
+    adds = [hotplug.parse_add(t, "--hot-add", "SIZE@NODE", i + 1)
+            for i, t in enumerate(args.hot_add)]
+    options = runtime.advise_hotplug(machine, adds, input_profile(args, machine),
+                                     machine.qemu_mem)
+    if args.format == "json":
+        sys.stdout.write(runtime_text.advice_json(adds, options) + "\n")
+    else:
+        sys.stdout.write(runtime_text.advice_text(adds, options,
+                                                  style_for(args.no_color, args.hex)))
+    return 0 if any(o.works for o in options) else 1
+
+
 def _addr(text: str) -> int:
     return int(text, 0)
 
@@ -384,7 +418,8 @@ EXAMPLES = {
     "advise": """\
   memhp advise machine.toml --removable 2,3
   memhp advise --boot-log dmesg.txt --srat srat.bin --removable 1 --format json
-  sudo memhp advise --live --removable 1""",
+  sudo memhp advise --live --removable 1
+  memhp advise examples/hotplug-auto-movable.toml --hot-add 8G@1""",
     "replay": """\
   memhp replay serial.log --srat srat.bin
   dmesg | memhp replay -""",
@@ -457,8 +492,11 @@ def build_parser() -> argparse.ArgumentParser:
                      EXAMPLES["advise"])
     _input_args(ad, cmdline=False, many=True)
     _style_args(ad)
-    ad.add_argument("--removable", required=True, metavar="NODE[,NODE...]",
+    ad.add_argument("--removable", metavar="NODE[,NODE...]",
                     help="the nodes to make hot-removable")
+    ad.add_argument("--hot-add", action="append", metavar="SIZE@NODE[:ADDR]",
+                    help="memory to hot-add later (repeat for more DIMMs): which boot command "
+                    "line and online policy keep it removable, and what that costs")
     ad.set_defaults(func=cmd_advise, cmdline=None)
     rp = add_command(sub, "replay", "check every memblock allocation of a memblock=debug log",
                      EXAMPLES["replay"])

@@ -13,6 +13,7 @@ boot model could not decide), everything after it is ``unknown`` with that reaso
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,16 +22,20 @@ from memhp.firmware.hotplug import (
     DimmRemove,
     Dump,
     Event,
+    MemSpec,
     SetState,
     WaitBlocks,
     guest_command,
 )
+from memhp.firmware.types import Machine
 from memhp.kernel import acpi_memhotplug as acpi
 from memhp.kernel import memory_blocks as mblk
 from memhp.kernel import memory_hotplug as mh
 from memhp.kernel.mm_init import ZONE_NAMES
+from memhp.kernel.profile import KernelProfile
 from memhp.kernel.setup import Boot
 from memhp.platform import qemu
+from memhp.units import human
 
 
 @dataclass
@@ -193,3 +198,130 @@ def runtime_facts(s: Session) -> list[dict[str, Any]]:
             e["blocks_now"] = step.blocks_now
         out.append(e)
     return out
+
+
+# --- Planning: which command line keeps memory hot-added later removable ---------------
+
+HOTPLUG_KNOBS = ("memhp_default_state", "memory_hotplug.online_policy",
+                 "memory_hotplug.auto_movable_ratio", "memory_hotplug.auto_movable_numa_aware",
+                 "memory_hotplug.memmap_on_memory", "movable_node")
+ADVICE_CANDIDATES = (
+    "",
+    "memhp_default_state=online_movable",
+    "memhp_default_state=online_movable memory_hotplug.memmap_on_memory=1",
+    "memhp_default_state=online memory_hotplug.online_policy=auto-movable",
+    "memhp_default_state=online movable_node",
+    "memhp_default_state=online",
+)
+
+
+@dataclass(frozen=True)
+class DimmFate:
+    """One planned DIMM under one command line."""
+
+    dimm: str
+    size: int
+    node: int
+    zones: tuple[str, ...]  # the zones its blocks got ("offline" when left offline)
+    rule: str  # the rule that chose the (first block's) zone; "" when left offline
+    removed: str  # "yes", "no: ..." or "unknown: ..."
+    memmap_kernel: int  # bytes of its memmap taken from kernel memory
+    memmap_on_dimm: int  # bytes of its memmap kept on the DIMM itself (memmap_on_memory)
+    memmap_why_not: str = ""  # memmap_on_memory asked for but not possible for this DIMM
+    movable_room: int | None = None  # auto-movable: bytes that would still fit the ratio
+
+
+@dataclass(frozen=True)
+class HotplugOption:
+    """A command line tried by the hot-add advice, and what it gives and costs."""
+
+    cmdline: str
+    added: str  # the parameters tried, on top of the machine's own
+    works: bool  # every DIMM lands in ZONE_MOVABLE and comes out again
+    dimms: tuple[DimmFate, ...]
+    boot_kernel: int  # kernel memory after boot (bytes)
+    boot_movable: int
+    ratio_after: float  # MOVABLE:KERNEL after the hot-add
+    warnings: tuple[str, ...]
+
+
+def _strip_knobs(raw: str) -> str:
+    return " ".join(w for w in raw.split() if w.split("=", 1)[0] not in HOTPLUG_KNOBS)
+
+
+def advise_hotplug(machine: Machine, adds: list[DimmAdd], prof: KernelProfile,
+                   mem: MemSpec | None = None) -> list[HotplugOption]:
+    """Try the hotplug knobs on the machine: hot-add the DIMMs, then eject them."""
+    from memhp.analysis import RATIO_FINE, outcome
+    from memhp.firmware.cmdline import parse_cmdline
+    from memhp.kernel.setup import boot
+
+    base = _strip_knobs(machine.cmdline.raw)
+    region = qemu.device_memory(machine, mem)
+    out: list[HotplugOption] = []
+    for extra in ADVICE_CANDIDATES:
+        cmd = f"{base} {extra}".strip()
+        m = dataclasses.replace(machine, cmdline=parse_cmdline(cmd))
+        b = boot(m, prof)
+        o = outcome(m, None, prof)
+        events: list[Event] = [*adds, Dump("ADDED"), *(DimmRemove(a.id) for a in adds)]
+        s = play(b, events, region)
+        added = next(step.state for step in s.steps if isinstance(step.event, Dump))
+        fates: list[DimmFate] = []
+        for a in adds:
+            add = next(st for st in s.steps if isinstance(st.event, DimmAdd)
+                       and st.event.id == a.id)
+            ej = next((st for st in s.steps if isinstance(st.event, DimmRemove)
+                       and st.event.id == a.id), None)
+            fates.append(_fate(a, add, ej, prof))
+        zinfo = (added or {}).get("zoneinfo", {})
+        movable = sum(z["present"] for n in zinfo.values() for name, z in n.items()
+                      if name == "Movable") << prof.page_shift
+        kernel = sum(z["present"] for n in zinfo.values() for name, z in n.items()
+                     if name not in ("Movable", "Device")) << prof.page_shift
+        ratio = movable / kernel if kernel else float("inf")
+        works = all(f.zones and set(f.zones) == {"Movable"} and f.removed == "yes"
+                    for f in fates)
+        warnings = []
+        if ratio > RATIO_FINE:
+            warnings.append(f"MOVABLE:KERNEL becomes {ratio:.1f}:1; the memory-hotplug "
+                            "documentation calls up to 3:1 (or even 4:1) fine")
+        if "movable_node" in extra and o.movable:
+            warnings.append(f"movable_node also makes {human(o.movable)} of boot memory "
+                            "ZONE_MOVABLE (the SRAT's hot-pluggable nodes)")
+        out.append(HotplugOption(cmd, extra or "(as is)", works, tuple(fates), o.kernel,
+                                 o.movable, ratio, tuple(warnings)))
+    return out
+
+
+def _fate(a: DimmAdd, add: Step, ej: Step | None, prof: KernelProfile) -> DimmFate:
+    if add.refused or add.add is None or add.add.add.error:
+        why = add.refused or (add.add.add.error if add.add else "")
+        return DimmFate(a.id, a.size, a.node, (), "", f"no: not added ({why})", 0, 0)
+    res = add.add
+    zones = tuple(dict.fromkeys(ZONE_NAMES[c.result.choice.zone] for c in res.onlined
+                                if c.result.choice)) or ("offline",)
+    rule = next((c.result.choice.rule for c in res.onlined if c.result.choice), "")
+    removed = "yes"
+    if zones == ("offline",):
+        removed = "yes, but it was never onlined (unused until someone onlines it)"
+    elif zones != ("Movable",):
+        removed = ("not guaranteed: a kernel zone takes unmovable allocations once lower "
+                   "memory fills up; the model expects it empty now")
+    if ej is None or ej.eject is None:
+        removed = "unknown: " + (ej.unknown if ej else "not ejected")
+    elif ej.eject.unknown:
+        removed = "unknown: " + ej.eject.unknown
+    elif ej.eject.failed is not None:
+        removed = f"no: memory{ej.eject.failed.block} stays online"
+    blocks = len(res.add.blocks)
+    block_pages = a.size // max(blocks, 1) >> prof.page_shift
+    on_dimm = res.add.vmemmap_pages * blocks << prof.page_shift
+    kernel = 0 if on_dimm else mh.memmap_pages(blocks * block_pages, prof) << prof.page_shift
+    room = None
+    first = next((c.result.choice for c in res.onlined if c.result.choice), None)
+    if first is not None and first.rule == "ratio_exceeded":
+        room = min(max(c.limit - (c.movable_pages - first.group_pages), 0)
+                   for c in first.checks) << prof.page_shift
+    return DimmFate(a.id, a.size, a.node, zones, rule, removed, kernel, on_dimm,
+                    res.add.memmap_why_not, room)

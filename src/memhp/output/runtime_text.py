@@ -17,7 +17,7 @@ from memhp.kernel.mm_init import ZONE_NAMES
 from memhp.kernel.setup import Boot
 from memhp.output import json_facts
 from memhp.output.terminal import Style
-from memhp.runtime import Session, Step, runtime_facts
+from memhp.runtime import HotplugOption, Session, Step, runtime_facts
 from memhp.units import id_ranges
 
 
@@ -270,3 +270,48 @@ def render_json(b: Boot, s: Session) -> str:
     f["runtime_steps"] = [step_json(st) for st in s.steps]
     f["notes"] = list(f.get("notes", [])) + s.notes
     return json.dumps(f, indent=1 if len(b.blocks) < 2048 else None)
+
+
+def advice_text(adds: list[DimmAdd], options: list[HotplugOption], style: Style) -> str:
+    """advise --hot-add for people: per command line, each DIMM's zone, whether it comes
+    out again, and the kernel memory it costs."""
+    plan = ", ".join(f"{style.size(a.size)} on node {a.node}" for a in adds)
+    lines = [f"Hot-adding {plan} later; each command line tried (the machine's own, without "
+             "its hotplug parameters, plus):", ""]
+    for o in options:
+        mark = "WORKS" if o.works else "no"
+        lines.append(f"[{mark}] {o.added}")
+        for f in o.dimms:
+            where = ", ".join(f.zones) if f.zones else "not added"
+            rule = f" ({mh.ZONE_RULES[f.rule]})" if f.rule else ""
+            lines.append(f"    {f.dimm} {style.size(f.size)} node {f.node}: {where}{rule}")
+            lines.append(f"      removable: {f.removed}")
+            if f.movable_room is not None:
+                lines.append(f"      auto-movable would take up to {style.size(f.movable_room)}"
+                             " more as MOVABLE here: smaller DIMMs, or a higher "
+                             "memory_hotplug.auto_movable_ratio")
+            if f.memmap_on_dimm:
+                lines.append(f"      cost: its memmap, {style.size(f.memmap_on_dimm)}, lives on "
+                             "the DIMM itself (memmap_on_memory): no kernel memory")
+            elif f.memmap_kernel:
+                lines.append(f"      cost: {style.size(f.memmap_kernel)} of kernel memory for "
+                             "its memmap (struct pages), allocated at hot-add")
+            if f.memmap_why_not and "memmap_on_memory" in o.added:
+                lines.append(f"      memmap_on_memory does not apply: {f.memmap_why_not}")
+        lines.append(f"    boot: kernel {style.size(o.boot_kernel)}, movable "
+                     f"{style.size(o.boot_movable)}; MOVABLE:KERNEL after the hot-add "
+                     f"{o.ratio_after:.2f}:1")
+        lines += [f"    warning: {w}" for w in o.warnings]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def advice_json(adds: list[DimmAdd], options: list[HotplugOption]) -> str:
+    return json.dumps({
+        "hot_add": [{"id": a.id, "size": a.size, "node": a.node, "addr": a.addr}
+                    for a in adds],
+        "options": [{"cmdline": o.cmdline, "added": o.added, "works": o.works,
+                     "boot_kernel": o.boot_kernel, "boot_movable": o.boot_movable,
+                     "ratio_after": o.ratio_after if o.ratio_after != float("inf") else None,
+                     "warnings": list(o.warnings),
+                     "dimms": [vars(f) for f in o.dimms]} for o in options]}, indent=1)
