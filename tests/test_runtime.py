@@ -30,7 +30,9 @@ from memhp.platform import qemu
 HERE = Path(__file__).parent
 CORPUS = HERE / "fixtures" / "corpus"
 TOOLS = HERE / "corpus_tools"
+SETS = ("hotplug", "linux-6.12-hotplug")  # the 6.1 and the 6.12 runtime boots
 HOTPLUG = sorted(p.name for p in (CORPUS / "hotplug").iterdir() if p.is_dir())
+RUNTIME_BOOTS = [(s, p.name) for s in SETS for p in sorted((CORPUS / s).iterdir()) if p.is_dir()]
 PROF = load_profile()
 
 sys.path.insert(0, str(TOOLS))
@@ -60,12 +62,13 @@ def predict(d: Path, tmp_path: Path, fmt: str = "json") -> str:
 
 
 def test_hotplug_corpus_is_complete() -> None:
-    assert len(HOTPLUG) == 7
+    assert len(HOTPLUG) == 7 and len(RUNTIME_BOOTS) == 14
 
 
-@pytest.mark.parametrize("scenario", HOTPLUG)
-def test_runtime_matches_real_kernel(scenario: str, tmp_path: Path) -> None:
-    d = CORPUS / "hotplug" / scenario
+@pytest.mark.parametrize("kset,scenario", RUNTIME_BOOTS)
+def test_runtime_matches_real_kernel(kset: str, scenario: str, tmp_path: Path) -> None:
+    """Boot and runtime groups; the 6.12 boots pick the 6.12 profile from their log."""
+    d = CORPUS / kset / scenario
     real = facts.facts((d / "serial.log").read_text(errors="replace"))
     pred = json.loads(predict(d, tmp_path))
     results = compare.compare(real, pred)

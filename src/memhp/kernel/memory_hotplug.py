@@ -12,7 +12,6 @@ block is reported ``unknown`` when many CPUs share the zone.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -237,10 +236,6 @@ def _kstrtobool(value: str | None) -> bool | None:
     return None
 
 
-def version_tuple(version: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in re.findall(r"\d+", version)[:2])
-
-
 def hotplug_config(cmd: CommandLine, prof: KernelProfile) -> HotplugConfig:
     """The handlers of ``memhp_default_state=`` (setup_memhp_default_state) and of the
     ``memory_hotplug.*`` module parameters, applied in command-line order; a value a
@@ -249,7 +244,7 @@ def hotplug_config(cmd: CommandLine, prof: KernelProfile) -> HotplugConfig:
         f"the kernel build's default ({prof.memhp_default_online_config})")
     policy, ratio, numa_aware, memmap, force = "contig-zones", 301, True, False, False
     notes: list[str] = []
-    newer = version_tuple(prof.kernel_version) >= (6, 6)
+    newer = prof.has("memmap_on_memory_per_block")
     for name, value in split_cmdline(cmd.raw):
         if name == "memhp_default_state":
             if value in ONLINE_TYPES:
@@ -277,7 +272,7 @@ def hotplug_config(cmd: CommandLine, prof: KernelProfile) -> HotplugConfig:
                 numa_aware = b
         elif name == "memory_hotplug.memmap_on_memory":
             if newer and value is not None and value.lower() == "force":
-                memmap, force = True, True  # set_memmap_mode(), 6.6 (commit 2d1f649c7c08)
+                memmap, force = True, True  # set_memmap_mode(), 6.6
                 continue
             b = _kstrtobool(value)
             if b is None:
@@ -644,15 +639,14 @@ def mhp_supports_memmap_on_memory(cfg: HotplugConfig, size: int, block_size: int
     """Whether an add of ``size`` bytes carries its memmap, and why not.
 
     6.1: only an add of exactly one memory block whose memmap fills whole PMDs and leaves
-    whole pageblocks.  6.6 (commit 6b8f0798b85a, "mm/memory_hotplug: split memmap_on_memory
-    requests across memblocks") does it per memory block of any add; ``force`` (commit
-    2d1f649c7c08) pads the memmap up to a pageblock when it is not aligned.
+    whole pageblocks.  From 6.6 (``memmap_on_memory_per_block`` in profile.CHANGES) per
+    memory block of an add of any size; ``force`` pads the memmap up to a pageblock.
     """
     if not cfg.memmap_on_memory:
         return False, "memory_hotplug.memmap_on_memory is off"
     pmd = 1 << (prof.page_shift + 9)
     pageblock = prof.pageblock_nr_pages << prof.page_shift
-    newer = version_tuple(prof.kernel_version) >= (6, 6)
+    newer = prof.has("memmap_on_memory_per_block")
     unit = block_size if newer else size
     if not newer and size != block_size:
         return False, (f"6.1 carries the memmap only for an add of exactly one memory block "

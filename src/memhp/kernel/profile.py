@@ -44,7 +44,8 @@ DEFAULT_PROFILE = "debian-6.1-amd64"
 ChangeName = Literal["numa_meminfo_dram_limits", "numa_coverage_from_memblock",
                      "memblock_rsrv_kern", "kho_scratch_below_1m", "e820_print_system_ram",
                      "free_area_init_after_setup_arch", "sparse_usage_on_node",
-                     "runtime_dma32_page_per_node"]
+                     "runtime_dma32_page_per_node",
+                     "memmap_on_memory_force", "memmap_on_memory_per_block"]
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,16 @@ CHANGES: dict[ChangeName, Change] = {
         "nor slab) pins memory16, which 6.1 and 6.12 offline",
         "besides its GFP_KERNEL zone, each CPU's node has a page taken at runtime at the "
         "lowest free address of its DMA32 zone: that block fails to go offline"),
+    "memmap_on_memory_force": Change(
+        (6, 6), "2d1f649c7c08 (mm/memory_hotplug: support memmap_on_memory when memmap is "
+        "not aligned to pageblocks)",
+        "memory_hotplug.memmap_on_memory accepts 'force', which pads each block's memmap to "
+        "whole pageblocks (memory_block_memmap_on_memory_pages)"),
+    "memmap_on_memory_per_block": Change(
+        (6, 8), "6b8f0798b85a (mm/memory_hotplug: split memmap_on_memory requests across "
+        "memblocks)",
+        "memory_hotplug.memmap_on_memory puts each memory block's memmap on that block for an "
+        "add of any size (before: only an add of exactly one memory block)"),
 }
 
 
