@@ -135,7 +135,12 @@ def small_state() -> mh.MemState:
         (0, 1): mh.ZoneState(0, 1, 0, 524288, 524288, 524288, 500000),
         (1, 2): mh.ZoneState(1, 2, 1048576, 262144, 262144, 262144, 250000),
     }
-    return mh.MemState(zones, {}, {}, {0, 1}, 32768, 12, 32768, 512)
+    blocks = {}
+    for bid, nid, zidx in [(i, 0, 1) for i in range(16)] + [(i, 1, 2) for i in range(32, 40)]:
+        s = bid * 32768
+        blocks[bid] = mh.HotBlock(bid, s, 32768, nid, (nid,), "online", zidx, True,
+                                  pieces=((s, s + 32768, nid, zidx),))
+    return mh.MemState(zones, blocks, {}, {0, 1}, 32768, 12, 32768, 512)
 
 
 def cfg(cmdline: str = "", prof: mh.KernelProfile = PROF) -> mh.HotplugConfig:
@@ -213,7 +218,7 @@ def test_memmap_on_memory_61(size: int, carries: bool) -> None:
     assert (z.present, z.managed) == (32768, 32768 - res.vmemmap_pages)
 
 
-def test_memmap_on_memory_per_block_from_66() -> None:
+def test_memmap_on_memory_per_block_from_68() -> None:
     prof = replace(PROF, kernel_version="6.12")
     st = small_state()
     c = cfg("memory_hotplug.memmap_on_memory=1", prof)
@@ -333,3 +338,53 @@ def test_advise_hot_add(size: str, auto_movable_works: bool) -> None:
 def test_advise_needs_a_question(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["advise", str(HERE.parent / "examples" / "hotplug-auto-movable.toml")]) == 2
     assert "--hot-add" in capsys.readouterr().err
+
+
+# --- invariants over random event sequences ---------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as hst  # noqa: E402
+
+OPS = hst.lists(hst.tuples(hst.sampled_from(["online", "online_movable", "online_kernel",
+                                              "offline"]), hst.integers(40, 63)),
+                max_size=40)
+
+
+@settings(max_examples=60, deadline=None)
+@given(sizes=hst.lists(hst.sampled_from([128 << 20, 256 << 20, 1 << 30]), min_size=1,
+                       max_size=3),
+       cmdline=hst.sampled_from(["", "movable_node", "memory_hotplug.memmap_on_memory=1",
+                                 "memory_hotplug.online_policy=auto-movable"]),
+       ops=OPS)
+def test_zone_accounting_invariants(sizes: list[int], cmdline: str,
+                                    ops: list[tuple[str, int]]) -> None:
+    """Whatever is onlined and offlined: each zone's present pages are its online blocks'
+    pages, managed is present less the memmap kept on the blocks, and the span covers every
+    online block of the zone."""
+    from memhp.kernel import memory_blocks as mblk
+
+    st = small_state()
+    c = cfg(cmdline)
+    start = 5 * G
+    for i, size in enumerate(sizes):
+        mh.add_memory_resource(st, c, PROF, f"d{i}", 1, start, size, 0)
+        start += size
+    for state, bid in ops:
+        if bid in st.blocks:
+            mblk.state_store(st, c, st.blocks[bid], state)
+    for (nid, idx), z in st.zones.items():
+        hot = [b for b in st.blocks.values() if not b.early and b.state == "online"
+               and b.nid == nid and b.zone == idx]
+        early = {(0, 1): 524288, (1, 2): 262144}.get((nid, idx), 0)
+        assert z.present == early + sum(b.nr_pages for b in hot)
+        base = {(0, 1): 500000, (1, 2): 250000}.get((nid, idx), 0)
+        assert z.managed == base + sum(b.nr_pages - b.nr_vmemmap for b in hot)
+        for b in hot:
+            assert z.start_pfn <= b.start_pfn and b.start_pfn + b.nr_pages <= z.end_pfn
+        assert bool(z.present) == bool(z.spanned)
+    for g in st.groups.values():
+        blocks = [b for b in st.blocks.values() if b.group == g.id and b.state == "online"]
+        assert g.present_movable_pages == sum(b.nr_pages for b in blocks
+                                              if b.zone == ZONE_MOVABLE)
+        assert g.present_kernel_pages == sum(b.nr_pages for b in blocks
+                                             if b.zone != ZONE_MOVABLE)

@@ -244,7 +244,7 @@ def hotplug_config(cmd: CommandLine, prof: KernelProfile) -> HotplugConfig:
         f"the kernel build's default ({prof.memhp_default_online_config})")
     policy, ratio, numa_aware, memmap, force = "contig-zones", 301, True, False, False
     notes: list[str] = []
-    newer = prof.has("memmap_on_memory_per_block")
+    force_ok = prof.has("memmap_on_memory_force")
     for name, value in split_cmdline(cmd.raw):
         if name == "memhp_default_state":
             if value in ONLINE_TYPES:
@@ -271,8 +271,8 @@ def hotplug_config(cmd: CommandLine, prof: KernelProfile) -> HotplugConfig:
             else:
                 numa_aware = b
         elif name == "memory_hotplug.memmap_on_memory":
-            if newer and value is not None and value.lower() == "force":
-                memmap, force = True, True  # set_memmap_mode(), 6.6
+            if force_ok and value is not None and value.lower() == "force":
+                memmap, force = True, True  # set_memmap_mode()
                 continue
             b = _kstrtobool(value)
             if b is None:
@@ -639,8 +639,9 @@ def mhp_supports_memmap_on_memory(cfg: HotplugConfig, size: int, block_size: int
     """Whether an add of ``size`` bytes carries its memmap, and why not.
 
     6.1: only an add of exactly one memory block whose memmap fills whole PMDs and leaves
-    whole pageblocks.  From 6.6 (``memmap_on_memory_per_block`` in profile.CHANGES) per
-    memory block of an add of any size; ``force`` pads the memmap up to a pageblock.
+    whole pageblocks.  Later (profile.CHANGES ``memmap_on_memory_per_block``) per memory
+    block of an add of any size; ``force`` (``memmap_on_memory_force``) pads the memmap up to
+    a pageblock.
     """
     if not cfg.memmap_on_memory:
         return False, "memory_hotplug.memmap_on_memory is off"
@@ -649,7 +650,7 @@ def mhp_supports_memmap_on_memory(cfg: HotplugConfig, size: int, block_size: int
     newer = prof.has("memmap_on_memory_per_block")
     unit = block_size if newer else size
     if not newer and size != block_size:
-        return False, (f"6.1 carries the memmap only for an add of exactly one memory block "
+        return False, (f"before 6.8 the memmap is carried only by an add of exactly one block "
                        f"({block_size >> 20} MiB); this one is {size >> 20} MiB")
     vmemmap = memmap_pages(unit >> prof.page_shift, prof) << prof.page_shift
     if vmemmap % pmd or (not cfg.memmap_force and (unit - vmemmap) % pageblock):
