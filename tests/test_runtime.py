@@ -388,3 +388,16 @@ def test_zone_accounting_invariants(sizes: list[int], cmdline: str,
                                               if b.zone == ZONE_MOVABLE)
         assert g.present_kernel_pages == sum(b.nr_pages for b in blocks
                                              if b.zone != ZONE_MOVABLE)
+
+
+@pytest.mark.parametrize("pxm,start,want", [
+    (1, 5 * G, 1),   # _PXM in the SRAT: its node
+    (7, 5 * G, 1),   # unknown _PXM: the numa_meminfo range holding the start
+    (7, 99 * G, 0),  # nothing holds it: the first range's node
+])
+def test_acpi_memory_node(pxm: int, start: int, want: int) -> None:
+    from memhp.kernel.acpi_memhotplug import acpi_memory_node
+
+    meminfo = [(0, 2 * G, 0), (2 * G, 3 * G, 1), (4 * G, 16 * G, 1)]
+    nid, how = acpi_memory_node({0: 0, 1: 1}, meminfo, pxm, start)
+    assert nid == want and bool(how) == (pxm == 7)

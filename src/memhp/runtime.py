@@ -102,6 +102,7 @@ def play(b: Boot, events: list[Event], region: qemu.DeviceMemory | None = None,
     st = mh.state_after_boot(b.zones, b.managed, b.blocks, b.offline, b.numa.online,
                              b.block_size, prof)
     pxm_nid = dict(b.numa.srat.pxm_to_node) if b.numa.srat is not None else {}
+    meminfo = [(m.start, m.end, m.nid) for m in b.numa.meminfo]
     plugged: dict[str, tuple[int, int]] = {}
     dimm_nid: dict[str, int] = {}
     out_notes = list(notes or []) + list(cfg.notes)
@@ -117,7 +118,9 @@ def play(b: Boot, events: list[Event], region: qemu.DeviceMemory | None = None,
             return s
         s.placed_by = "" if e.addr is not None else "QEMU 7.2"
         plugged[e.id] = (s.addr, e.size)
-        nid = pxm_nid.get(e.node, e.node)
+        nid, how = acpi.acpi_memory_node(pxm_nid, meminfo, e.node, s.addr)
+        if how:
+            out_notes.append(f"DIMM {e.id}: {how}")
         dimm_nid[e.id] = nid
         s.add = acpi.acpi_memory_enable_device(st, cfg, prof, e.id, nid, s.addr, e.size)
         return s

@@ -100,3 +100,19 @@ def acpi_scan_hot_remove(st: mh.MemState, cfg: mh.HotplugConfig, dimm: str, star
     out.removed = mh.try_remove_memory(st, start, size)
     st.groups.pop(dimm, None)
     return out
+
+
+def acpi_memory_node(pxm_to_node: dict[int, int], meminfo: list[tuple[int, int, int]],
+                     pxm: int, start: int) -> tuple[int, str]:
+    """The node of a DIMM: acpi_get_node() (its _PXM through the SRAT's map), else
+    memory_add_physaddr_to_nid() (arch/x86/mm/numa.c): the numa_meminfo range holding its
+    start, else the first range's node.  Returns the node and how it was found."""
+    if pxm in pxm_to_node:
+        return pxm_to_node[pxm], ""
+    for s, e, nid in meminfo:
+        if s <= start < e:
+            return nid, (f"_PXM {pxm} is not in the SRAT: node {nid} from numa_meminfo "
+                         "(memory_add_physaddr_to_nid)")
+    nid = meminfo[0][2] if meminfo else 0
+    return nid, (f"_PXM {pxm} is not in the SRAT and no numa_meminfo range holds "
+                 f"{start:#x}: node {nid} (memory_add_physaddr_to_nid)")
