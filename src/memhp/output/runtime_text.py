@@ -96,7 +96,8 @@ def step_lines(step: Step, s: Session, style: Style) -> list[str]:
         if a.add.error:
             out.append(f"  the kernel does not add it: {a.add.error}")
             return out
-        out.append(f"  memory blocks {id_ranges(a.add.blocks)} created on node {a.nid}, "
+        plural = "s" if len(a.add.blocks) > 1 else ""
+        out.append(f"  memory block{plural} {id_ranges(a.add.blocks)} created on node {a.nid}, "
                    "offline (add_memory_resource)")
         if a.add.node_onlined:
             out.append(f"  node {a.nid} had no memory: brought online (__try_online_node)")
@@ -133,7 +134,8 @@ def step_lines(step: Step, s: Session, style: Style) -> list[str]:
                                "(acpi_bus_online: plain online):")
                     out += store_lines({c.block: c.result for c in ej.reonlined}, st, "    ", style)
             else:
-                out.append(f"  removed: memory blocks {id_ranges(ej.removed)}")
+                plural = "s" if len(ej.removed) > 1 else ""
+                out.append(f"  removed: memory block{plural} {id_ranges(ej.removed)}")
                 if step.node_offlined is not None:
                     out.append(f"  node {step.node_offlined} has no memory and no CPU left: "
                                "offline (try_offline_node)")
