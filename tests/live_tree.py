@@ -13,12 +13,14 @@ there to test):
 
 from __future__ import annotations
 
+import json
 import re
 import struct
 import sys
 from pathlib import Path
 
 _MARKER = re.compile(r"^=====([A-Z_]+(?: [A-Z_0-9]+)?)=====\s*$")
+_QUERY = re.compile(r"^=====QMP query-memory-devices \{\} -> (.*)=====$", re.MULTILINE)
 _PART = re.compile(r"^-----([A-Z_]+)-----\s*$")
 _TS = re.compile(r"^\[\s*\d+\.\d+\] ")
 _E820 = re.compile(r"BIOS-e820: \[mem 0x([0-9a-f]+)-0x([0-9a-f]+)\] (.+?)\s*$")
@@ -74,7 +76,14 @@ def make_tree(serial_log: Path, srat: Path | None, root: Path, kernel_log: bool 
     dev/kmsg, as for a user who may not read the kernel log; ``state``: the zoneinfo, memory
     blocks and node meminfo of the runtime dump ``=====STATE NAME=====`` instead of those
     at boot)."""
-    sec = sections(serial_log.read_text(errors="replace"))
+    text = serial_log.read_text(errors="replace")
+    sec = sections(text)
+    # [start, end) of the DIMMs QEMU last reported before the state (or the first dump)
+    dimms: list[tuple[int, int]] = []
+    end = text.find(f"=====STATE {state}=====" if state else "=====STATE ")
+    for m in _QUERY.finditer(text[:end] if end >= 0 else text):
+        dimms = [(d["data"]["addr"], d["data"]["addr"] + d["data"]["size"])
+                 for d in json.loads(m.group(1))["return"] if d["type"] == "dimm"]
     if state is not None:
         part: list[str] = []
         for line in sec[f"STATE {state}"]:
@@ -110,6 +119,16 @@ def make_tree(serial_log: Path, srat: Path | None, root: Path, kernel_log: bool 
         _write(d / "start", f"{start:#x}\n")
         _write(d / "end", f"{end - 1:#x}\n")
         _write(d / "type", names[kind] + "\n")
+    blocks = {m.group(1) for line in sec["MEMORY_BLOCKS"] if (m := _BLOCK.match(line.strip()))}
+    size = next(int(line.split()[1], 16) for line in sec["MEMORY_BLOCKS"]
+                if line.startswith("block_size_bytes"))
+    present = [(s, e) for s, e in dimms if f"memory{s // size}" in blocks]
+    for i, (start, end) in enumerate(present, len(e820)):
+        # firmware_map_add_hotplug() appends an entry for memory hot-added later
+        d = root / "sys/firmware/memmap" / str(i)
+        _write(d / "start", f"{start:#x}\n")
+        _write(d / "end", f"{end - 1:#x}\n")
+        _write(d / "type", "System RAM\n")
     rd = next(((int(m.group(1), 16), int(m.group(2), 16) + 1) for line in dmesg
                if (m := _RAMDISK.search(line))), None)
     _write(root / "sys/kernel/boot_params/data", boot_params(e820, rd))
@@ -150,6 +169,9 @@ def make_tree(serial_log: Path, srat: Path | None, root: Path, kernel_log: bool 
         _write(mem / name / "state", state + "\n")
         _write(mem / name / "phys_index", index + "\n")
         _write(mem / name / "valid_zones", zones.replace(",", " ") + "\n")
+        if any(s <= int(index, 16) * size < e for s, e in present):
+            # acpi_bind_memory_blocks(): a DIMM's blocks link to its ACPI device (PNP0C80)
+            (mem / name / "firmware_node").mkdir(parents=True, exist_ok=True)
         for node in filter(None, links.split(",")):
             (mem / name / node).mkdir(parents=True, exist_ok=True)  # a symlink on Linux
             nodes.add(node)

@@ -31,6 +31,7 @@ CORPUS = Path(__file__).parent / "fixtures" / "corpus"
 BOOTS_61 = sorted(p.name for p in CORPUS.glob("p[01]*"))
 BOOTS_612 = sorted(f"linux-6.12/{p.name}" for p in (CORPUS / "linux-6.12").glob("p*"))
 R01 = "hotplug/r01_dimm_offline_then_online_movable_then_remove"
+R07 = "hotplug/r07_coldplugged_dimm_at_boot"
 ALL = ["dmesg:srat", "dmesg:numa", "dmesg:node_data", "dmesg:zone_ranges",
        "dmesg:movable_zone_start", "dmesg:early_node_ranges", "dmesg:initmem",
        "dmesg:unavailable_ranges", "memblock:after_e820", "memblock:after_numa",
@@ -223,23 +224,34 @@ def test_another_command_line_than_the_booted_one(tmp_path: Path) -> None:
                                  "tryoffline')")
 
 
-@pytest.mark.parametrize("state,runtime", [
-    ("AFTER_ADD", ["memory blocks 40-47 came after boot (outside the boot firmware map's RAM: "
-                   "hot-add, virtio-mem, dax/kmem or the probe interface)",
-                   "  memory40-47: offline, node 1"]),
-    ("AFTER_ONLINE", ["memory blocks 40-47 came after boot (outside the boot firmware map's "
-                      "RAM: hot-add, virtio-mem, dax/kmem or the probe interface)",
-                      "  memory40-47: online in zone Movable, node 1",
-                      "  not compared, as memory onlined after boot changed them: zone "
-                      "Movable of node 1"]),
-    ("AFTER_REMOVE", []),
+DIMM = ("memory blocks {} are not in the boot firmware map's RAM: added by a driver during or "
+        "after boot (ACPI memory devices (hot-added DIMMs))")
+MOVABLE_1 = "  not compared, as memory onlined after boot changed them: zone Movable of node 1"
+
+
+@pytest.mark.parametrize("boot,state,runtime", [
+    (R01, "AFTER_ADD", [DIMM.format("40-47"), "  memory40-47: offline, node 1"]),
+    (R01, "AFTER_ONLINE", [DIMM.format("40-47"), "  memory40-47: online in zone Movable, "
+                           "node 1", MOVABLE_1]),
+    (R01, "AFTER_REMOVE", []),
+    # a DIMM present at boot (-device pc-dimm) is added by the ACPI driver during boot
+    (R07, None, [DIMM.format("40-55"), "  memory40-55: online in zone Movable, node 1",
+                 MOVABLE_1]),
+    (R07, "AFTER_REMOVE", []),
 ])
-def test_memory_added_after_boot_is_runtime_state(state: str, runtime: list[str],
+@pytest.mark.parametrize("kernel_log", [True, False])
+def test_memory_added_by_drivers_is_runtime_state(boot: str, state: str | None,
+                                                  runtime: list[str], kernel_log: bool,
                                                   tmp_path: Path) -> None:
     """A 1 GiB DIMM hot-added to node 1 (corpus r01), left offline, onlined movable,
-    removed: the boot model matches throughout, the DIMM is shown as runtime state."""
-    rc, doc = check_json(tree(R01, tmp_path, state=state))
-    assert (rc, doc["matched"], doc["runtime"]) == (0, 13, runtime)
+    removed; a DIMM present at boot (r07), removed: the boot model matches throughout, the
+    DIMMs are shown as runtime state.  Without the kernel log and boot_params the firmware
+    map comes from /sys/firmware/memmap, whose entry for a hot-added DIMM is left out."""
+    root = tree(boot, tmp_path, state=state, kernel_log=kernel_log)
+    if not kernel_log:
+        (root / "sys/kernel/boot_params/data").unlink()
+    rc, doc = check_json(root)
+    assert (rc, doc["matched"], doc["runtime"]) == (0, 13 if kernel_log else 3, runtime)
 
 
 @contextlib.contextmanager

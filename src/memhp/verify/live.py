@@ -186,8 +186,8 @@ def check(live: LiveMachine, pred: dict[str, Any], prof: KernelProfile,
             if zone:
                 skip_zones.update((str(n), zone) for n in fact["nodes"])
         origin = _added_origin(live.root, st, added)
-        runtime.append(f"memory blocks {id_ranges(added)} came after boot (outside the boot "
-                       f"firmware map's RAM: {origin})")
+        runtime.append(f"memory blocks {id_ranges(added)} are not in the boot firmware map's "
+                       f"RAM: added by a driver during or after boot ({origin})")
         for (state, zone, nodes), ids in sorted(by_state.items()):
             where = f" in zone {zone}" if zone else ""
             runtime.append(f"  memory{id_ranges(ids)}: {state}{where}, node {nodes}")
@@ -266,7 +266,7 @@ def render_text(c: LiveCheck) -> str:
     lines += ["", f"{'group':<28} result"]
     lines += [_group_line(g) for g in c.groups]
     if c.runtime:
-        lines += ["", "runtime state (after boot, not part of the boot model):"]
+        lines += ["", "runtime state (not part of the boot model):"]
         lines += [f"  {r}" for r in c.runtime]
     lines.append("")
     skipped = len(c.groups) - len(c.compared)
