@@ -15,9 +15,10 @@ from memhp.cli import main
 from memhp.firmware.machine_file import load_machine
 from memhp.kernel import memblock as mbk
 from memhp.kernel import percpu
+from memhp.kernel.e820 import nosave_regions
 from memhp.kernel.page_alloc import build_all_zonelists
 from memhp.kernel.profile import load_profile
-from memhp.kernel.setup import boot, nosave_regions
+from memhp.kernel.setup import boot
 from memhp.replay import parse_memblock_log, replay_log
 
 HERE = Path(__file__).parent

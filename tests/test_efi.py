@@ -37,6 +37,7 @@ from memhp.firmware.types import (
     Machine,
 )
 from memhp.kernel import setup
+from memhp.kernel.efi import boot_services_freed
 from memhp.kernel.profile import load_profile
 from memhp.platform.ovmf import is_ovmf
 
@@ -185,8 +186,8 @@ def test_boot_services_freed_late_unless_efi_debug() -> None:
     regions = [(BOOT, 0x87000, 0x88000, 0), (BOOT, 0x900000, 0x1000000, 0),
                (BOOT, 1024 * MiB, 1032 * MiB, 0)]
     b = _efi_boot(regions)
-    assert setup.efi_freed_late(b) == [(0x900000, 0x1000000), (1024 * MiB, 1032 * MiB)]
-    assert setup.efi_freed_late(_efi_boot(regions, "efi=debug")) == []
+    assert boot_services_freed(b) == [(0x900000, 0x1000000), (1024 * MiB, 1032 * MiB)]
+    assert boot_services_freed(_efi_boot(regions, "efi=debug")) == []
 
 
 # --- the OVMF hand-over model (platform/ovmf.py) ---------------------------------------------

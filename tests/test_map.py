@@ -18,11 +18,12 @@ from pathlib import Path
 
 import pytest
 
+from memhp.cli import add_map_subcommand
 from memhp.errors import InputError
 from memhp.firmware.machine_file import load_machine
 from memhp.kernel.profile import load_profile
 from memhp.kernel.setup import Boot, boot
-from memhp.output import memmap
+from memhp.output import memmap_html, memmap_layout, memmap_svg
 
 HERE = Path(__file__).parent
 EXAMPLES = HERE.parent / "examples"
@@ -42,7 +43,7 @@ def booted(name: str) -> Boot:
 
 @functools.cache
 def svg_of(name: str) -> str:
-    return memmap.render_svg(booted(name))
+    return memmap_svg.render_svg(booted(name))
 
 
 def lanes(root: ET.Element) -> dict[int, ET.Element]:
@@ -100,8 +101,8 @@ def test_zones_are_coloured_with_distinct_colours(name: str) -> None:
         drawn = {r.get("data-zone", ""): r.get("fill") for r in by_node[nid].iter(f"{NS}rect")
                  if r.get("class") == "zone"}
         assert set(drawn) == {z.name for z in nz.zones if z.present}
-        assert all(drawn[z] == memmap.ZONE_COLOURS[z] for z in drawn)
-    assert len(set(memmap.ZONE_COLOURS.values())) == len(memmap.ZONE_COLOURS)
+        assert all(drawn[z] == memmap_svg.ZONE_COLOURS[z] for z in drawn)
+    assert len(set(memmap_svg.ZONE_COLOURS.values())) == len(memmap_svg.ZONE_COLOURS)
 
 
 def test_p01_node1_is_hatched_and_node_data_1_sits_on_node0() -> None:
@@ -130,17 +131,17 @@ def test_p04_acpi_tables_on_node1_clear_its_hotplug_flag() -> None:
 
 
 def test_holes_are_squeezed_with_their_size_written() -> None:
-    ax = memmap._Map(booted("p01")).axis
+    ax = memmap_layout.MapLayout(booted("p01")).axis
     squeezed = [s for s in ax.segments if s.squeezed]
     assert len(squeezed) == 1  # the PCI hole below 4G
     hole = squeezed[0]
-    assert hole.x1 - hole.x0 <= memmap.BREAK_W + 0.01
+    assert hole.x1 - hole.x0 <= memmap_layout.BREAK_W + 0.01
     ram = [s for s in ax.segments if s.ram]
-    assert all(s.x1 - s.x0 >= memmap.MIN_RAM_W - 0.01 for s in ram)
+    assert all(s.x1 - s.x0 >= memmap_layout.MIN_RAM_W - 0.01 for s in ram)
     big = sorted(ram, key=lambda s: s.end - s.start)[-2:]  # widths proportional to sizes
     r0, r1 = ((s.x1 - s.x0) / (s.end - s.start) for s in big)
     assert r0 == pytest.approx(r1)
-    assert ax.segments[-1].x1 == pytest.approx(memmap.LEFT + memmap.PLOT_W)
+    assert ax.segments[-1].x1 == pytest.approx(memmap_layout.LEFT + memmap_layout.PLOT_W)
     texts = [shown(t) for t in ET.fromstring(svg_of("p01")).iter(f"{NS}text")]
     assert "1.0 GiB" in texts  # the hole's size
     assert "0x100000000" in texts and "4 GiB" in texts  # hex and human axis labels
@@ -154,7 +155,7 @@ def _boxes(root: ET.Element) -> list[tuple[float, float, float, float, str]]:
             continue
         size = float(t.get("font-size", "12"))
         mono = "Mono" in t.get("font-family", "")
-        w = memmap.text_width(s, size, mono, t.get("font-weight") == "bold")
+        w = memmap_layout.text_width(s, size, mono, t.get("font-weight") == "bold")
         x, y = float(t.get("x", "0")), float(t.get("y", "0"))
         x0 = {"middle": x - w / 2, "end": x - w}.get(t.get("text-anchor", ""), x)
         out.append((x0, y - 0.78 * size, x0 + w, y + 0.22 * size, s))
@@ -201,7 +202,7 @@ def test_a_big_machine_still_lays_out(tmp_path: Path) -> None:
     path = tmp_path / "eight.toml"
     path.write_text(big_machine_toml())
     b = boot(load_machine(str(path)), load_profile())
-    root = ET.fromstring(memmap.render_svg(b))
+    root = ET.fromstring(memmap_svg.render_svg(b))
     by_node = lanes(root)
     assert sorted(by_node) == list(range(8))
     assert len(b.blocks) > 200
@@ -241,7 +242,7 @@ class _Tips(HTMLParser):
 @pytest.mark.parametrize("name", ["p01", "p04", "p06", "p08"])
 def test_html_has_hover_details_for_every_block_zone_and_reservation(name: str) -> None:
     b = booted(name)
-    page = memmap.render_html(b)
+    page = memmap_html.render_html(b)
     assert page.startswith("<!DOCTYPE html>")
     p = _Tips()
     p.feed(page)
@@ -274,7 +275,7 @@ def test_html_has_hover_details_for_every_block_zone_and_reservation(name: str) 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="memhp")
-    memmap.add_subcommand(p.add_subparsers(dest="command", required=True))
+    add_map_subcommand(p.add_subparsers(dest="command", required=True))
     return p
 
 
@@ -427,9 +428,9 @@ def test_screenshot_in_chromium(short: str, tmp_path: Path) -> None:
     assert len({row[x:x + 3] for row in rows[::7] for x in range(0, len(row), 21)}) > 30
     # the lanes are painted in the zone colours, failed blocks in red
     for z in zones:
-        assert count_colour(rows, memmap.ZONE_COLOURS[z]) > 4000, z
-    assert count_colour(rows, memmap.VERDICTS["failed"][0]) > 300
-    assert count_colour(rows, memmap.VERDICTS["offlined"][0]) > 3000
+        assert count_colour(rows, memmap_svg.ZONE_COLOURS[z]) > 4000, z
+    assert count_colour(rows, memmap_svg.VERDICTS["failed"][0]) > 300
+    assert count_colour(rows, memmap_svg.VERDICTS["offlined"][0]) > 3000
     # everything fits the window: the bottom margin and the right edge stay white
     assert all(set(row) == {255} for row in rows[-12:])
     assert all(set(row[-3 * 12:]) == {255} for row in rows)
@@ -450,7 +451,7 @@ def test_hovering_a_block_shows_its_details(tmp_path: Path) -> None:
         "document.body.setAttribute('data-tip-display', document.getElementById('tip')"
         ".style.display);\n</script>\n</body>")
     page = tmp_path / "hover.html"
-    page.write_text(memmap.render_html(b).replace("</body>", probe))
+    page.write_text(memmap_html.render_html(b).replace("</body>", probe))
     r = chromium(tmp_path, "--dump-dom", page.as_uri())
     assert 'data-tip-display="block"' in r.stdout, r.stderr[-2000:]
     details = re.search(r'<div id="details">(.*?)</div>', r.stdout, re.S)

@@ -18,8 +18,13 @@ from memhp.firmware.types import Machine
 from memhp.intervals import intersect
 from memhp.kernel.mm_init import ZONE_MOVABLE
 from memhp.kernel.profile import KernelProfile
-from memhp.kernel.setup import Boot, boot, reservation_owners
+from memhp.kernel.setup import boot
+from memhp.kernel.state import Boot, reservation_owners
 from memhp.units import human, id_ranges
+
+__all__ = ["Advice", "BlockVerdict", "NodeVerdict", "Option", "Outcome", "RATIO_FINE",
+           "RATIO_IMPOSSIBLE", "advise", "attribute", "block_verdict", "differences",
+           "kernel_memory_on_node", "node_verdicts", "outcome", "where_is"]
 
 # MOVABLE:KERNEL limits of Documentation/admin-guide/mm/memory-hotplug.rst
 RATIO_FINE = 3.0  # "up to 3:1 or even 4:1 are fine"

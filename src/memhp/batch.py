@@ -22,6 +22,9 @@ from typing import Any, TextIO
 from memhp.errors import InputError
 from memhp.units import id_ranges
 
+__all__ = ["Job", "Progress", "Record", "SUMMARY_HEADER", "jobs_from_args", "run_all", "run_batch",
+           "run_job", "sibling_srat"]
+
 
 @dataclass(frozen=True)
 class Job:

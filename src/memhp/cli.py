@@ -19,6 +19,12 @@ from memhp.output.terminal import style_for
 from memhp.runtime import Session
 from memhp.units import id_ranges
 
+__all__ = ["EXAMPLES", "FILE_ARGS", "FILE_NOTE", "MAP_FORMATS", "add_command", "add_map_subcommand",
+           "batch_or_single", "build_parser", "check_stdin", "cmd_advise", "cmd_compare",
+           "cmd_explain", "cmd_import_log", "cmd_map", "cmd_predict", "cmd_profiles", "cmd_replay",
+           "input_profile", "is_live", "live_args", "live_log", "load_input", "main", "profile_arg",
+           "write_output"]
+
 
 def load_input(args: argparse.Namespace) -> Machine:
     """A Machine from a machine file, or from a boot log plus an optional SRAT file."""
@@ -395,6 +401,47 @@ def _advise_hotplug(args: argparse.Namespace) -> int:
     return 0 if any(o.works for o in options) else 1
 
 
+MAP_FORMATS = {".svg": "svg", ".html": "html", ".htm": "html"}
+
+
+def cmd_map(args: argparse.Namespace) -> int:
+    """``memhp map``: boot the machine in the model and write its map."""
+    from pathlib import Path
+
+    from memhp.output import memmap_html, memmap_svg
+
+    kind = args.format or ("svg" if args.output == "-" else
+                           MAP_FORMATS.get(Path(args.output).suffix.lower()))
+    if kind is None:
+        raise InputError("command line", "-o", args.output,
+                         "the map is written as .svg or .html; name the file so")
+    machine = load_input(args)
+    if not machine.name:
+        source = args.machine or args.boot_log
+        source = "" if source == "-" else source
+        machine = dataclasses.replace(machine, name=Path(source).stem if source else "")
+    render = memmap_svg.render_svg if kind == "svg" else memmap_html.render_html
+    write_output(args.output, render(boot(machine, input_profile(args, machine))))
+    return 0
+
+
+def add_map_subcommand(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``memhp map MACHINE -o map.svg|map.html``."""
+    mp = add_command(
+        subparsers, "map", "draw physical memory: zones, hotplug ranges, boot memory, memory "
+        "blocks", "  memhp map machine.toml -o map.svg\n"
+        "  memhp map --boot-log dmesg.txt --srat srat.bin -o map.html\n"
+        "  memhp map machine.toml -o - --format svg > map.svg\n"
+        "  memhp map --live -o this-machine.html",
+        description="Draw a map of physical memory, one lane per NUMA node, as SVG or as an "
+        "HTML page that shows details on hover (chosen by the suffix of -o, or --format).")
+    _input_args(mp)
+    mp.add_argument("-o", "--output", required=True, help="map.svg or map.html ('-': stdout)")
+    mp.add_argument("--format", choices=("svg", "html"),
+                    help="the picture's format (default: from the suffix of -o)")
+    mp.set_defaults(func=cmd_map)
+
+
 def _addr(text: str) -> int:
     return int(text, 0)
 
@@ -506,10 +553,9 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--format", choices=("text", "json"), default="text")
     rp.set_defaults(func=cmd_replay)
     from memhp import verify
-    from memhp.output import memmap
     from memhp.verify import live
 
-    memmap.add_subcommand(sub)
+    add_map_subcommand(sub)
     verify.add_subcommand(sub)
     live.add_subcommand(sub)
     pf = add_command(sub, "profiles", "the kernel profiles and where each was measured",

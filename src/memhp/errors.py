@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+__all__ = ["InputError"]
+
 
 class InputError(Exception):
     """Bad input: names the file, the field and the offending value."""

@@ -8,7 +8,11 @@ import bisect
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TypeVar, overload
 
+__all__ = ["IdRuns", "IntSet", "Ranges", "T", "intersect", "segments"]
+
 T = TypeVar("T")
+
+__all__ = ["Ranges"]
 
 
 class Ranges:

@@ -15,13 +15,17 @@ import re
 from dataclasses import dataclass, field
 
 from memhp.firmware.bootlog import dmesg_section
+from memhp.firmware.logline import strip_prefix
 from memhp.kernel import memblock as mbk
 from memhp.kernel import setup
 from memhp.kernel.e820 import ISA_END_ADDRESS, e820_memblock_done
+from memhp.kernel.numa import initmem_init
 from memhp.kernel.profile import KernelProfile, choose_profile
-from memhp.kernel.setup import Boot
+from memhp.kernel.realmode import real_mode_reserved
+from memhp.kernel.state import Boot
 
-_TS = re.compile(r"^(?:<\d+>)?(?:\[\s*\d+\.\d+\] )?")
+__all__ = ["LogEvent", "ReplayResult", "parse_memblock_log", "render", "replay", "replay_log"]
+
 _REQUEST = re.compile(
     r"^memblock_(alloc_try_nid|alloc_try_nid_raw|alloc_exact_nid_raw|phys_alloc_range): "
     r"(\d+) bytes align=(0x[0-9a-f]+)(?: nid=(-?\d+))? from=(0x[0-9a-f]+) "
@@ -81,7 +85,7 @@ def parse_memblock_log(text: str) -> list[LogEvent]:
     """The memblock requests, reservations, frees, additions, dumps and steering markers
     of a log, in order."""
     events: list[LogEvent] = []
-    lines = [_TS.sub("", ln.rstrip()) for ln in dmesg_section(text).splitlines()]
+    lines = [strip_prefix(ln.rstrip()) for ln in dmesg_section(text).splitlines()]
     i = 0
     while i < len(lines):
         ln = lines[i]
@@ -181,7 +185,7 @@ def replay(text: str, b: Boot) -> ReplayResult:
         if (ev.kind == "marker" and phase == "mapped"
                 and ev.what.startswith(("SRAT: ", "ACPI: SRAT: ", "NUMA", "No NUMA"))):
             before = len(mb.events)
-            setup.initmem_init(b)
+            initmem_init(b)
             implicit = [(e.base, e.size) for e in mbk.each_event(mb.events[before:])
                         if e.kind == "alloc"]
             phase = "numa"
@@ -232,7 +236,7 @@ def replay(text: str, b: Boot) -> ReplayResult:
         elif ev.kind == "reserve":
             mbk.memblock_reserve(mb, ev.base, ev.size, ev.caller, ev.nid, ev.flags)
             if ev.caller == "reserve_real_mode":  # its reservation of the first 1M (7.x)
-                setup.real_mode_reserved(b)
+                real_mode_reserved(b)
         elif ev.kind == "phys_free":
             mbk.memblock_phys_free(mb, ev.base, ev.size, ev.caller)
         elif ev.kind == "add":

@@ -37,6 +37,8 @@ from memhp.kernel.setup import Boot
 from memhp.platform import qemu
 from memhp.units import human
 
+__all__ = ["Session", "Step", "memory_blocks", "play", "runtime_facts", "zoneinfo"]
+
 
 @dataclass
 class Step:

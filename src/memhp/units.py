@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+__all__ = ["human", "id_ranges", "id_spans"]
+
 
 def human(n: int) -> str:
     """Bytes in binary units: 1.5 GiB, 640 KiB, 3 GiB."""

@@ -26,6 +26,9 @@ from memhp.errors import InputError
 from memhp.firmware.types import AcpiTable, Srat, SratCpu, SratEntry, SratMemory, SratUnknown
 from memhp.inputfile import read_bytes, stdin_name
 
+__all__ = ["HEADER_LEN", "SRAT_PREFIX_LEN", "encode_srat", "format_acpidump", "load_srat",
+           "parse_acpidump", "parse_iasl_srat", "parse_srat", "parse_table_header"]
+
 HEADER_LEN = 36  # the header every ACPI table except RSDP and FACS starts with
 SRAT_PREFIX_LEN = 48  # header, u32 "table revision" (must be 1), 8 reserved bytes
 

@@ -25,6 +25,7 @@ from memhp.errors import InputError
 from memhp.firmware.cmdline import parse_cmdline
 from memhp.firmware.e820 import parse_e820_lines
 from memhp.firmware.efi import efi_mem_reserved, parse_efi_memattr, parse_efi_memmap
+from memhp.firmware.logline import LINE_PREFIX
 from memhp.firmware.types import (
     SRAT_MEM_ENABLED,
     SRAT_MEM_HOT_PLUGGABLE,
@@ -37,12 +38,16 @@ from memhp.firmware.types import (
 )
 from memhp.platform import ovmf
 
-_PREFIX = r"^\s*(?:<\d+>)?(?:\[\s*\d+\.\d+\]\s*)?"
+__all__ = ["KernelLog", "dmesg_section", "guess_hypervisor", "guess_qemu_machine",
+           "kernel_messages", "machine_from_boot_log", "parse_acpi_table_lines",
+           "parse_command_line", "parse_linux_version", "parse_ramdisk", "parse_setup_data",
+           "possible_cpus_from_log", "srat_from_log"]
+
 _MARKER = re.compile(r"^=====([A-Z_]+)=====[ \t\r]*(?:\n|\Z)", re.MULTILINE)
 # "ACPI: SIG 0x<address> <length>" starts every table line; the rest depends on the table.
 # 3.x kernels (ACPICA before 2014) printed the address without "0x": "ACPI: XSDT
 # 00000000bf7a0080 0008C (v01 DELL   PE_SC3   00000001 DELL 00000001)".
-_ACPI_LINE = re.compile(_PREFIX + r"ACPI: (\S{4}) (?:0x([0-9A-Fa-f]{1,16})|([0-9A-Fa-f]{16})) "
+_ACPI_LINE = re.compile(LINE_PREFIX + r"ACPI: (\S{4}) (?:0x([0-9A-Fa-f]{1,16})|([0-9A-Fa-f]{16})) "
                         r"([0-9A-Fa-f]{1,8})(.*)$")
 # a header with bytes beyond ASCII (a real HP OEM id): the IDs' widths are lost in decoding
 _ACPI_LOOSE = re.compile(r" \(v([0-9]+) (.*)\)")
@@ -51,17 +56,17 @@ _KERNEL_VIRTUAL = 0xFFFF800000000000  # SSDTs loaded at run time are printed at 
 _ACPI_FULL = re.compile(
     r" \(v([0-9]+) (.{6}) (.{8}) ([0-9A-Fa-f]{8}) (.{4}) ([0-9A-Fa-f]{8})\)")
 _ACPI_RSDP = re.compile(r" \(v([0-9]+) (.{6})\)")  # RSDP has just revision and OEM ID
-_RAMDISK_TAG = re.compile(_PREFIX + r"RAMDISK: \[mem")
-_RAMDISK = re.compile(_PREFIX + r"RAMDISK: \[mem 0x([0-9a-fA-F]{1,16})-0x([0-9a-fA-F]{1,16})\]\s*$")
-_COMMAND_LINE = re.compile(_PREFIX + r"Command line:(?: (.*))?$")
+_RAMDISK_TAG = re.compile(LINE_PREFIX + r"RAMDISK: \[mem")
+_RAMDISK = re.compile(
+    LINE_PREFIX + r"RAMDISK: \[mem 0x([0-9a-fA-F]{1,16})-0x([0-9a-fA-F]{1,16})\]\s*$")
+_COMMAND_LINE = re.compile(LINE_PREFIX + r"Command line:(?: (.*))?$")
 # Searched in the whole text: blanks here must not span lines ("^\s*" under MULTILINE is
 # quadratic in the number of blank lines).
-_LINE_PREFIX = r"^[^\S\n]*(?:<\d+>)?(?:\[[^\S\n]*\d+\.\d+\][^\S\n]*)?"
-_LINUX_VERSION = re.compile(_LINE_PREFIX + r"Linux version (\S+)(.*)$", re.MULTILINE)
+_LINUX_VERSION = re.compile(LINE_PREFIX + r"Linux version (\S+)(.*)$", re.MULTILINE)
 # "... #1 SMP PREEMPT_DYNAMIC Debian 6.1.192-2 (2026-11-16)": the last "Debian" after "#"
 _DEBIAN_VERSION = re.compile(r"#\S+ .*\bDebian (\d\S*)")
-_DMI = re.compile(_LINE_PREFIX + r"DMI: QEMU .*\((Q35|i440FX)\b", re.MULTILINE)
-_HYPERVISOR = re.compile(_LINE_PREFIX + r"(?:Hypervisor detected|DMI: QEMU)", re.MULTILINE)
+_DMI = re.compile(LINE_PREFIX + r"DMI: QEMU .*\((Q35|i440FX)\b", re.MULTILINE)
+_HYPERVISOR = re.compile(LINE_PREFIX + r"(?:Hypervisor detected|DMI: QEMU)", re.MULTILINE)
 
 
 def dmesg_section(text: str) -> str:
@@ -356,7 +361,8 @@ def guess_hypervisor(text: str, tables: tuple[AcpiTable, ...]) -> bool:
 # e820__reserve_setup_data() turns each setup_data blob into E820_TYPE_RESERVED_KERN, which
 # e820_print_type() prints as "usable": the only "usable ==> usable" update 6.1 makes.
 _SETUP_DATA = re.compile(
-    _PREFIX + r"e820: update \[mem 0x([0-9a-fA-F]{1,16})-0x([0-9a-fA-F]{1,16})\] usable ==> usable")
+    LINE_PREFIX
+    + r"e820: update \[mem 0x([0-9a-fA-F]{1,16})-0x([0-9a-fA-F]{1,16})\] usable ==> usable")
 
 
 def parse_setup_data(text: str) -> tuple[tuple[int, int], ...]:

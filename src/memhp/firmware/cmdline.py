@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 from memhp.firmware.types import CommandLine, CoreSize
 
+__all__ = ["COMMAND_LINE_SIZE", "memparse", "parse_cmdline", "split_cmdline"]
+
 _U64_MASK = (1 << 64) - 1
 _EXACT_MASK = (1 << 128) - 1  # _strtoull's values are exact up to here
 _SPACES = " \t\n\v\f\r"  # isspace() of the kernel's ctype for ASCII

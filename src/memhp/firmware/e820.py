@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterable
 
 from memhp.errors import InputError
+from memhp.firmware.logline import LINE_PREFIX
 from memhp.firmware.types import (
     E820_ACPI,
     E820_NVS,
@@ -27,6 +28,9 @@ from memhp.firmware.types import (
     E820_USABLE,
     E820Entry,
 )
+
+__all__ = ["U64_LIMIT", "canonical_e820_type", "e820_print_name", "e820_type_name",
+           "e820_type_number", "parse_e820_lines", "read_sys_firmware_memmap", "sanitize_e820"]
 
 U64_LIMIT = 1 << 64
 
@@ -69,7 +73,6 @@ _SYSFS_TYPES = {
 
 _SYSFS_MAX = 4096  # a sysfs attribute is at most a page
 
-_PREFIX = r"^\s*(?:<\d+>)?(?:\[\s*\d+\.\d+\]\s*)?"
 # the type is group 3 with trailing blanks stripped (not "(\S.*?)\s*$": quadratic in blanks);
 # one blank before it up to 6.12, two in 7.x
 _E820_LINE = re.compile(r" \[mem 0x([0-9a-fA-F]{1,16})-0x([0-9a-fA-F]{1,16})\]  ?(\S.*)$")
@@ -124,7 +127,7 @@ def parse_e820_lines(text: str, source: str, tag: str = "BIOS-e820") -> tuple[E8
     repeat is a second copy of the log (console plus dmesg) and is dropped.
     """
     entries: dict[E820Entry, None] = {}  # ordered, and no quadratic search for repeats
-    start_tag = re.compile(_PREFIX + re.escape(tag) + ":")
+    start_tag = re.compile(LINE_PREFIX + re.escape(tag) + ":")
     for lineno, line in enumerate(text.splitlines(), 1):
         tag_match = start_tag.match(line)
         if not tag_match:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 
 from memhp.errors import InputError
+from memhp.firmware.logline import LINE_PREFIX
 from memhp.firmware.types import EfiMemoryDescriptor
 
 __all__ = ["EFI_TYPE_NAMES", "efi_mem_reserved", "format_efi_memmap_line", "parse_efi_memattr",
@@ -39,15 +40,14 @@ _COLUMNS = (
     ("UCE", 1 << 4), ("WB", 1 << 3), ("WT", 1 << 2), ("WC", 1 << 1), ("UC", 1 << 0),
 )
 
-_PREFIX = r"^\s*(?:<\d+>)?(?:\[\s*\d+\.\d+\]\s*)?"
-_TAG = re.compile(_PREFIX + r"efi: mem(\d+): ")
+_TAG = re.compile(LINE_PREFIX + r"efi: mem(\d+): ")
 _LINE = re.compile(
-    _PREFIX + r"efi: mem(\d{2,5}): \[([^|\]]*)\|([^\]]*)\] "
+    LINE_PREFIX + r"efi: mem(\d{2,5}): \[([^|\]]*)\|([^\]]*)\] "
     r"range=\[0x([0-9a-fA-F]{1,16})-0x([0-9a-fA-F]{1,16})\](?: \(\d+MB\))?\s*$")
 # before efi_md_typeattr_format() (3.x kernels): "efi: mem00: type=3, attr=0xf,
 # range=[0x0000000000000000-0x0000000000001000) (0MB)", with an exclusive end
 _LINE_3X = re.compile(
-    _PREFIX + r"efi: mem(\d{2,5}): type=(\d{1,10}), attr=0x([0-9a-fA-F]{1,16}), "
+    LINE_PREFIX + r"efi: mem(\d{2,5}): type=(\d{1,10}), attr=0x([0-9a-fA-F]{1,16}), "
     r"range=\[0x([0-9a-fA-F]{1,16})-0x([0-9a-fA-F]{1,16})\)(?: \(\d+MB\))?\s*$")
 _ATTR_HEX = re.compile(r"attr=0x([0-9a-fA-F]{1,16})")
 _TYPE_N = re.compile(r"type=(\d{1,10})")
@@ -159,8 +159,8 @@ def format_efi_memmap_line(index: int, md: EfiMemoryDescriptor) -> str:
             f"range=[0x{md.start:016x}-0x{md.end - 1:016x}] ({pages >> 8}MB)")
 
 
-_CONFIG = re.compile(_PREFIX + r"efi: .*\bMEMATTR=0x([0-9a-fA-F]{1,16})\b")
-_MEMATTR_ENTRY = re.compile(_PREFIX + r"efi: memattr:\s+0x[0-9a-fA-F]+-0x[0-9a-fA-F]+ \[")
+_CONFIG = re.compile(LINE_PREFIX + r"efi: .*\bMEMATTR=0x([0-9a-fA-F]{1,16})\b")
+_MEMATTR_ENTRY = re.compile(LINE_PREFIX + r"efi: memattr:\s+0x[0-9a-fA-F]+-0x[0-9a-fA-F]+ \[")
 MEMATTR_HEADER = 16  # efi_memory_attributes_table_t before its entries
 
 

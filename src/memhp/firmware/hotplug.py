@@ -20,6 +20,10 @@ from dataclasses import dataclass
 
 from memhp.errors import InputError
 
+__all__ = ["DimmAdd", "DimmRemove", "Dump", "Event", "GUEST_EVENTS", "MemSpec", "STATES",
+           "SetState", "WaitBlocks", "block_range", "coldplugged", "guest_command", "load_steps",
+           "parse_add", "parse_guest", "parse_mem", "parse_steps", "qemu_size"]
+
 STATES = ("online", "online_movable", "online_kernel", "offline")
 
 

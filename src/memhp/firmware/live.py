@@ -39,6 +39,7 @@ from memhp.firmware.cmdline import parse_cmdline
 from memhp.firmware.e820 import e820_type_name, parse_e820_lines, read_sys_firmware_memmap
 from memhp.firmware.types import E820_USABLE, AcpiTable, E820Entry, Machine, Srat
 from memhp.inputfile import MAX_INPUT
+from memhp.kernel.pfn import round_up
 from memhp.platform import ovmf
 
 __all__ = ["LiveMachine", "parse_boot_params", "read_kernel_log", "read_live_machine"]
@@ -160,7 +161,7 @@ def parse_boot_params(data: bytes, source: str) -> tuple[tuple[E820Entry, ...],
     start, length = image | ext_image << 32, size | ext_size << 32
     initrd = None
     if data[_HDR_MAGIC:_HDR_MAGIC + 4] == b"HdrS" and start and length:
-        initrd = (start, -(-(start + length) // _PAGE) * _PAGE)
+        initrd = (start, round_up(start + length, _PAGE))
     return tuple(entries), initrd
 
 

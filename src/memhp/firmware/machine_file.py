@@ -107,6 +107,8 @@ from memhp.firmware.types import (
 from memhp.inputfile import read_bytes, stdin_name
 from memhp.platform import ovmf
 
+__all__ = ["U32", "U64", "dump_machine", "load_machine"]
+
 U64 = 1 << 64
 U32 = 1 << 32
 # 17 hex digits so that an exclusive end of 2^64 (0x10000000000000000) can be written

@@ -10,6 +10,19 @@ from dataclasses import dataclass, field
 
 from memhp.firmware.hotplug import Event, MemSpec
 
+__all__ = ["AcpiTable", "CommandLine", "CoreSize", "E820Entry", "E820_ACPI", "E820_NVS",
+           "E820_PMEM", "E820_PRAM", "E820_RESERVED", "E820_SOFT_RESERVED", "E820_TYPES",
+           "E820_UNUSABLE", "E820_USABLE", "EFI_ACPI_MEMORY_NVS", "EFI_ACPI_RECLAIM_MEMORY",
+           "EFI_BOOT_SERVICES_CODE", "EFI_BOOT_SERVICES_DATA", "EFI_CONVENTIONAL_MEMORY",
+           "EFI_LOADER_CODE", "EFI_LOADER_DATA", "EFI_MEMORY_MAPPED_IO",
+           "EFI_MEMORY_MAPPED_IO_PORT_SPACE", "EFI_MEMORY_MORE_RELIABLE", "EFI_MEMORY_RUNTIME",
+           "EFI_PAL_CODE", "EFI_PERSISTENT_MEMORY", "EFI_RESERVED_TYPE",
+           "EFI_RUNTIME_SERVICES_CODE", "EFI_RUNTIME_SERVICES_DATA", "EFI_UNUSABLE_MEMORY",
+           "EfiMemoryDescriptor", "Machine", "SRAT_MEM_ENABLED", "SRAT_MEM_HOT_PLUGGABLE",
+           "SRAT_MEM_NON_VOLATILE", "Srat", "SratCpu", "SratEntry", "SratMemory", "SratUnknown",
+           "UNKNOWN_EFI_BGRT", "UNKNOWN_EFI_MAP", "UNKNOWN_EFI_MEMATTR", "UNKNOWN_EFI_MEMMAP_AT",
+           "UNKNOWN_KERNEL_LOAD", "UNKNOWN_SETUP_DATA"]
+
 # e820 types, spelled the way the kernel prints them in ``BIOS-e820:`` lines
 # (``e820_print_type`` in arch/x86/kernel/e820.c).
 E820_USABLE = "usable"

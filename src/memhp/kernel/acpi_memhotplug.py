@@ -21,6 +21,9 @@ from memhp.kernel import memory_blocks as mblk
 from memhp.kernel import memory_hotplug as mh
 from memhp.kernel.profile import KernelProfile
 
+__all__ = ["BlockChange", "DeviceAdd", "DeviceEject", "acpi_memory_enable_device",
+           "acpi_scan_hot_remove"]
+
 
 @dataclass(frozen=True)
 class BlockChange:

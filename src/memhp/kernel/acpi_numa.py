@@ -12,7 +12,12 @@ from dataclasses import dataclass, field
 
 from memhp.firmware.types import Srat, SratCpu, SratMemory
 from memhp.kernel import memblock as mbk
+from memhp.kernel.pfn import div_round_up
 from memhp.kernel.profile import KernelProfile
+
+__all__ = ["MAX_LOCAL_APIC", "NumaMemblk", "SratState", "acpi_map_pxm_to_node", "acpi_numa_init",
+           "acpi_numa_memory_affinity_init", "acpi_numa_processor_affinity_init", "bad_srat",
+           "numa_add_memblk"]
 
 MAX_LOCAL_APIC = 32768
 
@@ -121,7 +126,7 @@ def acpi_numa_memory_affinity_init(st: SratState, mem: SratMemory, revision: int
     )
     if mem.hotpluggable:
         mbk.memblock_mark_hotplug(mb, start, mem.length)
-    st.max_possible_pfn = max(st.max_possible_pfn, -(-(end - 1) // prof.page_size))
+    st.max_possible_pfn = max(st.max_possible_pfn, div_round_up(end - 1, prof.page_size))
     return True
 
 

@@ -21,7 +21,16 @@ from memhp.firmware.types import (
 )
 from memhp.intervals import Ranges
 from memhp.kernel import memblock as mbk
+from memhp.kernel.pfn import pfn_up
 from memhp.kernel.profile import KernelProfile
+from memhp.kernel.state import Boot, alloc
+
+__all__ = ["BIOS_BEGIN", "BIOS_END", "ISA_END_ADDRESS", "e820__end_of_ram_pfn",
+           "e820__memblock_setup", "e820__memory_setup", "e820__range_remove", "e820__range_update",
+           "e820__register_nosave_regions", "e820__reserve_resources", "e820_end_pfn",
+           "e820_entries_with_setup_data", "e820_memblock_done", "e820_print", "nosave_regions",
+           "parse_memmap_opt", "trim_bios_range"]
+
 
 ISA_END_ADDRESS = 0x100000
 BIOS_BEGIN = 0xA0000
@@ -190,3 +199,86 @@ def parse_memmap_opt(entries: tuple[E820Entry, ...], value: str) -> tuple[E820En
         else:
             entries, _ = e820__range_remove(entries, size, (1 << 64) - 1 - size, E820_USABLE)
     return entries
+
+
+def e820__memory_setup(b: Boot) -> tuple[E820Entry, ...]:
+    """e820__memory_setup(): the firmware table as the kernel keeps it, at most
+    E820_MAX_ENTRIES entries (the rest ignored, as the kernel says) and sanitized."""
+    limit = 128 + 3 * b.profile.max_numnodes  # E820_MAX_ENTRIES_ZEROPAGE + 3 * MAX_NUMNODES
+    table = b.machine.e820
+    for e in table[limit:]:
+        b.log.append(f"e820: too many entries; ignoring [mem {e.start:#010x}-{e.end - 1:#010x}]")
+    if len(table) > limit:
+        b.notes.append(f"the e820 map has {len(table)} entries; the kernel keeps the first "
+                       f"{limit}")
+    return sanitize_e820(table[:limit])
+
+
+def e820__end_of_ram_pfn(b: Boot, e820: tuple[E820Entry, ...]) -> tuple[E820Entry, ...]:
+    """e820__end_of_ram_pfn() and e820__end_of_low_ram_pfn(): ``max_pfn`` and
+    ``max_low_pfn``; RAM beyond the architecture's physical address width is dropped."""
+    prof, log = b.profile, b.log
+    max_arch_pfn = 1 << (prof.max_physmem_bits - prof.page_shift)
+    b.max_pfn = e820_end_pfn(e820, max_arch_pfn, E820_USABLE, prof.page_shift)
+    beyond = [e for e in e820 if e.type == E820_USABLE and e.end > max_arch_pfn << prof.page_shift]
+    if beyond:
+        b.notes.append(
+            f"RAM above {max_arch_pfn << prof.page_shift:#x} ({prof.max_physmem_bits}-bit "
+            f"physical addresses with {prof.pgtable_levels}-level paging) is beyond what the "
+            "kernel maps: it is left out of the prediction, as the kernel leaves it unused")
+        e820, _ = e820__range_remove(e820, max_arch_pfn << prof.page_shift,
+                                     (1 << 64) - (max_arch_pfn << prof.page_shift), E820_USABLE)
+    log.append(f"last_pfn = {b.max_pfn:#x} max_arch_pfn = {max_arch_pfn:#x}")
+    b.max_low_pfn = b.max_pfn
+    if b.max_pfn > 1 << (32 - prof.page_shift):
+        b.max_low_pfn = e820_end_pfn(e820, 1 << (32 - prof.page_shift), E820_USABLE,
+                                     prof.page_shift)
+        log.append(f"last_pfn = {b.max_low_pfn:#x} max_arch_pfn = {max_arch_pfn:#x}")
+    return e820
+
+
+def nosave_regions(e820: tuple[E820Entry, ...], limit_pfn: int,
+                   page_shift: int = 12) -> list[tuple[int, int]]:
+    """The pfn ranges e820__register_nosave_regions() registers: holes and non-RAM below
+    max_pfn, merged as register_nosave_region() merges a region that continues the
+    previous one."""
+    out: list[tuple[int, int]] = []
+
+    def register(s: int, e: int) -> None:
+        if s >= e:
+            return
+        if out and out[-1][1] == s:
+            out[-1] = (out[-1][0], e)
+        else:
+            out.append((s, e))
+
+    pfn = 0
+    for entry in e820:
+        up = pfn_up(entry.start, page_shift)
+        if pfn < up:
+            register(pfn, up)
+        pfn = entry.end >> page_shift
+        if entry.type != E820_USABLE:
+            register(up, pfn)
+        if pfn >= limit_pfn:
+            break
+    return out
+
+
+def e820__register_nosave_regions(b: Boot) -> None:
+    """e820__register_nosave_regions(): one small allocation and one line per region."""
+    prof = b.profile
+    for s, e in nosave_regions(b.e820, b.max_pfn, prof.page_shift):
+        alloc(b, prof.nosave_region_size, "register_nosave_region")
+        b.log.append(f"PM: hibernation: Registered nosave memory: "
+                     f"[mem {s << prof.page_shift:#010x}-{(e << prof.page_shift) - 1:#010x}]")
+
+
+def e820__reserve_resources(b: Boot) -> None:
+    """e820__reserve_resources(): the resource array, and firmware_map_add_early() for
+    each entry of the firmware's own table."""
+    prof = b.profile
+    entries = e820_entries_with_setup_data(b.e820, b.machine.setup_data)
+    alloc(b, prof.resource_size * entries, "e820__reserve_resources")
+    for _ in b.machine.e820:
+        alloc(b, prof.firmware_map_entry_size, "firmware_map_add_early")

@@ -45,13 +45,14 @@ from memhp.firmware.types import (
 from memhp.intervals import Ranges
 from memhp.kernel import memblock as mbk
 from memhp.kernel.e820 import e820__range_update
+from memhp.kernel.pfn import round_up
 
 if TYPE_CHECKING:
-    from memhp.kernel.setup import Boot
+    from memhp.kernel.state import Boot
 
 __all__ = ["EfiBoot", "Unknown", "unknown_facts", "efi_memblock_x86_reserve_range",
            "efi_memattr_init", "efi_find_mirror", "efi_reserve_boot_services",
-           "efi_arch_mem_reserve", "efi_freed_late"]
+           "efi_arch_mem_reserve", "efi_freed_late", "boot_services_freed"]
 
 SZ_1M = 1 << 20
 SMP_CACHE_BYTES = 64
@@ -183,7 +184,7 @@ def efi_arch_mem_reserve(b: Boot, efi: EfiBoot, addr: int, size: int) -> None:
         b.log.append(f"efi: Region spans EFI memory descriptors, {addr:#018x}")
         return
     page = b.profile.page_size
-    start, end = addr // page * page, -(-(addr + size) // page) * page
+    start, end = addr // page * page, round_up(addr + size, page)
     count = len(efi.memmap) + efi_memmap_split_count(md, start, end)
     new = mbk.memblock_phys_alloc_range(b.memblock, count * b.machine.efi_memdesc_size,
                                         SMP_CACHE_BYTES, 0, mbk.MEMBLOCK_ALLOC_ACCESSIBLE,
@@ -216,3 +217,9 @@ def efi_freed_late(b: Boot, efi: EfiBoot) -> list[tuple[int, int]]:
             ranges = ranges.minus(cut)
         out.extend(zip(ranges.starts, ranges.ends, strict=True))
     return out
+
+
+def boot_services_freed(b: Boot) -> list[tuple[int, int]]:
+    """EFI boot services memory efi_free_boot_services() gives back after boot (none on
+    a BIOS boot)."""
+    return efi_freed_late(b, b.efi) if b.efi else []

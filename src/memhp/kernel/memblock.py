@@ -16,6 +16,25 @@ import bisect
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from memhp.kernel.pfn import round_up
+
+__all__ = ["Event", "MEMBLOCK_ALLOC_ACCESSIBLE", "MEMBLOCK_ALLOC_ANYWHERE",
+           "MEMBLOCK_ALLOC_NOLEAKTRACE", "MEMBLOCK_DRIVER_MANAGED", "MEMBLOCK_HOTPLUG",
+           "MEMBLOCK_KHO_SCRATCH", "MEMBLOCK_MIRROR", "MEMBLOCK_NOMAP", "MEMBLOCK_NONE",
+           "MEMBLOCK_RSRV_KERN", "MEMBLOCK_RSRV_NOINIT", "Memblock", "MemblockType", "NUMA_NO_NODE",
+           "PAGE_SHIFT", "PAGE_SIZE", "PHYS_ADDR_MAX", "Region", "each_event", "free_ceiling",
+           "free_floor", "free_mem_ranges", "mem_pfn_ranges", "memblock_add", "memblock_add_range",
+           "memblock_alloc_internal", "memblock_alloc_range_nid", "memblock_alloc_repeat",
+           "memblock_alloc_runs", "memblock_clear_hotplug", "memblock_clear_kho_scratch",
+           "memblock_dump", "memblock_dump_all", "memblock_find_in_range_node",
+           "memblock_is_region_memory", "memblock_isolate_range", "memblock_mark_hotplug",
+           "memblock_mark_kho_scratch", "memblock_mark_mirror", "memblock_mark_nomap",
+           "memblock_merge_regions", "memblock_overlaps_region", "memblock_phys_alloc_range",
+           "memblock_phys_alloc_try_nid", "memblock_phys_free", "memblock_remove",
+           "memblock_remove_range", "memblock_reserve", "memblock_reserve_kern",
+           "memblock_search_pfn_nid", "memblock_set_node", "memblock_setclr_flag",
+           "memblock_start_of_dram", "memblock_trim_memory", "should_skip_region", "snapshot"]
+
 NUMA_NO_NODE = -1
 PHYS_ADDR_MAX = (1 << 64) - 1
 # memblock_alloc_*() "end" sentinels (include/linux/memblock.h)
@@ -319,7 +338,7 @@ def memblock_trim_memory(mb: Memblock, align: int) -> None:
     """memblock_trim_memory(): shrink memory regions to ``align`` and drop the empty ones."""
     kept: list[Region] = []
     for r in mb.memory.regions:
-        start = -(-r.base // align) * align
+        start = round_up(r.base, align)
         end = (r.end // align) * align
         if start >= end:
             continue
@@ -419,7 +438,7 @@ def _find(mb: Memblock, size: int, align: int, start: int, end: int, nid: int, f
         this_start = min(max(this_start, start), end)
         this_end = min(max(this_end, start), end)
         if mb.bottom_up:
-            cand = -(-this_start // align) * align
+            cand = round_up(this_start, align)
             if cand < this_end and this_end - cand >= size:
                 return cand
         else:

@@ -17,8 +17,16 @@ from memhp.intervals import IdRuns, segments
 from memhp.kernel import memblock as mbk
 from memhp.kernel import memory_hotplug as mh
 from memhp.kernel.mm_init import ZONE_NAMES, ZoneLayout
+from memhp.kernel.pfn import div_round_up, pfn_up
 from memhp.kernel.profile import KernelProfile
 from memhp.kernel.sparse import SparseMap
+from memhp.kernel.state import Boot
+
+__all__ = ["Blocks", "MemoryBlock", "StoreResult", "cedt_note", "device_offline", "device_online",
+           "memory_dev_init", "probe_memory_block_size", "state_store", "sysfs_memory",
+           "sysfs_order", "valid_zones"]
+
+
 
 
 @dataclass(frozen=True)
@@ -64,7 +72,7 @@ def probe_memory_block_size(max_pfn: int, hypervisor: bool, prof: KernelProfile)
 def cedt_note(tables: Iterable[str], prof: KernelProfile) -> str | None:
     """The note for a machine with a CEDT on a kernel whose block size follows its CXL
     windows (memory_block_advise_max_size() from acpi_parse_cfmws(), absent in 6.12)."""
-    if "CEDT" in tables and mh.version_tuple(prof.kernel_version) > (6, 12):
+    if "CEDT" in tables and prof.version > (6, 12):
         return ("the CEDT may advise a smaller memory block size for its CXL windows on this "
                 "kernel (memory_block_advise_max_size); memhp does not read the CEDT, so the "
                 "block size assumes no advice")
@@ -80,7 +88,7 @@ def _pfn_nids(mb: mbk.Memblock, spfn: int, epfn: int, shift: int) -> tuple[set[i
     covered = 0
     while i < len(regs) and regs[i].base < hi:
         r = regs[i]
-        s, e = max(-(-r.base >> shift), spfn), min(r.end >> shift, epfn)
+        s, e = max(pfn_up(r.base, shift), spfn), min(r.end >> shift, epfn)
         if s < e:
             nids.add(r.nid)
             covered += e - s
@@ -128,7 +136,8 @@ def memory_dev_init(
     edges = [pfn for a, b, _ in sparse.runs for pfn in (a * sparse.pages_per_section,
                                                          b * sparse.pages_per_section)]
     edges += [pfn for r in mb.memory.regions
-              for pfn in (r.base // page, -(-r.base // page), r.end // page, -(-r.end // page))]
+              for pfn in (r.base // page, div_round_up(r.base, page), r.end // page,
+                          div_round_up(r.end, page))]
     edges += [pfn for s, e, _ in spans for pfn in (s, e)]
     edges += [pfn for nz in layout.nodes.values() for z in nz.zones if z.present
               for pfn in (z.start_pfn, z.end_pfn)]
@@ -221,3 +230,15 @@ def state_store(st: mh.MemState, cfg: mh.HotplugConfig, blk: mh.HotBlock,
     if value == mh.MMOP_OFFLINE:
         return device_offline(st, blk)
     return device_online(st, cfg, blk, value)
+
+
+def sysfs_memory(b: Boot) -> None:
+    """driver_init() -> memory_dev_init() and node_dev_init(): the blocks at boot."""
+    assert b.numa is not None and b.zones is not None and b.sparse is not None
+    prof = b.profile
+    b.block_size = probe_memory_block_size(b.max_pfn, b.machine.hypervisor, prof)
+    note = cedt_note((t.signature for t in b.machine.acpi_tables), prof)
+    if note:
+        b.notes.append(note)
+    b.blocks = memory_dev_init(b.memblock, b.zones, b.sparse, b.block_size, b.numa.online,
+                               prof)

@@ -20,6 +20,7 @@ from memhp.firmware.cmdline import split_cmdline
 from memhp.firmware.types import E820_USABLE, CommandLine, E820Entry
 from memhp.intervals import IdRuns, Ranges, segments
 from memhp.kernel import memblock as mbk
+from memhp.kernel.efi import boot_services_freed
 from memhp.kernel.mm_init import (
     ZONE_DEVICE,
     ZONE_DMA32,
@@ -29,11 +30,24 @@ from memhp.kernel.mm_init import (
     ZoneLayout,
 )
 from memhp.kernel.page_alloc import kernel_alloc_zone
+from memhp.kernel.pfn import div_round_up, round_up
 from memhp.kernel.profile import KernelProfile
+from memhp.kernel.state import Boot, reservation_owners
 from memhp.units import human, id_ranges
 
 if TYPE_CHECKING:
     from memhp.kernel.memory_blocks import Blocks, MemoryBlock
+
+__all__ = ["AddResult", "HotBlock", "HotplugConfig", "MemState", "MemoryGroup", "OFFLINE_CAUSES",
+           "ONLINE_TYPES", "OfflineOutcome", "OfflineVerdict", "POLICIES", "RatioCheck", "Verdicts",
+           "ZONE_RULES", "ZoneChoice", "ZoneState", "add_memory_resource",
+           "adjust_present_page_count", "auto_movable_can_online_movable",
+           "auto_movable_zone_for_pfn", "collapse_owners", "default_kernel_zone_for_pfn",
+           "hotplug_config", "memmap_pages", "memory_block_offline", "memory_block_online",
+           "mhp_supports_memmap_on_memory", "move_pfn_range_to_zone", "offline_after_boot",
+           "offline_outcome", "predict_offline", "shrink_zone_span", "state_after_boot",
+           "try_remove_memory", "vmemmap_pages_per_block", "zone_for_pfn_range"]
+
 
 
 @dataclass(frozen=True)
@@ -84,7 +98,7 @@ def predict_offline(
     ram = Ranges([(e.start, e.end) for e in e820 if e.type == E820_USABLE])
     pinned = Ranges([(r.base, r.end) for r in mb.reserved.regions])
     if initrd:  # free_initrd_mem() gives the initrd back before user space runs
-        pinned = pinned.minus((initrd[0], -(-initrd[1] // ps) * ps))
+        pinned = pinned.minus((initrd[0], round_up(initrd[1], ps)))
     for cut in freed_late or ():
         pinned = pinned.minus(cut)
     named = collapse_owners(owners)
@@ -191,7 +205,7 @@ def _lowest_free_blocks(blocks: Blocks, nid: int, start_pfn: int, end_pfn: int,
             continue
         bp = b.nr_pages
         lo = max(first, start_pfn // bp)
-        hi = min(first + count, -(-end_pfn // bp))
+        hi = min(first + count, div_round_up(end_pfn, bp))
         for bid in range(lo, hi):
             s = bid * bp * ps
             if pinned.overlap(s, s + bp * ps) < bp * ps:
@@ -663,7 +677,7 @@ def vmemmap_pages_per_block(cfg: HotplugConfig, block_pages: int, prof: KernelPr
     pageblock in force mode."""
     pages = memmap_pages(block_pages, prof)
     if cfg.memmap_force:
-        pages = -(-pages // prof.pageblock_nr_pages) * prof.pageblock_nr_pages
+        pages = round_up(pages, prof.pageblock_nr_pages)
     return pages
 
 
@@ -712,3 +726,13 @@ def try_remove_memory(st: MemState, start: int, size: int) -> list[int]:
     for i in ids:
         del st.blocks[i]
     return ids
+
+
+def offline_after_boot(b: Boot) -> None:
+    """``echo offline > memoryN/state`` for every block right after boot (once the pages
+    are handed over, so that ``managed`` is known)."""
+    assert b.zones is not None
+    if b.managed:
+        b.offline = predict_offline(b.blocks, b.zones, b.memblock, b.e820, reservation_owners(b),
+                                    b.machine.initrd, b.zonelists, b.cpu_node, b.profile,
+                                    boot_services_freed(b))

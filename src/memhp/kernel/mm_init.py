@@ -13,8 +13,14 @@ from dataclasses import dataclass, field
 from memhp.firmware.types import CommandLine
 from memhp.kernel import memblock as mbk
 from memhp.kernel.numa import absent_pages_in_range
+from memhp.kernel.pfn import div_round_up, pfn_up, round_up
 from memhp.kernel.profile import KernelProfile
 from memhp.kernel.sparse import SparseMap
+
+__all__ = ["MAX_DMA32_PFN", "MAX_DMA_PFN", "MAX_NR_ZONES", "NodeZones", "ZONE_NAMES", "Zone",
+           "ZoneLayout", "adjust_zone_range_for_zone_movable", "calc_memmap_size",
+           "calculate_node_totalpages", "find_zone_movable_pfns_for_nodes", "free_area_init",
+           "get_pfn_range_for_nid", "memblock_find_dma_reserve", "memmap_init"]
 
 ZONE_DMA, ZONE_DMA32, ZONE_NORMAL, ZONE_MOVABLE, ZONE_DEVICE = range(5)
 MAX_NR_ZONES = 5
@@ -76,11 +82,6 @@ class ZoneLayout:
         return None
 
 
-def zone_sizes_init(max_low_pfn: int) -> list[int]:
-    """zone_sizes_init() (arch/x86/mm/init.c): the highest pfn of each zone on x86_64."""
-    return [min(MAX_DMA_PFN, max_low_pfn), min(MAX_DMA32_PFN, max_low_pfn), max_low_pfn, 0, 0]
-
-
 def get_pfn_range_for_nid(mb: mbk.Memblock, nid: int) -> tuple[int, int]:
     """get_pfn_range_for_nid(): lowest start and highest end pfn of the node's RAM."""
     ranges = [(s, e) for s, e, _ in mbk.mem_pfn_ranges(mb, nid)]
@@ -127,7 +128,7 @@ def find_zone_movable_pfns_for_nodes(
         for r in mb.memory.regions:
             if r.flags & mbk.MEMBLOCK_MIRROR or r.nid is None:
                 continue
-            pfn = -(-r.base // prof.page_size)
+            pfn = pfn_up(r.base, prof.page_shift)
             if pfn < MAX_DMA32_PFN:
                 below_4g = True
                 continue
@@ -141,7 +142,7 @@ def find_zone_movable_pfns_for_nodes(
             totalpages, mc.bytes if mc else None, mc.percent if mc else None, prof.page_shift)
         if required_movablecore:
             step = prof.max_order_nr_pages
-            required_movablecore = min(totalpages, -(-required_movablecore // step) * step)
+            required_movablecore = min(totalpages, round_up(required_movablecore, step))
             required_kernelcore = max(required_kernelcore, totalpages - required_movablecore)
         if not required_kernelcore or required_kernelcore >= totalpages:
             if kc or mc:
@@ -187,7 +188,7 @@ def find_zone_movable_pfns_for_nodes(
     step = prof.max_order_nr_pages
     out: dict[int, int] = {}
     for nid, pfn in zmp.items():
-        pfn = -(-pfn // step) * step
+        pfn = round_up(pfn, step)
         _, end_pfn = get_pfn_range_for_nid(mb, nid)
         if pfn and pfn < end_pfn:
             out[nid] = pfn
@@ -234,7 +235,7 @@ def calculate_node_totalpages(
                 absent = absent_pages_in_range(mb, nid, zs, ze)
                 if mirrored and zmp.get(nid):
                     for r in mb.memory.regions:
-                        rs = min(max(-(-r.base // page), zs), ze)
+                        rs = min(max(div_round_up(r.base, page), zs), ze)
                         re_ = min(max(r.end // page, zs), ze)
                         if i == (ZONE_MOVABLE if r.flags & mbk.MEMBLOCK_MIRROR else ZONE_NORMAL):
                             absent += re_ - rs
@@ -274,7 +275,7 @@ def memmap_init(mb: mbk.Memblock, layout: ZoneLayout, sparse: SparseMap) -> list
                     unavailable(hole_pfn, s, z.idx, nid)
                 hole_pfn = e
             zone_id = z.idx
-    end_pfn = -(-end_pfn // sparse.pages_per_section) * sparse.pages_per_section
+    end_pfn = round_up(end_pfn, sparse.pages_per_section)
     if hole_pfn < end_pfn:
         unavailable(hole_pfn, end_pfn, zone_id, last_nid)
     return log
@@ -283,7 +284,7 @@ def memmap_init(mb: mbk.Memblock, layout: ZoneLayout, sparse: SparseMap) -> list
 def calc_memmap_size(spanned: int, present: int, prof: KernelProfile) -> int:
     """calc_memmap_size(): pages of struct page a zone is charged for (sparse: present)."""
     pages = present if spanned > present + (present >> 4) else spanned
-    return -(-pages * prof.struct_page_size // prof.page_size)
+    return div_round_up(pages * prof.struct_page_size, prof.page_size)
 
 
 def memblock_find_dma_reserve(mb: mbk.Memblock, page_shift: int = 12) -> int:
@@ -293,7 +294,7 @@ def memblock_find_dma_reserve(mb: mbk.Memblock, page_shift: int = 12) -> int:
     page = 1 << page_shift
     free = 0
     for start, end, _ in mbk.free_mem_ranges(mb):
-        s, e = min(-(-start // page), MAX_DMA_PFN), min(end // page, MAX_DMA_PFN)
+        s, e = min(div_round_up(start, page), MAX_DMA_PFN), min(end // page, MAX_DMA_PFN)
         free += max(0, e - s)
     return total - free
 

@@ -14,9 +14,18 @@ import itertools
 from dataclasses import dataclass, field
 
 from memhp.firmware.types import Srat
+from memhp.kernel import efi
 from memhp.kernel import memblock as mbk
 from memhp.kernel.acpi_numa import NumaMemblk, SratState, acpi_numa_init
+from memhp.kernel.pfn import pfn_up
 from memhp.kernel.profile import KernelProfile
+from memhp.kernel.smpboot import possible_cpus
+from memhp.kernel.state import Boot, dump
+
+__all__ = ["NumaResult", "absent_pages_in_range", "alloc_node_data", "early_pfn_to_nid",
+           "init_cpu_to_node", "initmem_init", "numa_cleanup_meminfo",
+           "numa_clear_kernel_node_hotplug", "numa_init", "numa_meminfo_cover_memory",
+           "numa_register_memblks", "x86_numa_init"]
 
 
 @dataclass
@@ -46,7 +55,7 @@ def absent_pages_in_range(mb: mbk.Memblock, nid: int | None, start_pfn: int, end
         i += 1
         if nid is not None and r.nid != nid:
             continue
-        s = min(max(-(-r.base >> shift), start_pfn), end_pfn)
+        s = min(max(pfn_up(r.base, shift), start_pfn), end_pfn)
         e = min(max(r.end >> shift, start_pfn), end_pfn)
         absent -= max(e - s, 0)
     return absent
@@ -128,7 +137,7 @@ def memblock_validate_numa_coverage(mb: mbk.Memblock, threshold: int, page_shift
     lost = 0
     for r in mb.memory.regions:
         if r.nid is None:
-            lost += max((r.end >> page_shift) - (-(-r.base >> page_shift)), 0)
+            lost += max((r.end >> page_shift) - pfn_up(r.base, page_shift), 0)
     if lost << page_shift > threshold:
         total = sum(r.size for r in mb.memory.regions)
         log.append(f"NUMA: no nodes coverage for {(lost << page_shift) >> 20}MB of "
@@ -244,3 +253,36 @@ def x86_numa_init(mb: mbk.Memblock, srat: Srat | None, numa_off: bool, max_pfn: 
         return res
     numa_init(mb, None, max_pfn, prof, res, numa_off)
     return res
+
+
+def initmem_init(b: Boot) -> None:
+    """initmem_init() -> x86_numa_init(), with what NUMA set-up left behind recorded: the
+    memory that kept its hotplug flag and the reservations the kernel had by then."""
+    prof, m = b.profile, b.machine
+    b.numa = x86_numa_init(b.memblock, m.srat, m.cmdline.numa_off, b.max_pfn, prof)
+    placed = set()
+    if b.unknown_fact(efi.NODE_DATA):  # where NODE_DATA lands is not known: not printed
+        placed = {node_data_line(nid, pa, prof.node_data_size)
+                  for nid, pa in b.numa.node_data.items()}
+    b.log.extend(line for line in b.numa.log if line not in placed)
+    b.hotplug = [(r.base, r.end, r.nid) for r in b.memblock.memory.regions
+                 if r.flags & mbk.MEMBLOCK_HOTPLUG]
+    b.kernel_at_numa = [(r.base, r.end, r.nid) for r in b.memblock.reserved.regions]
+    b.events_at_numa = len(b.memblock.events)
+    dump(b)
+
+
+def init_cpu_to_node(b: Boot) -> None:
+    """init_cpu_to_node(): each possible CPU's node from the SRAT; a CPU whose node is
+    not online (or has no SRAT entry) goes to the first online node."""
+    assert b.numa is not None
+    apics, how = possible_cpus(b.machine)
+    if how.startswith("nothing"):
+        b.notes.append("the number of CPUs is unknown (give cpus = N in the machine file); "
+                       "assumed 1")
+    st = b.numa.srat if b.numa.from_srat else None
+    online = b.numa.online or [0]
+    b.cpu_node = []
+    for apic in apics:
+        node = st.apicid_to_node.get(apic, -1) if st else -1
+        b.cpu_node.append(node if node in online else min(online))

@@ -10,6 +10,12 @@ from __future__ import annotations
 
 from memhp.kernel import memblock as mbk
 from memhp.kernel.mm_init import ZONE_MOVABLE, ZoneLayout
+from memhp.kernel.pfn import pfn_up, round_up
+from memhp.kernel.state import Boot, alloc
+
+__all__ = ["LOCAL_DISTANCE", "PENALTY_FOR_NODE_WITH_CPUS", "REMOTE_DISTANCE",
+           "alloc_large_system_hash", "build_all_zonelists", "kernel_alloc_zone",
+           "managed_pages", "memblock_free_all"]
 
 LOCAL_DISTANCE = 10
 REMOTE_DISTANCE = 20
@@ -61,11 +67,10 @@ def memblock_free_all(mb: mbk.Memblock, max_low_pfn: int,
     Hotplug flags are cleared first, so hotpluggable memory is freed like any other.
     """
     mbk.memblock_clear_hotplug(mb, 0, mbk.PHYS_ADDR_MAX)
-    page = 1 << page_shift
     out = []
     for start, end, _ in mbk.free_mem_ranges(mb):
-        spfn = -(-start // page)
-        epfn = min(end // page, max_low_pfn)
+        spfn = pfn_up(start, page_shift)
+        epfn = min(end >> page_shift, max_low_pfn)
         if spfn < epfn:
             out.append((spfn, epfn))
     return out
@@ -98,3 +103,25 @@ def kernel_alloc_zone(zones: ZoneLayout, order: list[int]) -> tuple[int, int] | 
             if z.present:
                 return nid, z.idx
     return None
+
+
+def alloc_large_system_hash(b: Boot, scale: int, bucketsize: int = 8) -> int:
+    """alloc_large_system_hash() for an early (HASH_EARLY|HASH_ZERO) table: one bucket
+    per 2^scale bytes of kernel memory, a power of two, at most 1/16 of memory."""
+    assert b.zones is not None
+    ps = b.profile.page_shift
+    n = b.zones.nr_kernel_pages
+    n = round_up(n, (1 << 20) >> ps)
+    adapt = (64 << 30) >> ps
+    while adapt < n:
+        scale += 1
+        adapt <<= 2
+    n = n >> (scale - ps) if scale > ps else n << (ps - scale)
+    if n * bucketsize < 1 << ps:
+        n = (1 << ps) // bucketsize
+    n = 1 << max(n - 1, 0).bit_length()
+    limit = min(((b.zones.nr_kernel_pages << ps) >> 4) // bucketsize, 0x80000000)
+    n = min(n, limit)
+    size = bucketsize << (n.bit_length() - 1)
+    alloc(b, size, "alloc_large_system_hash")
+    return size

@@ -11,7 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from memhp.kernel import memblock as mbk
+from memhp.kernel.pfn import div_round_up, round_up
 from memhp.kernel.profile import KernelProfile
+
+__all__ = ["MAX_DMA_ADDRESS", "PCPU_MIN_UNIT_SIZE", "PCPU_SLOT_BASE_SHIFT", "PercpuLayout",
+           "pcpu_build_alloc_info", "setup_per_cpu_areas"]
 
 MAX_DMA_ADDRESS = 16 << 20
 PCPU_SLOT_BASE_SHIFT = 5
@@ -30,17 +34,17 @@ class PercpuLayout:
 
     @property
     def nr_units(self) -> int:
-        return sum(-(-len(g) // self.upa) * self.upa for g in self.groups)
+        return sum(round_up(len(g), self.upa) for g in self.groups)
 
 
 def pcpu_build_alloc_info(cpu_node: list[int], prof: KernelProfile) -> PercpuLayout:
     """pcpu_build_alloc_info(): group CPUs by node and pick units per allocation."""
     ps = prof.page_size
-    size_sum = -(-(prof.pcpu_static_size + prof.pcpu_reserved_size
-                   + max(prof.pcpu_dyn_size, prof.pcpu_dynamic_early_size)) // ps) * ps
+    size_sum = round_up(prof.pcpu_static_size + prof.pcpu_reserved_size
+                        + max(prof.pcpu_dyn_size, prof.pcpu_dynamic_early_size), ps)
     min_unit = max(size_sum, PCPU_MIN_UNIT_SIZE)
     atom = prof.pcpu_atom_size
-    alloc_size = -(-min_unit // atom) * atom
+    alloc_size = round_up(min_unit, atom)
     upa = alloc_size // min_unit
     while alloc_size % upa or (alloc_size // upa) % ps:
         upa -= 1
@@ -57,8 +61,8 @@ def pcpu_build_alloc_info(cpu_node: list[int], prof: KernelProfile) -> PercpuLay
     for upa in range(max_upa, 0, -1):
         if alloc_size % upa or (alloc_size // upa) % ps:
             continue
-        allocs = sum(-(-len(g) // upa) for g in groups)
-        wasted = sum(-(-len(g) // upa) * upa - len(g) for g in groups)
+        allocs = sum(div_round_up(len(g), upa) for g in groups)
+        wasted = sum(round_up(len(g), upa) - len(g) for g in groups)
         if wasted > ncpus // 3:
             continue
         if allocs > last_allocs:
@@ -87,20 +91,20 @@ def setup_per_cpu_areas(mb: mbk.Memblock, cpu_node: list[int], online: list[int]
     lay = pcpu_build_alloc_info(cpu_node, prof)
     ngroups = len(lay.groups)
     base_size = 64 + 24 * ngroups  # struct pcpu_alloc_info + its group array
-    ai_size = -(-(base_size + lay.nr_units * 4) // ps) * ps
+    ai_size = round_up(base_size + lay.nr_units * 4, ps)
     ai = alloc(ai_size, ps, caller="pcpu_build_alloc_info")
-    areas_size = -(-(ngroups * 8) // ps) * ps
+    areas_size = round_up(ngroups * 8, ps)
     areas = alloc(areas_size, prof.smp_cache_bytes, caller="pcpu_embed_first_chunk")
     kept: list[tuple[int, int]] = []
     bases: list[int] = []
     for g in lay.groups:
         node = cpu_node[g[0]]
-        nunits = -(-len(g) // lay.upa) * lay.upa
+        nunits = round_up(len(g), lay.upa)
         nid = node if node in online else mbk.NUMA_NO_NODE
         bases.append(alloc(nunits * lay.unit_size, prof.pcpu_atom_size, MAX_DMA_ADDRESS, nid,
                            "pcpu_fc_alloc"))
     for g, base in zip(lay.groups, bases, strict=True):
-        nunits = -(-len(g) // lay.upa) * lay.upa
+        nunits = round_up(len(g), lay.upa)
         for i in range(nunits):
             ptr = base + i * lay.unit_size
             if i >= len(g):

@@ -38,6 +38,12 @@ from importlib import resources
 from typing import Literal
 
 from memhp.errors import InputError
+from memhp.firmware.types import Machine
+from memhp.kernel.pfn import round_up
+
+__all__ = ["CHANGES", "Change", "ChangeName", "DEFAULT_PROFILE", "KERNEL_ALIGN", "KernelProfile",
+           "all_profiles", "available_profiles", "choose_profile", "load_profile",
+           "machine_profile", "parse_version", "profile_for_kernel"]
 
 DEFAULT_PROFILE = "debian-6.1-amd64"
 
@@ -329,3 +335,23 @@ def choose_profile(name: str | None, kernel: str | None, where: str = "the input
         return profile_for_kernel(kernel, where)
     return dataclasses.replace(load_profile(DEFAULT_PROFILE),
                                chosen="default: the input names no kernel")
+
+
+KERNEL_ALIGN = 0x200000  # CONFIG_PHYSICAL_ALIGN of the Debian build
+
+
+def machine_profile(machine: Machine, prof: KernelProfile) -> KernelProfile:
+    """The profile as this CPU runs it: without LA57 a 5-level kernel falls back to 4-level
+    paging, which also narrows the physical address space to 46 bits.  A kernel the boot
+    loader placed itself (the EFI stub runs in place) decompresses where it was loaded,
+    aligned up to CONFIG_PHYSICAL_ALIGN and at least at LOAD_PHYSICAL_ADDR
+    (arch/x86/boot/compressed/head_64.S), instead of at the profile's address."""
+    if machine.la57 is False and prof.pgtable_levels == 5:
+        prof = dataclasses.replace(prof, pgtable_levels=4, max_physmem_bits=46)
+    if machine.kernel_load is not None:
+        load = max(round_up(machine.kernel_load, KERNEL_ALIGN), prof.kernel_text)
+        shift = load - prof.kernel_text
+        prof = dataclasses.replace(
+            prof, kernel_text=load, kernel_reserve_end=prof.kernel_reserve_end + shift,
+            brk_start=prof.brk_start + shift, kernel_end=prof.kernel_end + shift)
+    return prof

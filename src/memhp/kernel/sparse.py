@@ -17,7 +17,11 @@ from dataclasses import dataclass, field
 
 from memhp.intervals import Ranges
 from memhp.kernel import memblock as mbk
+from memhp.kernel.pfn import div_round_up, round_up
 from memhp.kernel.profile import KernelProfile
+
+__all__ = ["LEVEL_SHIFTS", "MAX_DMA_ADDRESS", "MemmapRun", "PMD_SIZE", "SparseAllocs", "SparseMap",
+           "memblocks_present", "new_tables", "populate_section_memmaps", "sparse_init"]
 
 MAX_DMA_ADDRESS = 16 << 20  # __pa(MAX_DMA_ADDRESS) on x86_64
 PMD_SIZE = 1 << 21
@@ -86,7 +90,8 @@ class MemmapRun:
         if lo >= hi:
             return []
         if self.step > 0:  # addr + k * step in [lo, hi)
-            k0, k1 = -(-(lo - self.addr) // self.step), -(-(hi - self.addr) // self.step)
+            k0 = div_round_up(lo - self.addr, self.step)
+            k1 = div_round_up(hi - self.addr, self.step)
         else:
             k0, k1 = (self.addr - hi) // -self.step + 1, (self.addr - lo) // -self.step + 1
         return list(range(self.section + max(k0, 0), self.section + min(k1, self.count)))
@@ -228,7 +233,7 @@ def _batch_end(mb: mbk.Memblock, prof: KernelProfile, tables: dict[str, int], nr
     if i >= len(regs) or not regs[i].base < low < regs[i].end:
         return end  # the gap below is another region (maybe another node)
     floor = mbk.free_floor(mb, low, max(MAX_DMA_ADDRESS, page))
-    if -(-floor // PMD_SIZE) * PMD_SIZE + PMD_SIZE <= low:
+    if round_up(floor, PMD_SIZE) + PMD_SIZE <= low:
         return end  # a struct-page block fits in the gap: the order of requests matters
     slots = (low - floor) // page
     lo, hi = 1, (last - nr + chunk - 1) // chunk  # chunks: at least one, at most to ``last``
@@ -271,7 +276,7 @@ def sparse_init(mb: mbk.Memblock, sparse: SparseMap, node_data: dict[int, int],
         mbk.memblock_alloc_runs(mb, count, prof.page_size, 64, 0, mbk.MEMBLOCK_ALLOC_ACCESSIBLE,
                                 n, False, "sparse_index_alloc")
     tables: dict[str, int] = {}
-    map_size = -(-prof.pages_per_section * prof.struct_page_size // PMD_SIZE) * PMD_SIZE
+    map_size = round_up(prof.pages_per_section * prof.struct_page_size, PMD_SIZE)
     for nid, runs in groups:
         size = prof.mem_section_usage_size * sum(b - a for a, b in runs)
         if prof.has("sparse_usage_on_node"):

@@ -13,21 +13,23 @@ from dataclasses import dataclass, field
 from memhp.intervals import IntSet
 from memhp.kernel import memblock as mbk
 from memhp.kernel.e820 import ISA_END_ADDRESS
+from memhp.kernel.efi import boot_services_freed
+from memhp.kernel.mm_init import MAX_DMA32_PFN, MAX_DMA_PFN, free_area_init
+from memhp.kernel.page_alloc import managed_pages, memblock_free_all
+from memhp.kernel.pfn import div_round_up, pfn_up, round_down, round_up
 from memhp.kernel.profile import KernelProfile
+from memhp.kernel.sparse import memblocks_present, sparse_init
+from memhp.kernel.state import Boot
+from memhp.kernel.swiotlb import swiotlb_init
+
+__all__ = ["DirectMap", "PG_LEVEL_1G", "PG_LEVEL_2M", "PG_LEVEL_4K", "PMD_SIZE", "PUD_SIZE",
+           "init_mem_mapping", "mem_init", "paging_init", "zone_sizes_init"]
 
 PMD_SIZE = 1 << 21
 PUD_SIZE = 1 << 30
 P4D_SIZE = 1 << 39
 PGDIR_SIZE_L5 = 1 << 48
 PG_LEVEL_4K, PG_LEVEL_2M, PG_LEVEL_1G = 0, 1, 2
-
-
-def _round_up(x: int, a: int) -> int:
-    return -(-x // a) * a
-
-
-def _round_down(x: int, a: int) -> int:
-    return (x // a) * a
 
 
 @dataclass
@@ -101,7 +103,7 @@ def kernel_physical_mapping_init(dm: DirectMap, mb: mbk.Memblock, start: int, en
                 for kind, size in (("p4d", PGDIR_SIZE_L5), ("pud", P4D_SIZE)):
                     if kind == "p4d" and dm.levels != 5:
                         continue
-                    lo, hi = paddr // size, -(-(stop * PUD_SIZE) // size)
+                    lo, hi = paddr // size, div_round_up(stop * PUD_SIZE, size)
                     new += dm.tables[kind].missing(lo, hi)
                     dm.tables[kind].add_range(lo, hi)
                 alloc_low_pages(dm, mb, page_size, new)
@@ -141,20 +143,20 @@ def split_mem_range(mb: mbk.Memblock, start: int, end: int, page_size_mask: int,
         if s < e:
             mr.append([s, e, m])
 
-    end_pfn = min(_round_up(pfn, pmd_pfns), limit_pfn)
+    end_pfn = min(round_up(pfn, pmd_pfns), limit_pfn)
     if pfn < end_pfn:
         save(pfn, end_pfn, 0)
         pfn = end_pfn
-    s = _round_up(pfn, pmd_pfns)
-    e = min(_round_up(pfn, pud_pfns), _round_down(limit_pfn, pmd_pfns))
+    s = round_up(pfn, pmd_pfns)
+    e = min(round_up(pfn, pud_pfns), round_down(limit_pfn, pmd_pfns))
     if s < e:
         save(s, e, page_size_mask & (1 << PG_LEVEL_2M))
         pfn = e
-    s, e = _round_up(pfn, pud_pfns), _round_down(limit_pfn, pud_pfns)
+    s, e = round_up(pfn, pud_pfns), round_down(limit_pfn, pud_pfns)
     if s < e:
         save(s, e, page_size_mask & ((1 << PG_LEVEL_2M) | (1 << PG_LEVEL_1G)))
         pfn = e
-    s, e = _round_up(pfn, pmd_pfns), _round_down(limit_pfn, pmd_pfns)
+    s, e = round_up(pfn, pmd_pfns), round_down(limit_pfn, pmd_pfns)
     if s < e:
         save(s, e, page_size_mask & (1 << PG_LEVEL_2M))
         pfn = e
@@ -164,8 +166,8 @@ def split_mem_range(mb: mbk.Memblock, start: int, end: int, page_size_mask: int,
         for level, size in ((PG_LEVEL_2M, PMD_SIZE), (PG_LEVEL_1G, PUD_SIZE)):
             bit = 1 << level
             if page_size_mask & bit and not r[2] & bit:
-                lo = _round_down(r[0] * page_size, size)
-                hi = _round_up(r[1] * page_size, size)
+                lo = round_down(r[0] * page_size, size)
+                hi = round_up(r[1] * page_size, size)
                 if mbk.memblock_is_region_memory(mb, lo, hi - lo):
                     r[2] |= bit
     merged: list[list[int]] = []
@@ -222,7 +224,7 @@ def memory_map_top_down(dm: DirectMap, mb: mbk.Memblock, map_start: int, map_end
     mapped = 0
     while last_start > map_start:
         if last_start > step_size:
-            start = max(_round_down(last_start - 1, step_size), map_start)
+            start = max(round_down(last_start - 1, step_size), map_start)
         else:
             start = map_start
         mapped += init_range_memory_mapping(dm, mb, start, last_start, page_size)
@@ -243,7 +245,7 @@ def memory_map_bottom_up(dm: DirectMap, mb: mbk.Memblock, map_start: int, map_en
     mapped = 0
     while start < map_end:
         if step_size and map_end - start > step_size:
-            nxt = min(_round_up(start + 1, step_size), map_end)
+            nxt = min(round_up(start + 1, step_size), map_end)
         else:
             nxt = map_end
         mapped += init_range_memory_mapping(dm, mb, start, nxt, page_size)
@@ -275,3 +277,43 @@ def init_mem_mapping(mb: mbk.Memblock, prof: KernelProfile, max_pfn: int) -> Dir
     else:
         memory_map_top_down(dm, mb, ISA_END_ADDRESS, end, ps)
     return dm
+
+
+def paging_init(b: Boot) -> None:
+    """paging_init() (init_64.c): sparse_init() and then the zones (zone_sizes_init())."""
+    assert b.numa is not None
+    prof, mb = b.profile, b.memblock
+    b.sparse = memblocks_present(mb, prof)
+    b.sparse_allocs = sparse_init(mb, b.sparse, b.numa.node_data, b.numa.online, prof)
+    zone_sizes_init(b)
+
+
+def zone_sizes_init(b: Boot) -> None:
+    """zone_sizes_init(): the highest pfn of each zone on x86_64, then free_area_init():
+    zone ranges, movable zone, each node."""
+    assert b.numa is not None
+    if b.sparse is None:
+        b.sparse = memblocks_present(b.memblock, b.profile)
+    low = b.max_low_pfn
+    max_zone_pfns = [min(MAX_DMA_PFN, low), min(MAX_DMA32_PFN, low), low, 0, 0]
+    b.zones = free_area_init(b.memblock, max_zone_pfns, b.numa.online, b.machine.cmdline,
+                             b.sparse, b.profile, b.dma_reserve)
+    b.log.extend(b.zones.log)
+    b.notes.extend(b.zones.notes)
+
+
+def mem_init(b: Boot) -> None:
+    """mem_init() (init_64.c): swiotlb, then memblock_free_all(); ``managed`` adds what
+    boot frees later: the initrd and the kernel's init and alignment-gap memory."""
+    assert b.zones is not None
+    prof = b.profile
+    swiotlb_init(b)
+    freed = memblock_free_all(b.memblock, b.max_low_pfn, prof.page_shift)
+    ps = prof.page_size
+    late: list[tuple[int, int]] = []
+    if b.machine.initrd:
+        s, e = b.machine.initrd
+        late.append((pfn_up(s, prof.page_shift), e // ps))
+    late.append((prof.kernel_text // ps, (prof.kernel_text + prof.late_free_kernel) // ps))
+    late.extend((s // ps, e // ps) for s, e in boot_services_freed(b))
+    b.managed = managed_pages(b.zones, freed + late)

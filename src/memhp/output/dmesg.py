@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from memhp.kernel.setup import Boot
 
+__all__ = ["render"]
+
 
 def render(boot: Boot) -> str:
     lines = list(boot.log)

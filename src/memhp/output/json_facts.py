@@ -8,6 +8,8 @@ from typing import Any
 
 from memhp.kernel.setup import Boot
 
+__all__ = ["MAX_BLOCKS_LISTED", "facts", "memory_block_runs", "memory_blocks", "render", "zoneinfo"]
+
 
 def zoneinfo(boot: Boot) -> dict[str, dict[str, dict[str, int]]]:
     """/proc/zoneinfo: {node: {zone: {start_pfn, spanned, present, managed}}}."""

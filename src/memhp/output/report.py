@@ -11,6 +11,9 @@ from memhp.analysis import Advice, BlockVerdict, NodeVerdict, Outcome, differenc
 from memhp.output.terminal import Style, table
 from memhp.units import id_ranges
 
+__all__ = ["addr_text", "advice_text", "block_text", "compare_text", "node_text", "plain",
+           "to_json"]
+
 
 def plain(o: Any) -> Any:
     """Dataclasses (nested), lists and dicts as plain JSON values."""

@@ -20,6 +20,9 @@ from memhp.output.terminal import Style
 from memhp.runtime import HotplugOption, Session, Step, runtime_facts
 from memhp.units import id_ranges
 
+__all__ = ["check_text", "choice_text", "render", "render_json", "step_json", "step_lines",
+           "store_lines"]
+
 
 def _pages(pages: int, st: mh.MemState, style: Style) -> str:
     return f"{pages} pages ({style.size(pages << st.page_shift)})"

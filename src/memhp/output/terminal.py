@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 from memhp.units import human
 
+__all__ = ["COLOURS", "Style", "style_for", "table"]
+
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 COLOURS = {"red": "31", "green": "32", "yellow": "33", "blue": "34", "bold": "1", "dim": "2"}
 

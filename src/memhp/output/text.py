@@ -10,6 +10,8 @@ from memhp.output.terminal import Style
 from memhp.units import human as human
 from memhp.units import id_spans
 
+__all__ = ["PLAIN", "human", "render"]
+
 PLAIN = Style()
 
 

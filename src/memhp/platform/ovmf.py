@@ -48,6 +48,7 @@ from memhp.firmware.types import (
     EfiMemoryDescriptor,
     Machine,
 )
+from memhp.kernel.pfn import round_up
 
 __all__ = ["is_ovmf", "complete_handover"]
 
@@ -76,7 +77,7 @@ def is_ovmf(machine: Machine) -> bool:
 
 
 def _pages(size: int) -> int:
-    return -(-size // PAGE) * PAGE
+    return round_up(size, PAGE)
 
 
 def _kernel_load(memmap: tuple[EfiMemoryDescriptor, ...]) -> int | None:

@@ -19,6 +19,13 @@ from dataclasses import dataclass
 
 from memhp.firmware.hotplug import DimmAdd, MemSpec
 from memhp.firmware.types import E820_USABLE, Machine
+from memhp.kernel.pfn import round_up
+
+__all__ = ["DIMM_ALIGN", "DeviceMemory", "GiB", "PlacementError", "device_memory", "free_addr",
+           "plug"]
+
+__all__ = ["DIMM_ALIGN", "DeviceMemory", "GiB", "PlacementError", "device_memory", "free_addr",
+           "plug"]
 
 GiB = 1 << 30
 DIMM_ALIGN = 2 << 20  # QEMU_VMALLOC_ALIGN: alignment of a memory-backend-ram region
@@ -48,7 +55,7 @@ def device_memory(machine: Machine, mem: MemSpec | None = None) -> DeviceMemory:
     hot-pluggable range that starts there, else unbounded above RAM."""
     top = max([e.end for e in machine.e820 if e.type == E820_USABLE and e.end > 4 * GiB],
               default=4 * GiB)
-    base = -(-top // GiB) * GiB
+    base = round_up(top, GiB)
     if mem is not None and mem.maxmem > mem.ram:
         size = mem.maxmem - mem.ram + GiB * mem.slots
         return DeviceMemory(base, size, mem.maxmem - mem.ram, mem.slots or None,
@@ -75,13 +82,13 @@ def free_addr(region: DeviceMemory, used: list[tuple[int, int]], size: int,
             raise PlacementError(f"address must be aligned to {align:#x} bytes")
         new = hint
     else:
-        new = -(-region.base // align) * align
+        new = round_up(region.base, align)
     for start, length in sorted(used):
         if start < new + size and new < start + length:
             if hint is not None:
                 raise PlacementError(f"address range conflicts with memory device at "
                                      f"{start:#x}")
-            new = -(-(start + length) // align) * align
+            new = round_up(start + length, align)
         elif start >= new + size:
             break
     if new < region.base or (region.end is not None and new + size > region.end):

@@ -33,6 +33,9 @@ from memhp.verify import compare, initramfs, kernel, qemu, scenario
 from memhp.verify.hotplug import Player
 from memhp.verify.kernel import VerifyError
 
+__all__ = ["DEFAULT_TIMEOUT", "Verdict", "add_arguments", "cmd_verify", "firmware_differences",
+           "profile_note", "render_json", "render_text", "verify"]
+
 DEFAULT_TIMEOUT = 300.0
 _PANIC = re.compile(r"Kernel panic - .*$", re.MULTILINE)
 

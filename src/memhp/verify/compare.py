@@ -15,6 +15,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from memhp.firmware.logline import strip_prefix
+
+__all__ = ["DMESG_GROUPS", "GROUPS", "GroupResult", "GroupVerdict", "MEMBLOCK_GROUPS", "RealBoot",
+           "block_fact", "compare", "dmesg_lines", "first_difference", "memblock_dumps",
+           "parse_zoneinfo", "real_boot", "sections"]
+
 DMESG_GROUPS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("dmesg:srat", re.compile(r"ACPI: SRAT: Node")),
     ("dmesg:numa", re.compile(r"NUMA: |No NUMA configuration found|Faking a node")),
@@ -34,7 +40,6 @@ GROUPS = (tuple(name for name, _ in DMESG_GROUPS) + MEMBLOCK_GROUPS
 OK, DIFFERS, NOT_COMPARED = "ok", "differs", "not compared"
 
 _MARKER = re.compile(r"=====([A-Z_]+)=====")
-_TIMESTAMP = re.compile(r"^\[\s*\d+\.\d+\] ")
 _REGION = re.compile(r"\s*(memory|reserved)\[0x[0-9a-f]+\]\s+\[(0x[0-9a-f]+)-0x[0-9a-f]+\], "
                      r"(0x[0-9a-f]+) bytes(?: on node (\d+))? flags: (0x[0-9a-f]+)")
 _ZONE = re.compile(r"Node (\d+), zone\s+(\w+)")
@@ -79,7 +84,7 @@ class RealBoot:
 
 def dmesg_lines(lines: list[str]) -> list[str]:
     """Kernel log lines as compared: no timestamps, no trailing blanks."""
-    return [_TIMESTAMP.sub("", line.rstrip()) for line in lines]
+    return [strip_prefix(line.rstrip()) for line in lines]
 
 
 def memblock_dumps(dmesg: list[str]) -> list[dict[str, list[list[int | None]]]]:

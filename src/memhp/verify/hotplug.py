@@ -21,6 +21,8 @@ from typing import Any, TextIO
 
 from memhp.verify.kernel import VerifyError
 
+__all__ = ["Player", "Qmp"]
+
 
 class Qmp:
     """A minimal QMP client: greeting, qmp_capabilities, then one command at a time

@@ -13,6 +13,9 @@ import gzip
 import stat
 from dataclasses import dataclass
 
+__all__ = ["CpioEntry", "INIT_SCRIPT", "NEWC_MAGIC", "TRAILER", "build_initramfs",
+           "initramfs_entries", "read_newc", "write_newc"]
+
 NEWC_MAGIC = b"070701"
 TRAILER = "TRAILER!!!"
 _FIELDS = ("ino", "mode", "uid", "gid", "nlink", "mtime", "filesize", "devmajor",

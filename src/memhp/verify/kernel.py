@@ -33,6 +33,10 @@ from pathlib import Path
 from memhp.errors import InputError
 from memhp.kernel.profile import load_profile
 
+__all__ = ["BUSYBOX_PACKAGE", "META_PACKAGE", "SYSTEM_BUSYBOX", "VerifyError", "cache_dir",
+           "cached_kernels", "elf_static_x86_64", "fetch_kernel", "fetch_kernel_package",
+           "find_busybox", "find_kernel", "image_package", "main", "versioned_kernel_package"]
+
 META_PACKAGE = "linux-image-amd64"
 BUSYBOX_PACKAGE = "busybox-static"
 SYSTEM_BUSYBOX = Path("/bin/busybox")

@@ -23,10 +23,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from memhp.firmware.logline import strip_prefix
 from memhp.firmware.types import E820_USABLE, Machine
-from memhp.kernel.setup import possible_cpus
+from memhp.kernel.pfn import round_up
+from memhp.kernel.smpboot import possible_cpus
 from memhp.verify.hotplug import Player
 from memhp.verify.kernel import VerifyError
+
+__all__ = ["BASE_PARAMS", "FIRMWARES", "FOUR_GIB", "GiB", "MiB", "OFFLINE_PARAM", "OVMF_IMAGES",
+           "PC_LOW_END", "Progress", "Q35_LOW_END", "QEMU", "RunResult", "VmSpec", "base_cmdline",
+           "check_accel", "check_qemu", "efi_params", "find_ovmf", "guess_machine_type",
+           "high_usable", "low_usable_end", "make_append", "mem_arg", "own_params", "qemu_args",
+           "ram_mib", "run_vm", "spec_from_machine"]
 
 QEMU = "qemu-system-x86_64"
 FIRMWARES = ("seabios", "ovmf")
@@ -97,7 +105,7 @@ def high_usable(machine: Machine) -> int:
 def ram_mib(machine: Machine) -> int:
     """``-m`` in MiB: the usable end below 4 GiB rounded up to 1 MiB, plus all usable RAM
     above 4 GiB (QEMU maps RAM beyond its PCI hole from 4 GiB on)."""
-    low = -(-low_usable_end(machine) // MiB) * MiB
+    low = round_up(low_usable_end(machine), MiB)
     return (low + high_usable(machine)) // MiB
 
 
@@ -196,7 +204,6 @@ class RunResult:
     stderr: str
 
 
-_TS = re.compile(r"^\[\s*\d+\.\d+\]\s?")
 _ANSI = re.compile(r"\x1b(?:\[[0-9;?]*[A-Za-z]|[A-Za-z])")
 _MARKER = re.compile(r"^=====([A-Z_]+)=====")
 
@@ -227,7 +234,7 @@ class Progress:
         if m:
             self.section = m.group(1).lower()
         elif clean:
-            self.last = _TS.sub("", clean)
+            self.last = strip_prefix(clean)
 
     def tick(self, force: bool = False) -> None:
         now = time.monotonic()

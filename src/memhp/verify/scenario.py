@@ -24,6 +24,9 @@ from memhp.firmware.types import Srat, SratCpu, SratEntry, SratMemory
 from memhp.inputfile import read_text, stdin_name
 from memhp.verify.qemu import FIRMWARES, MiB, VmSpec, efi_params, make_append, own_params
 
+__all__ = ["DEFAULT_SMP", "MACHINE_TYPES", "Scenario", "load_scenario", "parse_scenario",
+           "parse_size", "spec_from_scenario"]
+
 MACHINE_TYPES = ("pc", "q35")
 DEFAULT_SMP = 2
 # The header IDs of the corpus generator's SRATs, so that a corpus scenario gives its

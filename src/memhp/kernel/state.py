@@ -1,0 +1,150 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""``Boot``: what the modelled boot decided, step by step, and its bookkeeping.
+
+Every step of the boot sequence (``memhp.kernel.setup``) reads and extends one ``Boot``.
+The steps live in the module named after the kernel file they model; this module holds
+only the record they share and the helpers every step uses to reserve or allocate boot
+memory, so that each reservation keeps a name (``reservation_owners``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from memhp.firmware.types import E820Entry, Machine
+from memhp.intervals import Ranges
+from memhp.kernel import memblock as mbk
+from memhp.kernel.profile import KernelProfile
+
+if TYPE_CHECKING:  # types only: the step modules import this one
+    from memhp.kernel.efi import EfiBoot, Unknown
+    from memhp.kernel.memory_blocks import Blocks
+    from memhp.kernel.memory_hotplug import Verdicts
+    from memhp.kernel.mm_init import ZoneLayout
+    from memhp.kernel.numa import NumaResult
+    from memhp.kernel.percpu import PercpuLayout
+    from memhp.kernel.sparse import SparseAllocs, SparseMap
+
+__all__ = ["CALLER_WHAT", "Boot", "alloc", "dump", "reservation_owners"]
+
+
+@dataclass
+class Boot:
+    """Everything the modelled boot decided, with the kernel's messages in order."""
+
+    machine: Machine
+    profile: KernelProfile
+    memblock: mbk.Memblock
+    e820: tuple[E820Entry, ...] = ()
+    max_pfn: int = 0
+    max_low_pfn: int = 0
+    dumps: list[list[list[list[int | None]]]] = field(default_factory=list)
+    numa: NumaResult | None = None
+    sparse: SparseMap | None = None
+    zones: ZoneLayout | None = None
+    block_size: int = 0
+    blocks: Blocks = field(default_factory=lambda: _blocks())
+    reservations: list[tuple[int, int, str]] = field(default_factory=list)  # what each is
+    cpu_node: list[int] = field(default_factory=list)  # node of each possible CPU
+    dma_reserve: int = 0
+    hotplug: list[tuple[int, int, int | None]] = field(default_factory=list)  # after NUMA
+    kernel_at_numa: list[tuple[int, int, int | None]] = field(default_factory=list)
+    events_at_numa: int = 0
+    sparse_allocs: SparseAllocs | None = None
+    percpu: PercpuLayout | None = None
+    zonelists: dict[int, list[int]] = field(default_factory=dict)
+    managed: dict[tuple[int, int], int] = field(default_factory=dict)  # (nid, zone) -> pages
+    offline: Verdicts = field(default_factory=lambda: _verdicts())
+    efi: EfiBoot | None = None  # UEFI boots: boot services memory kept or freed
+    unknown: list[Unknown] = field(default_factory=list)  # facts the input cannot decide
+    log: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # model limits and kernel fallbacks
+
+    def unknown_fact(self, fact: str) -> bool:
+        """Whether the input cannot decide ``fact`` (one of kernel.efi's fact names)."""
+        return any(fact in u.affects for u in self.unknown)
+
+    def reserve(self, base: int, size: int, what: str, caller: str = "",
+                kern: bool = False) -> None:
+        """memblock_reserve(), or memblock_reserve_kern() for the kernel's own memory, of a
+        range whose owner the model names (``what``)."""
+        if kern:
+            mbk.memblock_reserve_kern(self.memblock, base, size, caller)
+        else:
+            mbk.memblock_reserve(self.memblock, base, size, caller)
+        self.reservations.append((base, base + size, what))
+
+
+def _blocks() -> Blocks:
+    from memhp.kernel.memory_blocks import Blocks  # the step modules import this one
+
+    return Blocks()
+
+
+def _verdicts() -> Verdicts:
+    from memhp.kernel.memory_hotplug import Verdicts
+
+    return Verdicts()
+
+
+def dump(boot: Boot) -> None:
+    """memblock_dump_all() at a point the real log shows it (with ``memblock=debug``)."""
+    mb = boot.memblock
+    boot.dumps.append([mbk.snapshot(mb.memory), mbk.snapshot(mb.reserved)])
+    if boot.machine.cmdline.memblock_debug:
+        boot.log.extend(mbk.memblock_dump_all(mb))
+
+
+def alloc(b: Boot, size: int, caller: str, align: int = 64, lo: int = 0,
+          hi: int = mbk.MEMBLOCK_ALLOC_ACCESSIBLE, nid: int = mbk.NUMA_NO_NODE) -> int:
+    """memblock_alloc() on behalf of ``caller`` (its owner is named by CALLER_WHAT)."""
+    return mbk.memblock_alloc_internal(b.memblock, size, align, lo, hi, nid, False, caller)
+
+
+CALLER_WHAT = {
+    "reserve_real_mode": "real-mode trampoline",
+    "alloc_low_pages": "direct-map page tables",
+    "sparse_init": "mem_section root array",
+    "sparse_index_alloc": "mem_section root page",
+    "sparse_init_nid": "struct pages (memory map) and usemaps",
+    "vmemmap_alloc_block_zero": "vmemmap page tables",
+    "vmemmap_populate": "struct pages of a node that cannot hold its own",
+    "pcpu_fc_alloc": "per-CPU areas",
+    "swiotlb_init_remap": "swiotlb bounce buffer",
+    "alloc_large_system_hash": "dentry and inode hash tables",
+    "acpi_parse_hpet": "small boot allocations",
+    "io_apic_init_mappings": "small boot allocations",
+    "e820__reserve_resources": "small boot allocations",
+    "firmware_map_add_early": "small boot allocations",
+    "register_nosave_region": "small boot allocations",
+    "start_kernel": "small boot allocations",
+    "alloc_bootmem_cpumask_var": "small boot allocations",
+    "spp_getpage": "fixmap page tables",
+    "pcpu_build_alloc_info": "per-CPU allocator metadata",
+    "efi_memmap_alloc": "EFI memory map (the kernel's copy)",
+    "pcpu_embed_first_chunk": "per-CPU allocator metadata",
+    "pcpu_setup_first_chunk": "per-CPU allocator metadata",
+    "pcpu_alloc_first_chunk": "per-CPU allocator metadata",
+}
+
+
+def reservation_owners(b: Boot, upto: int | None = None) -> list[tuple[int, int, str]]:
+    """Every named boot reservation, [start, end) and what it holds (of the first ``upto``
+    memblock events only, when given)."""
+    out = list(b.reservations)
+    events = b.memblock.events[:upto]
+    frees = [(i, e.base, e.base + e.size) for i, e in enumerate(events) if e.kind == "free"]
+    freed = Ranges([(s, t) for _, s, t in frees])
+    for i, e in enumerate(events):
+        lo, hi = e.span
+        if e.kind == "alloc" and not (
+                freed.overlap(lo, hi)
+                and any(j > i and s <= lo and hi <= t for j, s, t in frees)):
+            what = CALLER_WHAT.get(e.caller, e.caller)
+            if e.caller == "alloc_node_data":
+                what = f"NODE_DATA({e.nid})"
+            elif e.caller == "swiotlb_init_remap" and e.size != b.profile.swiotlb_size:
+                what = "swiotlb metadata"
+            out.append((lo, hi, what))
+    return out
