@@ -401,3 +401,17 @@ def test_acpi_memory_node(pxm: int, start: int, want: int) -> None:
     meminfo = [(0, 2 * G, 0), (2 * G, 3 * G, 1), (4 * G, 16 * G, 1)]
     nid, how = acpi_memory_node({0: 0, 1: 1}, meminfo, pxm, start)
     assert nid == want and bool(how) == (pxm == 7)
+
+
+def test_unknown_offline_makes_the_rest_unknown() -> None:
+    """p01's memory1 may hold the CPUs' first allocations (the boot model says unknown):
+    offlining it is unknown, and so is every state after it, with the reason."""
+    out = json.loads(run(["predict", str(HERE.parent / "examples" /
+                                         "p01_movable_node_hotplug_node1.toml"),
+                          "--offline", "0-2", "--format", "json"]))
+    first, end = out["runtime"]
+    assert first["results"]["0"]["result"] == "failed"
+    assert first["results"]["1"] == "unknown" and "2" not in first["results"]
+    assert end["run"] == "dump END" and "CPUs allocate" in end["unknown"]
+    reason = out["runtime_steps"][0]["results"]["0"]["offline"]
+    assert reason["cause"] == "boot" and "spans zones" in reason["detail"]

@@ -255,7 +255,7 @@ def hotplug_config(cmd: CommandLine, prof: KernelProfile) -> HotplugConfig:
     ``memory_hotplug.*`` module parameters, applied in command-line order; a value a
     handler rejects leaves the setting as it was (noted)."""
     default, source = prof.memhp_default_online_type, (
-        f"the kernel build's default ({prof.memhp_default_online_config})")
+        f"the kernel build's default: {prof.memhp_default_online_config}")
     policy, ratio, numa_aware, memmap, force = "contig-zones", 301, True, False, False
     notes: list[str] = []
     force_ok = prof.has("memmap_on_memory_force")
@@ -612,12 +612,12 @@ OFFLINE_CAUSES = {
 
 def offline_outcome(blk: HotBlock) -> OfflineOutcome:
     """Whether offline_pages() succeeds on an online block."""
-    if blk.zone is None:
-        return OfflineOutcome("failed", "zone_none")
-    if blk.early and blk.boot_verdict is not None:
+    if blk.early and blk.boot_verdict is not None:  # still as the boot left it
         v = blk.boot_verdict
         result = {"offlined": "ok"}.get(v.result, v.result)
         return OfflineOutcome(result, "boot", v.reason)
+    if blk.zone is None:
+        return OfflineOutcome("failed", "zone_none")
     if blk.zone == ZONE_MOVABLE:
         return OfflineOutcome("ok", "movable")
     return OfflineOutcome("ok", "hotadded_kernel")
@@ -637,6 +637,7 @@ def memory_block_offline(st: MemState, blk: HotBlock) -> OfflineOutcome:
     adjust_present_page_count(st, blk, z, -(blk.nr_pages - v))
     z.managed -= blk.nr_pages - v
     blk.state, blk.zone, blk.choice, blk.pieces = "offline", None, None, ()
+    blk.boot_verdict = None  # its boot contents are gone; onlined again it is fresh memory
     shrink_zone_span(st, z, blk.start_pfn + v, blk.start_pfn + blk.nr_pages)
     if v:
         shrink_zone_span(st, z, blk.start_pfn, blk.start_pfn + v)  # mhp_deinit_memmap_on_memory
