@@ -187,3 +187,15 @@ def test_efi_memmap_3x_form() -> None:
             "efi: mem01: type=7, attr=0xf, range=[0x0000000000001000-0x00000000000a0000) (0MB)\n")
     assert parse_efi_memmap(text, "t") == (EfiMemoryDescriptor(3, 0, 0x1000, 0xF),
                                             EfiMemoryDescriptor(7, 0x1000, 0xA0000, 0xF))
+
+
+def test_cut_log_says_what_is_missing() -> None:
+    """A paste that stops right after the memory map: no ACPI table list, no command line
+    before it; both are said, and the SRAT is not guessed."""
+    m = machine_from_boot_log("BIOS-e820: [mem 0x0000000000000000-0x000000000009fbff] usable\n",
+                              "cut.log")
+    assert m.srat is None
+    assert any("log ends before the kernel listed them" in n for n in m.notes)
+    assert any("no 'Command line:' line" in n for n in m.notes)
+    full = machine_from_boot_log("\n".join(MESSAGES) + "\n", "full.log")
+    assert not any("ACPI table lines" in n or "Command line" in n for n in full.notes)

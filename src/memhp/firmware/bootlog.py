@@ -373,6 +373,22 @@ def parse_setup_data(text: str) -> tuple[tuple[int, int], ...]:
     return tuple(sorted(b for b in blobs if b[0] < b[1]))
 
 
+def missing_lines(text: str, tables: tuple[AcpiTable, ...], cmdline: str | None) -> list[str]:
+    """What a cut log lacks that the prediction uses, in one note each: the ACPI table list
+    (printed after the memory map; absent only when the paste ends before it or the kernel
+    ran with ``acpi=off``) and the command line."""
+    notes = []
+    if not tables and "acpi=off" not in (cmdline or "").split():
+        ended = not any(_AFTER_NUMA.match(line) for line in text.splitlines())
+        notes.append("no ACPI table lines" + (" (the log ends before the kernel listed them)"
+                                                if ended else "") +
+                     ": the tables' boot reservations are missing from the prediction")
+    if cmdline is None:
+        notes.append("no 'Command line:' line: predicted with an empty command line "
+                     "(give --cmdline)")
+    return notes
+
+
 def machine_from_boot_log(
     text: str, source: str, cmdline_override: str | None = None, srat: Srat | None = None
 ) -> Machine:
@@ -406,6 +422,7 @@ def machine_from_boot_log(
         notes.extend(srat_notes)
     raw = (cmdline_override if cmdline_override is not None
            else parse_command_line(log.text, source))
+    notes.extend(missing_lines(log.text, tables, raw))
     memmap = parse_efi_memmap(log.text, source)
     return ovmf.complete_handover(Machine(
         e820=e820,
