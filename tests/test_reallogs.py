@@ -53,6 +53,7 @@ _EARLY = re.compile(r"^\s+node\s+(\d+): \[mem " + _ADDR + "-" + _ADDR + r"\]$")
 _INITMEM = re.compile(r"^Initmem setup node (\d+) (?:\[mem " + _ADDR + "-" + _ADDR
                       + r"\]|as memoryless)$")
 _NODE_DATA = re.compile(r"^NODE_DATA\((\d+)\) allocated")
+_NODE_DATA_3X = re.compile(r"^\s+NODE_DATA \[mem ")  # 3.x setup_node_data()
 _NODE_DATA_ON = re.compile(r"^\s+NODE_DATA\((\d+)\) on node (\d+)$")
 
 Group = list[tuple[object, ...]]
@@ -85,11 +86,16 @@ def groups(text: str) -> dict[str, Group | None]:
         # ZONE_DEVICE is printed only by kernels built with it: not the layout
         zones = [z for z in zones if z[0] != "Device"]
     home: dict[int, int] = {}
+    last_initmem = None
     for line in lines:
         if (m := _NODE_DATA.match(line)):
             home[int(m.group(1))] = int(m.group(1))
         elif (m := _NODE_DATA_ON.match(line)):
             home[int(m.group(1))] = int(m.group(2))
+        elif (m := _INITMEM.match(line)):
+            last_initmem = int(m.group(1))
+        elif _NODE_DATA_3X.match(line) and last_initmem is not None:
+            home.setdefault(last_initmem, last_initmem)  # 3.x: under its Initmem line
     initmem = [(int(m.group(1)), *_hex(m, 2, 3)) for ln in lines if (m := _INITMEM.match(ln))]
     return {
         "zone_ranges": zones,
