@@ -33,7 +33,7 @@ from memhp.kernel import memory_blocks as mblk
 from memhp.kernel import memory_hotplug as mh
 from memhp.kernel.mm_init import ZONE_NAMES
 from memhp.kernel.profile import KernelProfile
-from memhp.kernel.setup import Boot
+from memhp.kernel.state import Boot
 from memhp.platform import qemu
 from memhp.units import human
 

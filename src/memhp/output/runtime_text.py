@@ -14,7 +14,7 @@ from memhp.firmware.hotplug import DimmAdd, DimmRemove, Dump, SetState, WaitBloc
 from memhp.kernel import memory_hotplug as mh
 from memhp.kernel.memory_blocks import StoreResult
 from memhp.kernel.mm_init import ZONE_NAMES
-from memhp.kernel.setup import Boot
+from memhp.kernel.state import Boot
 from memhp.output import json_facts
 from memhp.output.terminal import Style
 from memhp.runtime import HotplugOption, Session, Step, runtime_facts
