@@ -57,6 +57,28 @@ class Step:
     blocks_now: int | None = None
     unknown: str = ""
     node_offlined: int | None = None
+    zone_changes: list[ZoneChange] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ZoneChange:
+    """A zone a step changed: (start_pfn, spanned, present, managed) before and after."""
+
+    nid: int
+    zone: str
+    before: tuple[int, int, int, int]
+    after: tuple[int, int, int, int]
+
+
+def _zones_now(st: mh.MemState) -> dict[tuple[int, int], tuple[int, int, int, int]]:
+    return {k: (z.start_pfn, z.spanned, z.present, z.managed) for k, z in st.zones.items()}
+
+
+def _zone_changes(before: dict[tuple[int, int], tuple[int, int, int, int]],
+                  after: dict[tuple[int, int], tuple[int, int, int, int]]) -> list[ZoneChange]:
+    empty = (0, 0, 0, 0)
+    return [ZoneChange(nid, ZONE_NAMES[idx], before.get((nid, idx), empty), a)
+            for (nid, idx), a in sorted(after.items()) if before.get((nid, idx), empty) != a]
 
 
 @dataclass
@@ -128,11 +150,14 @@ def play(b: Boot, events: list[Event], region: qemu.DeviceMemory | None = None,
         return s
 
     for cold in [e for e in events if isinstance(e, DimmAdd) and e.at_boot]:
+        before = _zones_now(st)
         steps.append(add(cold))
+        steps[-1].zone_changes = _zone_changes(before, _zones_now(st))
     boot_state = _snapshot(st, cfg)
     for e in events:
         if isinstance(e, DimmAdd) and e.at_boot:
             continue
+        before = _zones_now(st)
         if unknown:
             steps.append(Step(e, guest_command(e), unknown=unknown))
             continue
@@ -166,6 +191,7 @@ def play(b: Boot, events: list[Event], region: qemu.DeviceMemory | None = None,
             steps.append(Step(e, guest_command(e), state=_snapshot(st, cfg)))
         elif isinstance(e, WaitBlocks):
             steps.append(Step(e, guest_command(e), blocks_now=len(st.blocks)))
+        steps[-1].zone_changes = _zone_changes(before, _zones_now(st))
     return Session(cfg, region, boot_state, steps, st, out_notes)
 
 

@@ -160,6 +160,19 @@ def step_lines(step: Step, s: Session, style: Style) -> list[str]:
     return out
 
 
+def zone_change_lines(step: Step) -> list[str]:
+    """What the step did to the zones: span, present and managed before -> after."""
+    out = []
+    for c in step.zone_changes:
+        (s0, sp0, p0, m0), (s1, sp1, p1, m1) = c.before, c.after
+        span = (f"[pfn {s1}-{s1 + sp1}) unchanged" if (s0, sp0) == (s1, sp1) else
+                f"[pfn {s0}-{s0 + sp0}) -> [pfn {s1}-{s1 + sp1})" if sp0 and sp1 else
+                f"now [pfn {s1}-{s1 + sp1})" if sp1 else "now empty")
+        out.append(f"  zone {c.zone} of node {c.nid}: span {span}; present {p0} -> {p1}, "
+                   f"managed {m0} -> {m1}")
+    return out
+
+
 def _state_lines(state: dict[str, Any]) -> list[str]:
     out: list[str] = []
     for nid, zones in state["zoneinfo"].items():
@@ -197,7 +210,7 @@ def render(s: Session, style: Style) -> str:
              + (f"{s.region.end - 1:#x}]" if s.region.end else "...]")
              + f" ({s.region.source})"]
     for i, step in enumerate(s.steps, 1):
-        body = step_lines(step, s, style)
+        body = step_lines(step, s, style) + zone_change_lines(step)
         lines.append(f"{i:>2}. {body[0]}")
         lines += [f"    {ln}" for ln in body[1:]]
     lines += [f"note: {n}" for n in s.notes]
@@ -252,6 +265,11 @@ def step_json(step: Step) -> dict[str, Any]:
                    removed=ej.removed, node_offlined=step.node_offlined)
     if step.results:
         out["results"] = {str(b): _store_json(r) for b, r in step.results.items()}
+    out["zone_changes"] = [
+        {"node": c.nid, "zone": c.zone,
+         **{f"{k}_{when}": v for when, vals in (("before", c.before), ("after", c.after))
+            for k, v in zip(("start_pfn", "spanned", "present", "managed"), vals,
+                            strict=True)}} for c in step.zone_changes]
     return out
 
 
