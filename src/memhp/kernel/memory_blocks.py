@@ -118,14 +118,15 @@ def _block_at(b: MemoryBlock, bid: int) -> MemoryBlock:
 
 def memory_dev_init(
     mb: mbk.Memblock, layout: ZoneLayout, sparse: SparseMap, block_size: int,
-    online: list[int], prof: KernelProfile,
+    online: list[int], prof: KernelProfile, per_block: bool = False,
 ) -> Blocks:
     """memory_dev_init() + register_one_node() for each online node, in block-id order.
 
     A node links a block when one of the block's pfns in a present section is the node's
     by early_pfn_to_nid(): its memory region's node, or the first online node for a hole.
     Blocks between two boundaries of anything that decides this (present sections, memory
-    regions, node spans, zones) are alike: the first stands for the run.
+    regions, node spans, zones) are alike: the first stands for the run (``per_block``:
+    each block is worked out on its own).
     """
     sections_per_block = block_size >> prof.section_size_bits
     block_pages = sections_per_block * sparse.pages_per_section
@@ -171,6 +172,8 @@ def memory_dev_init(
         nodes.sort()
         return MemoryBlock(bid, spfn, block_pages, "online", tuple(nodes), zone)
 
+    if per_block:  # every block on its own (the reference the tests compare the runs with)
+        cuts = [i for lo, hi in ids for i in range(lo, hi)]
     return Blocks((a, b - a, block(a)) for lo, hi in ids for a, b in segments(lo, hi, cuts))
 
 

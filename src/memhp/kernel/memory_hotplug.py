@@ -85,14 +85,15 @@ def predict_offline(
     blocks: Blocks, zones: ZoneLayout, mb: mbk.Memblock, e820: tuple[E820Entry, ...],
     owners: list[tuple[int, int, str]], initrd: tuple[int, int] | None,
     zonelists: dict[int, list[int]], cpu_node: list[int], prof: KernelProfile,
-    freed_late: list[tuple[int, int]] | None = None,
+    freed_late: list[tuple[int, int]] | None = None, per_block: bool = False,
 ) -> Verdicts:
     """offline_pages() for every block, in block order, with the reason for each failure.
     ``freed_late``: reserved ranges given back after boot besides the initrd (EFI boot
     services memory).
 
     Blocks between two boundaries of what decides (System RAM, reserved memory, the named
-    boot reservations, zones) are alike, so the first block of such a run stands for it.
+    boot reservations, zones) are alike, so the first block of such a run stands for it
+    (``per_block``: each block is worked out on its own).
     """
     ps = prof.page_size
     ram = Ranges([(e.start, e.end) for e in e820 if e.type == E820_USABLE])
@@ -140,6 +141,8 @@ def predict_offline(
         edges += [x * ps for nz in zones.nodes.values() for z in nz.zones if z.present
                   for x in (z.start_pfn, z.end_pfn)]
         cuts = sorted({x // block_bytes for x in edges})
+        if per_block:
+            cuts = [i for first, count, _ in blocks.runs for i in range(first, first + count)]
         for first, count, b in blocks.runs:
             for lo, hi in segments(first, first + count, cuts):
                 runs.append((lo, hi - lo, verdict(blocks.make(b, lo))))

@@ -1,0 +1,95 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""The model on runs against the same model element by element, on random small machines.
+
+Sections, memory blocks and offline verdicts are kept as runs of alike elements, worked
+out once per run; here every section and block is worked out on its own instead and the
+two must agree, element for element.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+from memhp.intervals import IdRuns, IntSet, segments
+from memhp.kernel.efi import boot_services_freed
+from memhp.kernel.memory_blocks import memory_dev_init
+from memhp.kernel.memory_hotplug import predict_offline
+from memhp.kernel.profile import load_profile
+from memhp.kernel.setup import boot
+from memhp.kernel.state import Boot, reservation_owners
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+from make_server import server  # noqa: E402
+
+PROFILES = ("debian-6.1-amd64", "debian-7.2-amd64")
+
+
+def random_boot(seed: int) -> Boot:
+    """A small server: 1-8 nodes, 4-512 GiB, some nodes or risers hot-pluggable, one of the
+    usual command lines, bare metal or not."""
+    rnd = random.Random(seed)
+    nodes = rnd.choice([1, 2, 3, 4, 8])
+    gib = rnd.choice([4, 6, 64, 96, 256, 512])
+    m = server(nodes, gib / 1024, rnd.choice([1, 2, 8]),
+               rnd.choice(["movable_node", "", "kernelcore=30%", "movablecore=20%",
+                           "movable_node mem=" + str(gib // 2) + "G"]),
+               hotplug=set(rnd.sample(range(nodes), rnd.randint(0, nodes))),
+               riser_gib=rnd.choice([0, 0, 2, 16]))
+    m = dataclasses.replace(m, hypervisor=rnd.random() < 0.4)
+    return boot(m, load_profile(rnd.choice(PROFILES)))
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_runs_match_element_by_element(seed: int) -> None:
+    b = random_boot(seed)
+    assert b.numa is not None and b.zones is not None and b.sparse is not None
+    # sections: present where RAM touches them, the node of the first region that does
+    pps = b.sparse.pages_per_section
+    shift = b.profile.section_size_bits
+    nids: dict[int, int | None] = {}
+    for r in b.memblock.memory.regions:
+        s, e = -(-r.base // b.profile.page_size), r.end // b.profile.page_size
+        if s < e:
+            for nr in range(s * b.profile.page_size >> shift,
+                            ((e * b.profile.page_size - 1) >> shift) + 1):
+                nids.setdefault(nr, r.nid)
+    assert b.sparse.present == tuple(sorted(nids))
+    assert b.sparse.section_nid == tuple(nids[n] for n in sorted(nids))
+    for z in (z for nz in b.zones.nodes.values() for z in nz.zones if z.spanned):
+        brute = sum(min(z.end_pfn, (n + 1) * pps) - max(z.start_pfn, n * pps) for n in nids
+                    if n * pps < z.end_pfn and z.start_pfn < (n + 1) * pps)
+        assert b.sparse.present_pages_in(z.start_pfn, z.end_pfn) == brute
+    # memory blocks and their verdicts
+    one = memory_dev_init(b.memblock, b.zones, b.sparse, b.block_size, b.numa.online,
+                          b.profile, per_block=True)
+    assert list(one) == list(b.blocks)
+    if b.managed:
+        verdicts = predict_offline(one, b.zones, b.memblock, b.e820, reservation_owners(b),
+                                   b.machine.initrd, b.zonelists, b.cpu_node, b.profile,
+                                   boot_services_freed(b), per_block=True)
+        assert list(verdicts) == list(b.offline)
+
+
+def test_segments_isolate_the_cuts() -> None:
+    assert list(segments(0, 10, [3, 4, 8])) == [(0, 3), (3, 4), (4, 5), (5, 8), (8, 9),
+                                                 (9, 10)]
+    assert list(segments(5, 7, [1, 20])) == [(5, 7)]
+
+
+def test_id_runs_and_int_set() -> None:
+    runs = IdRuns([(0, 3, "a"), (3, 2, "a"), (7, 2, "b")], lambda v, i: v)
+    assert len(runs) == 7 and runs.runs == [(0, 5, "a"), (7, 2, "b")]
+    assert runs[5] == "b" and runs[-1] == "b" and runs.by_id(6) is None
+    assert runs.spans(lambda v: v == "b") == [(7, 9)] and runs.run_end(1) == 5
+    s = IntSet()
+    s.add_range(10, 20)
+    s.add_range(30, 40)
+    s.add_range(20, 25)
+    assert s.missing(0, 50) == 50 - 25 and 24 in s and 25 not in s
+    s.discard(15)
+    assert 15 not in s and s.first_from(15) == 16 and s.first_from(41) is None
