@@ -64,6 +64,20 @@ class LiveMachine:
     kernel_release: str | None
     kernel_log: str
     log_problem: str  # why the kernel log gave no boot lines; "" when it did
+    lacking: tuple[str, ...] = ()  # the notes that name input the prediction had to go without
+
+
+class _Notes(list[str]):
+    """Notes in order; ``lacking`` are those naming input the prediction goes without."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lacking: list[str] = []
+
+
+def lack(notes: _Notes, text: str) -> None:
+    notes.append(text)
+    notes.lacking.append(text)
 
 
 def _at(root: str, rel: str) -> str:
@@ -230,7 +244,7 @@ def read_live_machine(root: str = "/", kernel_log: tuple[str, str] | None = None
     """The firmware input of the machine whose /proc and /sys are below ``root``;
     ``kernel_log`` (text, where from) replaces dev/kmsg, e.g. ``journalctl -k -b`` output
     when the ring buffer no longer holds the boot."""
-    notes: list[str] = []
+    notes = _Notes()
     kmsg = _at(root, "dev/kmsg")
     if kernel_log is not None:
         (log, kmsg), log_problem = kernel_log, ""
@@ -242,8 +256,8 @@ def read_live_machine(root: str = "/", kernel_log: tuple[str, str] | None = None
         log_problem = ("it does not hold the boot lines (the ring buffer has wrapped? "
                        "`journalctl -k -b | memhp ... --boot-log -` gives them)")
     if log_problem:
-        notes.append(f"kernel log ({kmsg}) not read: {log_problem}; without it the ACPI "
-                     "table addresses are unknown")
+        lack(notes, f"kernel log ({kmsg}) not read: {log_problem}; without it the ACPI "
+                    "table addresses are unknown")
 
     version, why = _read_str(root, "proc/version")
     release = None
@@ -255,7 +269,7 @@ def read_live_machine(root: str = "/", kernel_log: tuple[str, str] | None = None
         release = osrelease.strip() if osrelease else None
     if release is None:
         why = why or "no `Linux version` line"
-        notes.append(f"kernel release unknown ({_at(root, 'proc/version')}: {why})")
+        lack(notes, f"kernel release unknown ({_at(root, 'proc/version')}: {why})")
 
     proc_cmdline, why_cmd = _read_str(root, "proc/cmdline")
     tables, blobs, why_acpi = _acpi_listing(root)
@@ -281,8 +295,8 @@ def read_live_machine(root: str = "/", kernel_log: tuple[str, str] | None = None
         machine = dataclasses.replace(machine, hypervisor="hypervisor" in flags,
                                       la57="la57" in flags)
     else:
-        notes.append(f"{_at(root, 'proc/cpuinfo')} not readable: whether this is a virtual "
-                     "machine and has 5-level paging is guessed")
+        lack(notes, f"{_at(root, 'proc/cpuinfo')} not readable: whether this is a virtual "
+                    "machine and has 5-level paging is guessed")
 
     srat: Srat | None = machine.srat  # the log's own SRAT lines, where the reader has them
     if sys_srat is not None:
@@ -290,8 +304,8 @@ def read_live_machine(root: str = "/", kernel_log: tuple[str, str] | None = None
     elif srat is None and (any(t.signature == "SRAT" for t in tables) or why_acpi):
         what = (f"{_at(root, 'sys/firmware/acpi/tables/SRAT')} not readable (needs root)"
                 if not why_acpi else f"{_at(root, 'sys/firmware/acpi/tables')}: {why_acpi}")
-        notes.append(f"{what}: the NUMA layout and hot-pluggable ranges are unknown; "
-                     "predicted as if the firmware gave no SRAT")
+        lack(notes, f"{what}: the NUMA layout and hot-pluggable ranges are unknown; "
+                    "predicted as if the firmware gave no SRAT")
     machine = dataclasses.replace(machine, srat=srat)
 
     possible, _ = _read_str(root, "sys/devices/system/cpu/possible")
@@ -302,11 +316,12 @@ def read_live_machine(root: str = "/", kernel_log: tuple[str, str] | None = None
     machine = dataclasses.replace(machine, name=machine.name or "this machine",
                                   kernel=release or machine.kernel,
                                   notes=(*machine.notes, *notes))
-    return LiveMachine(machine, root, release, log if boot_lines else "", log_problem)
+    return LiveMachine(machine, root, release, log if boot_lines else "", log_problem,
+                       tuple(notes.lacking))
 
 
 def _machine_from_sysfs(root: str, proc_cmdline: str | None, why_cmd: str,
-                        tables: tuple[AcpiTable, ...], notes: list[str]) -> Machine:
+                        tables: tuple[AcpiTable, ...], notes: _Notes) -> Machine:
     """The machine without the kernel log: boot_params, else /sys/firmware/memmap."""
     bp_path = _at(root, "sys/kernel/boot_params/data")
     data, why_bp = _read(root, "sys/kernel/boot_params/data", 1 << 16)
@@ -315,8 +330,8 @@ def _machine_from_sysfs(root: str, proc_cmdline: str | None, why_cmd: str,
     if data is not None:
         e820, initrd = parse_boot_params(data, bp_path)
         if len(e820) >= _E820_MAX_ZEROPAGE:
-            notes.append(f"{bp_path} holds {_E820_MAX_ZEROPAGE} e820 entries, the most it can; "
-                         "further entries in setup_data are not read")
+            lack(notes, f"{bp_path} holds {_E820_MAX_ZEROPAGE} e820 entries, the most it can; "
+                        "further entries in setup_data are not read")
     if not e820:
         try:
             entries = read_sys_firmware_memmap(_at(root, "sys/firmware/memmap"),
@@ -331,17 +346,17 @@ def _machine_from_sysfs(root: str, proc_cmdline: str | None, why_cmd: str,
                          f"{'y' if later == 1 else 'ies'} after the sorted boot map taken as "
                          "memory hot-added after boot")
         if any(e.type == E820_USABLE for e in e820):
-            notes.append("the firmware map comes from /sys/firmware/memmap: memory hot-added "
-                         "after boot above all boot memory cannot be told from boot memory")
+            lack(notes, "the firmware map comes from /sys/firmware/memmap: memory hot-added "
+                        "after boot above all boot memory cannot be told from boot memory")
     if initrd is None:
-        notes.append(f"where the initrd was loaded is unknown ({bp_path}: "
-                     f"{why_bp or 'no initrd'}): predicted without one")
+        lack(notes, f"where the initrd was loaded is unknown ({bp_path}: "
+                    f"{why_bp or 'no initrd'}): predicted without one")
     if proc_cmdline is None:
-        notes.append(f"{_at(root, 'proc/cmdline')} not readable ({why_cmd}): predicted with "
-                     "an empty command line")
+        lack(notes, f"{_at(root, 'proc/cmdline')} not readable ({why_cmd}): predicted with "
+                    "an empty command line")
     if tables:
-        notes.append("the ACPI table addresses are only in the kernel log: their boot "
-                     "reservations (acpi_reserve_initial_tables) are left out")
+        lack(notes, "the ACPI table addresses are only in the kernel log: their boot "
+                    "reservations (acpi_reserve_initial_tables) are left out")
     product, _ = _read_str(root, "sys/class/dmi/id/product_name")
     qemu = None
     if product and "Standard PC" in product:

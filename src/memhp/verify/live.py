@@ -252,8 +252,7 @@ def _reasons(live: LiveMachine, st: LiveState, pred: dict[str, Any], prof: Kerne
     if differ == {"zoneinfo:managed"}:
         out.append("only managed pages differ: they change after boot (balloon drivers, "
                    "free page reporting, memory failure, hugetlb or CMA set-up)")
-    out += [f"the input was incomplete: {n}" for n in live.machine.notes
-            if "not read" in n or "not readable" in n or "unknown" in n]
+    out += [f"the input was incomplete: {n}" for n in live.lacking]
     return out
 
 
