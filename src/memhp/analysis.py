@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from memhp.firmware.cmdline import parse_cmdline
 from memhp.firmware.types import Machine
 from memhp.intervals import intersect
-from memhp.kernel.mm_init import ZONE_MOVABLE
+from memhp.kernel.mm_init import ZONE_MOVABLE, MovableCause, ZoneLayout
+from memhp.kernel.numa import NumaFallback
 from memhp.kernel.profile import KernelProfile
 from memhp.kernel.setup import boot
 from memhp.kernel.state import Boot, reservation_owners
@@ -24,7 +25,8 @@ from memhp.units import human, id_ranges
 
 __all__ = ["Advice", "BlockVerdict", "NodeVerdict", "Option", "Outcome", "RATIO_FINE",
            "RATIO_IMPOSSIBLE", "advise", "attribute", "block_verdict", "differences",
-           "kernel_memory_on_node", "node_verdicts", "outcome", "where_is"]
+           "kernel_memory_on_node", "MOVABLE_CAUSE_TEXT", "movable_reason", "node_verdicts",
+           "outcome", "where_is"]
 
 # MOVABLE:KERNEL limits of Documentation/admin-guide/mm/memory-hotplug.rst
 RATIO_FINE = 3.0  # "up to 3:1 or even 4:1 are fine"
@@ -69,9 +71,27 @@ class BlockVerdict:
     memmap_nodes: tuple[int, ...] = ()
 
 
+MOVABLE_CAUSE_TEXT = {
+    MovableCause.MOVABLE_NODE: "movable_node: the lowest hotpluggable address",
+    MovableCause.KERNELCORE: "kernelcore=: kernel memory spread evenly over the nodes",
+    MovableCause.MOVABLECORE: "movablecore=: the kernel keeps total - movablecore, spread "
+                              "evenly over the nodes",
+    MovableCause.MIRROR: "kernelcore=mirror: the lowest memory that is not mirrored",
+}
+
+
+def movable_reason(zones: ZoneLayout, nid: int) -> str:
+    """Why ZONE_MOVABLE starts where it does on ``nid``, in words, from the recorded cause."""
+    cause = zones.movable.cause_of(nid)
+    return MOVABLE_CAUSE_TEXT[cause] if cause else "none"
+
+
 def kernel_memory_on_node(b: Boot, nid: int) -> list[str]:
-    """What the kernel had reserved on the node when NUMA set-up cleared its hotplug flag."""
-    kept = [(s, e) for s, e, n in b.kernel_at_numa if n == nid]
+    """What the kernel had reserved on the node when NUMA set-up cleared its hotplug flag
+    (numa_clear_kernel_node_hotplug's recorded cause), named."""
+    assert b.numa is not None
+    rec = b.numa.kernel_memory.get(nid)
+    kept = list(rec.reserved) if rec else []
     hits: list[tuple[str, int]] = []
     for s, e, what in reservation_owners(b, b.events_at_numa):
         if any(s < ke and ks < e for ks, ke in kept) and what not in (h[0] for h in hits):
@@ -83,7 +103,6 @@ def node_verdicts(b: Boot) -> list[NodeVerdict]:
     """One verdict per node."""
     assert b.numa is not None and b.zones is not None
     m, numa, zones, ps = b.machine, b.numa, b.zones, b.profile.page_size
-    cmd = m.cmdline
     srat_hot: dict[int, bool] = {}
     if m.srat is not None and numa.srat is not None:
         for e in m.srat.memory:
@@ -104,17 +123,16 @@ def node_verdicts(b: Boot) -> list[NodeVerdict]:
         removable = bool(blocks) and good == nblocks
         hot = [(s, e) for s, e, n in b.hotplug if n == nid]
         start = zones.zone_movable_pfn.get(nid)
-        mcause = ("movable_node" if start and cmd.movable_node else
-                  "kernelcore" if start and cmd.kernelcore else
-                  "movablecore" if start and cmd.movablecore else "none")
-        if cmd.numa_off and m.srat is not None:
+        decided = zones.movable.cause_of(nid)
+        mcause = str(decided) if decided else "none"
+        if numa.fallback is NumaFallback.NUMA_OFF:
             cause, rule = "numa_off", "numa=off"
             reason = "numa=off: the kernel ignores the SRAT, so no memory is hotpluggable"
-        elif not numa.from_srat and m.srat is not None:
+        elif numa.fallback is NumaFallback.SRAT_REJECTED:
             cause, rule = "numa_rejected", "x86_numa_init falls back to dummy_numa_init"
             reason = (f"the kernel rejected the SRAT ({numa.failure}) and fakes one node, so "
                       "the SRAT's hotplug ranges are ignored")
-        elif m.srat is None:
+        elif numa.fallback is NumaFallback.NO_SRAT:
             cause, rule = "no_srat", "dummy_numa_init"
             reason = "no SRAT: one fake node, nothing is marked hotpluggable"
         elif srat_hot.get(nid) and nid in numa.kernel_nodes:
@@ -126,7 +144,7 @@ def node_verdicts(b: Boot) -> list[NodeVerdict]:
         elif not srat_hot.get(nid):
             cause, rule = "not_hotpluggable", "acpi_numa_memory_affinity_init"
             reason = f"the SRAT does not mark node {nid}'s memory hot-pluggable"
-        elif not cmd.movable_node:
+        elif zones.movable.cause is not MovableCause.MOVABLE_NODE:
             cause, rule = "no_movable_node", "find_zone_movable_pfns_for_nodes"
             reason = (f"node {nid} keeps its hotplug flag, but without movable_node the kernel "
                       "does not put hotpluggable memory into ZONE_MOVABLE")
@@ -138,13 +156,18 @@ def node_verdicts(b: Boot) -> list[NodeVerdict]:
             cause, rule = "movable", "find_zone_movable_pfns_for_nodes"
             reason = (f"node {nid} is hotpluggable and has no kernel memory; with movable_node "
                       "all of it is ZONE_MOVABLE")
-        if mcause in ("kernelcore", "movablecore") and cause in (
+        if decided in (MovableCause.KERNELCORE, MovableCause.MOVABLECORE) and cause in (
                 "not_hotpluggable", "no_srat", "numa_rejected", "no_movable_node"):
             cause, rule = mcause, "find_zone_movable_pfns_for_nodes"
-            reason += (f"; {mcause}= puts {human(movable)} of it into ZONE_MOVABLE, spread "
-                       "evenly over the nodes")
-        if cmd.mem is not None and any(e.end > cmd.mem for e in m.e820):
-            reason += f"; mem={human(cmd.mem)} drops all RAM above {cmd.mem:#x}"
+            d = zones.movable
+            how = (f"kernelcore={human(d.required_kernelcore * ps)}" if decided is
+                   MovableCause.KERNELCORE else
+                   f"required kernelcore = total - movablecore = "
+                   f"{human(d.required_kernelcore * ps)}")
+            reason += (f"; {mcause}= puts {human(movable)} of it into ZONE_MOVABLE ({how}, "
+                       "spread evenly over the nodes)")
+        if b.mem_limit is not None:
+            reason += f"; mem={human(b.mem_limit)} drops all RAM above {b.mem_limit:#x}"
         if movable and pinned and not removable:
             reason += (f"; blocks {id_ranges(pinned)} still cannot go offline (see --block)")
         out.append(NodeVerdict(
@@ -204,11 +227,7 @@ def block_verdict(b: Boot, block_id: int) -> BlockVerdict | None:
             if r.base < hi and lo < r.end]
     holds = tuple(attribute(reservation_owners(b), kept))
     reason = v.reason if v else ""
-    cause = ("spans_zones" if "valid_zones is none" in reason else
-             "memory_holes" if reason.startswith("memory holes") else
-             "boot_memory" if reason.startswith("holds boot memory") else
-             "runtime_allocations" if "kernel allocations" in reason else
-             "runtime_spill" if v and v.result == "unknown" else "movable_or_free")
+    cause = v.cause if v else "movable_or_free"
     firmware = tuple((max(fw.start, lo), min(fw.end, hi), fw.type) for fw in b.e820
                      if fw.start < hi and lo < fw.end)
     secs: list[int] = []

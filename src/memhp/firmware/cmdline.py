@@ -126,20 +126,22 @@ class _Core:
     bytes: int | None = None
     percent: int = 0
     mirror: bool = False
+    written: str = ""  # the last value given, as written
 
     def result(self) -> CoreSize | None:
         if not self.given:
             return None
         if self.percent:
-            return CoreSize(percent=self.percent, mirror=self.mirror)
+            return CoreSize(percent=self.percent, mirror=self.mirror, written=self.written)
         size = self.bytes if self.bytes is not None or self.mirror else 0
-        return CoreSize(bytes=size, mirror=self.mirror)
+        return CoreSize(bytes=size, mirror=self.mirror, written=self.written)
 
 
 def _parse_core(name: str, value: str, core: _Core, notes: list[str]) -> None:
     """``cmdline_parse_core`` (mm/page_alloc.c): ``nn%`` or a memparse size."""
     number, used = _strtoull(value)
     core.given = True
+    core.written = value
     if value[used : used + 1] == "%":
         number &= _U64_MASK  # simple_strtoull's unsigned long long, before any check
         if number > 100:
@@ -223,6 +225,7 @@ def parse_cmdline(raw: str) -> CommandLine:
                          "parse_option_str, which dereferences it; memhp ignores the option")
         elif name == "kernelcore" and _has_option(value or "", "mirror"):
             kernelcore.given = kernelcore.mirror = True
+            kernelcore.written = value or ""
         elif name in ("kernelcore", "movablecore"):
             if value is None:
                 notes.append(f"Malformed early option '{param}'")
@@ -268,12 +271,6 @@ def parse_cmdline(raw: str) -> CommandLine:
         notes.append(f"mem= given {len(mems)} times: each removes RAM above it, so the lowest "
                      f"({min(mems):#x}) bounds RAM; max_mem_size (hotplug limit) is the last "
                      f"({mems[-1]:#x})")
-    if movable_node and (kernelcore.given or movablecore.given):
-        notes.append("movable_node is set: find_zone_movable_pfns_for_nodes then ignores "
-                     "kernelcore= and movablecore=")
-    elif kernelcore.mirror and movablecore.given:
-        notes.append("kernelcore=mirror is set: find_zone_movable_pfns_for_nodes then "
-                     "ignores movablecore=")
     return CommandLine(
         raw=raw,
         movable_node=movable_node,

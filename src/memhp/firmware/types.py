@@ -150,6 +150,12 @@ class CoreSize:
     bytes: int | None = None
     percent: int | None = None
     mirror: bool = False  # kernelcore=mirror
+    written: str = field(default="", compare=False)  # the value as the command line has it
+
+    def __str__(self) -> str:
+        if self.mirror:
+            return "mirror"
+        return self.written or (f"{self.percent}%" if self.percent else str(self.bytes or 0))
 
 
 @dataclass(frozen=True)

@@ -38,16 +38,27 @@ from memhp.units import human, id_ranges
 if TYPE_CHECKING:
     from memhp.kernel.memory_blocks import Blocks, MemoryBlock
 
-__all__ = ["AddResult", "HotBlock", "HotplugConfig", "MemState", "MemoryGroup", "OFFLINE_CAUSES",
-           "ONLINE_TYPES", "OfflineOutcome", "OfflineVerdict", "POLICIES", "RatioCheck", "Verdicts",
-           "ZONE_RULES", "ZoneChoice", "ZoneState", "add_memory_resource",
-           "adjust_present_page_count", "auto_movable_can_online_movable",
+__all__ = ["AddResult", "BOOT_OFFLINE_CAUSES", "HotBlock", "HotplugConfig", "MemState",
+           "MemoryGroup", "OFFLINE_CAUSES", "ONLINE_TYPES", "OfflineOutcome", "OfflineVerdict",
+           "POLICIES", "RatioCheck", "Verdicts", "ZONE_RULES", "ZoneChoice", "ZoneState",
+           "add_memory_resource", "adjust_present_page_count", "auto_movable_can_online_movable",
            "auto_movable_zone_for_pfn", "collapse_owners", "default_kernel_zone_for_pfn",
            "hotplug_config", "memmap_pages", "memory_block_offline", "memory_block_online",
            "mhp_supports_memmap_on_memory", "move_pfn_range_to_zone", "offline_after_boot",
            "offline_outcome", "predict_offline", "shrink_zone_span", "state_after_boot",
            "try_remove_memory", "vmemmap_pages_per_block", "zone_for_pfn_range"]
 
+
+
+
+BOOT_OFFLINE_CAUSES = {  # why a block can (not) go offline right after boot
+    "spans_zones": "the block spans zones or nodes (valid_zones none)",
+    "memory_holes": "not all of the block is System RAM",
+    "boot_memory": "the block holds boot memory the kernel keeps",
+    "runtime_allocations": "the running kernel's first allocations take its free pages",
+    "runtime_spill": "runtime allocations may spill into it (boot to boot)",
+    "movable_or_free": "all pages movable or free",
+}
 
 
 @dataclass(frozen=True)
@@ -57,6 +68,7 @@ class OfflineVerdict:
     block: int
     result: str  # "offlined", "failed" or "unknown"
     reason: str
+    cause: str = "movable_or_free"  # one of BOOT_OFFLINE_CAUSES
 
 
 def collapse_owners(owners: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
@@ -78,7 +90,7 @@ class Verdicts(IdRuns[OfflineVerdict]):
 
 
 def _verdict_at(v: OfflineVerdict, block: int) -> OfflineVerdict:
-    return v if v.block == block else OfflineVerdict(block, v.result, v.reason)
+    return v if v.block == block else OfflineVerdict(block, v.result, v.reason, v.cause)
 
 
 def predict_offline(
@@ -121,16 +133,17 @@ def predict_offline(
                        if z.present and z.start_pfn < b.start_pfn + b.nr_pages
                        and b.start_pfn < z.end_pfn] if b.nodes else []
                 why = "spans zones " + " and ".join(hit)
-            return OfflineVerdict(b.id, "failed", why + ": valid_zones is none")
+            return OfflineVerdict(b.id, "failed", why + ": valid_zones is none", "spans_zones")
         have = ram.overlap(lo, hi)
         if have < hi - lo:
             return OfflineVerdict(b.id, "failed", f"memory holes: only {have >> 20} MiB of its "
-                                  f"{(hi - lo) >> 20} MiB are System RAM")
+                                  f"{(hi - lo) >> 20} MiB are System RAM", "memory_holes")
         if pinned.overlap(lo, hi):
             names = sorted({what for s, e, what in active
                             if pinned.overlap(max(s, lo), min(e, hi))})
             return OfflineVerdict(b.id, "failed", "holds boot memory the kernel keeps: "
-                                  + (", ".join(names) if names else "reserved pages"))
+                                  + (", ".join(names) if names else "reserved pages"),
+                                  "boot_memory")
         return OfflineVerdict(b.id, "offlined", f"all pages movable or free ({b.zone})")
 
     runs: list[tuple[int, int, OfflineVerdict]] = []
@@ -177,7 +190,8 @@ def predict_offline(
                    if (nid, zidx) in kernel_zones else
                    f"kernel allocations at runtime take a page at the bottom of {where}, "
                    f"the node of {who} (seen on 7.2; which allocation is not identified)")
-            changed[free[0].id] = OfflineVerdict(free[0].id, "failed", why)
+            changed[free[0].id] = OfflineVerdict(free[0].id, "failed", why,
+                                                 "runtime_allocations")
         room = 0
         if free:
             lo = free[0].start_pfn * ps
@@ -191,7 +205,7 @@ def predict_offline(
                     spill.id, "unknown", f"{len(cpus)} CPUs allocate from {where}; their "
                     f"allocations (about {human(len(cpus) * prof.runtime_pages_per_cpu * ps)})"
                     f" may not fit in the {human(room * ps)} left free in the block below; "
-                    "where they land varies from boot to boot")
+                    "where they land varies from boot to boot", "runtime_spill")
     cuts_changed = sorted(changed)
     return Verdicts((lo, hi - lo, changed.get(lo) or base.make(v, lo))
                     for first, count, v in base.runs for lo, hi in segments(first, first + count,

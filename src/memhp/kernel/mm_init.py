@@ -9,6 +9,7 @@ present) and the holes ``memmap_init`` reports as "pages in unavailable ranges".
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from memhp.firmware.types import CommandLine
 from memhp.kernel import memblock as mbk
@@ -70,8 +71,9 @@ class ZoneLayout:
     zone_high: list[int]  # arch_zone_highest_possible_pfn
     zone_movable_pfn: dict[int, int]
     movable_zone: int
+    movable: MovableDecision = field(default_factory=lambda: MovableDecision())
     nodes: dict[int, NodeZones] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)  # why kernelcore=/movablecore= did what
+    notes: list[str] = field(default_factory=list)  # what the kernel did with the settings
     log: list[str] = field(default_factory=list)
     nr_kernel_pages: int = 0  # free_area_init_core(): present less memmap and DMA reserve
 
@@ -96,17 +98,45 @@ def _core_pages(total: int, size: int | None, percent: int | None, page_shift: i
     return (size or 0) >> page_shift
 
 
+class MovableCause(StrEnum):
+    """What set where ZONE_MOVABLE starts on a node (find_zone_movable_pfns_for_nodes)."""
+
+    MOVABLE_NODE = "movable_node"  # the node's lowest hotpluggable address
+    KERNELCORE = "kernelcore"  # kernelcore= spread evenly over the nodes
+    MOVABLECORE = "movablecore"  # required kernelcore = total - movablecore, spread evenly
+    MIRROR = "mirror"  # kernelcore=mirror: the lowest non-mirrored memory above 4G
+
+
+@dataclass(frozen=True)
+class MovableDecision:
+    """find_zone_movable_pfns_for_nodes() as data: per node where ZONE_MOVABLE starts and
+    what set it, the settings it ignored and why, and the figures it worked with."""
+
+    start: dict[int, int] = field(default_factory=dict)  # nid -> first pfn of ZONE_MOVABLE
+    cause: MovableCause | None = None  # the setting that decided (None: none asked)
+    ignored: tuple[str, ...] = ()  # given but ignored: "kernelcore", "movablecore"
+    totalpages: int = 0
+    required_kernelcore: int = 0  # pages (kernelcore/movablecore only)
+    required_movablecore: int = 0
+    no_room: bool = False  # the settings leave no memory for ZONE_MOVABLE
+    unmirrored_kernel: bool = False  # kernelcore=mirror with unmirrored memory below 4G
+
+    def cause_of(self, nid: int) -> MovableCause | None:
+        """What set ZONE_MOVABLE's start on ``nid`` (None: the node has none)."""
+        return self.cause if nid in self.start else None
+
+
 def find_zone_movable_pfns_for_nodes(
     mb: mbk.Memblock, cmd: CommandLine, zone_low: list[int], zone_high: list[int],
-    prof: KernelProfile, notes: list[str],
-) -> tuple[dict[int, int], int]:
-    """find_zone_movable_pfns_for_nodes(): where ZONE_MOVABLE starts on each node.
+    prof: KernelProfile,
+) -> tuple[MovableDecision, int]:
+    """find_zone_movable_pfns_for_nodes(): where ZONE_MOVABLE starts on each node, and why.
 
     ``movable_node`` wins: each node's movable zone starts at its lowest hotpluggable
     region.  Otherwise ``kernelcore=mirror``, else ``kernelcore=``/``movablecore=``
     spread kernel memory evenly over the nodes.  Starts are rounded up to
     MAX_ORDER_NR_PAGES and dropped when that passes the node's end.
-    Returns (zone_movable_pfn, movable_zone).
+    Returns (the decision, movable_zone).
     """
     movable_zone = next(i for i in reversed(range(MAX_NR_ZONES))
                         if i != ZONE_MOVABLE and zone_high[i] > zone_low[i])
@@ -115,15 +145,26 @@ def find_zone_movable_pfns_for_nodes(
     totalpages = sum(e - s for s, e, _ in ranges)
     mem_nodes = sorted({n for s, e, n in ranges if e > s and n is not None})
     kc, mc = cmd.kernelcore, cmd.movablecore
+    given = tuple(n for n, v in (("kernelcore", kc), ("movablecore", mc)) if v is not None)
+    step = prof.max_order_nr_pages
+
+    def decided(cause: MovableCause | None, **kw: object) -> tuple[MovableDecision, int]:
+        out: dict[int, int] = {}
+        for nid, pfn in zmp.items():
+            pfn = round_up(pfn, step)
+            _, end_pfn = get_pfn_range_for_nid(mb, nid)
+            if pfn and pfn < end_pfn:
+                out[nid] = pfn
+        return MovableDecision(out, cause, totalpages=totalpages, **kw), movable_zone  # type: ignore[arg-type]
 
     if cmd.movable_node:
-        if kc or mc:
-            notes.append("movable_node is set: kernelcore= and movablecore= are ignored")
+        # the kernel looks no further: kernelcore= and movablecore= are ignored
         for r in mb.memory.regions:
             if r.flags & mbk.MEMBLOCK_HOTPLUG and r.nid is not None:
                 pfn = r.base >> prof.page_shift
                 zmp[r.nid] = min(pfn, zmp[r.nid]) if zmp.get(r.nid) else pfn
-    elif kc is not None and kc.mirror:
+        return decided(MovableCause.MOVABLE_NODE, ignored=given)
+    if kc is not None and kc.mirror:
         below_4g = False
         for r in mb.memory.regions:
             if r.flags & mbk.MEMBLOCK_MIRROR or r.nid is None:
@@ -133,66 +174,69 @@ def find_zone_movable_pfns_for_nodes(
                 below_4g = True
                 continue
             zmp[r.nid] = min(pfn, zmp[r.nid]) if zmp.get(r.nid) else pfn
-        if below_4g:
-            notes.append("This configuration results in unmirrored kernel memory.")
-    else:
-        required_kernelcore = _core_pages(
-            totalpages, kc.bytes if kc else None, kc.percent if kc else None, prof.page_shift)
-        required_movablecore = _core_pages(
-            totalpages, mc.bytes if mc else None, mc.percent if mc else None, prof.page_shift)
-        if required_movablecore:
-            step = prof.max_order_nr_pages
-            required_movablecore = min(totalpages, round_up(required_movablecore, step))
-            required_kernelcore = max(required_kernelcore, totalpages - required_movablecore)
-        if not required_kernelcore or required_kernelcore >= totalpages:
-            if kc or mc:
-                notes.append("kernelcore/movablecore leave no memory for ZONE_MOVABLE")
-            return {}, movable_zone
-        if not mem_nodes:
-            # only memory outside every node (a model fallback; the kernel gives all memory
-            # a node): no node to spread kernelcore over
-            return {}, movable_zone
-        usable_startpfn = zone_low[movable_zone]
-        usable_nodes = len(mem_nodes)
-        by_nid: dict[int | None, list[tuple[int, int]]] = {}
-        for s, e, n in ranges:
-            by_nid.setdefault(n, []).append((s, e))
-        while True:
-            kernelcore_node = required_kernelcore // usable_nodes
-            for nid in mem_nodes:
-                if required_kernelcore < kernelcore_node:
-                    kernelcore_node = required_kernelcore // usable_nodes
-                remaining = kernelcore_node
-                for start_pfn, end_pfn in by_nid.get(nid, []):
-                    start_pfn = max(start_pfn, zmp.get(nid, 0))
-                    if start_pfn >= end_pfn:
+        return decided(MovableCause.MIRROR, ignored=("movablecore",) if mc else (),
+                       unmirrored_kernel=below_4g)
+    if not given:
+        return decided(None)
+    required_kernelcore = _core_pages(
+        totalpages, kc.bytes if kc else None, kc.percent if kc else None, prof.page_shift)
+    required_movablecore = _core_pages(
+        totalpages, mc.bytes if mc else None, mc.percent if mc else None, prof.page_shift)
+    cause = MovableCause.KERNELCORE if kc is not None else MovableCause.MOVABLECORE
+    if required_movablecore:
+        # movablecore= is turned into the kernelcore it leaves, and the larger of the two
+        # kernel sizes wins: required_kernelcore = max(kernelcore, total - movablecore)
+        required_movablecore = min(totalpages, round_up(required_movablecore, step))
+        corepages = totalpages - required_movablecore
+        if corepages > required_kernelcore:
+            cause = MovableCause.MOVABLECORE
+        required_kernelcore = max(required_kernelcore, corepages)
+    figures = {"required_kernelcore": required_kernelcore,
+               "required_movablecore": required_movablecore}
+    if not required_kernelcore or required_kernelcore >= totalpages:
+        return decided(cause, no_room=True, **figures)
+    usable_startpfn = zone_low[movable_zone]
+    usable_nodes = len(mem_nodes)
+    if not usable_nodes:  # only memory outside every node is left: nothing to spread over
+        return decided(cause, **figures)
+    by_nid: dict[int | None, list[tuple[int, int]]] = {}
+    for s, e, n in ranges:
+        by_nid.setdefault(n, []).append((s, e))
+    # Spread the kernel's pages evenly over the nodes with memory.  A node too small for
+    # its share gives all it has; the shortfall is spread again over one node fewer, as
+    # long as more kernel pages are left than nodes to take them (restart).
+    while True:
+        kernelcore_node = required_kernelcore // usable_nodes
+        for nid in mem_nodes:
+            if required_kernelcore < kernelcore_node:
+                kernelcore_node = required_kernelcore // usable_nodes
+            remaining = kernelcore_node
+            for start_pfn, end_pfn in by_nid.get(nid, []):
+                # a node's memory below the movable zone's lowest possible start is kernel
+                # memory anyway; it counts against the node's share
+                start_pfn = max(start_pfn, zmp.get(nid, 0))
+                if start_pfn >= end_pfn:
+                    continue
+                if start_pfn < usable_startpfn:
+                    kernel_pages = min(end_pfn, usable_startpfn) - start_pfn
+                    remaining -= min(kernel_pages, remaining)
+                    required_kernelcore -= min(kernel_pages, required_kernelcore)
+                    if end_pfn <= usable_startpfn:
+                        zmp[nid] = end_pfn
                         continue
-                    if start_pfn < usable_startpfn:
-                        kernel_pages = min(end_pfn, usable_startpfn) - start_pfn
-                        remaining -= min(kernel_pages, remaining)
-                        required_kernelcore -= min(kernel_pages, required_kernelcore)
-                        if end_pfn <= usable_startpfn:
-                            zmp[nid] = end_pfn
-                            continue
-                        start_pfn = usable_startpfn
-                    size_pages = min(end_pfn - start_pfn, remaining)
-                    zmp[nid] = start_pfn + size_pages
-                    required_kernelcore -= min(required_kernelcore, size_pages)
-                    remaining -= size_pages
-                    if not remaining:
-                        break
-            usable_nodes -= 1
-            if not (usable_nodes and required_kernelcore > usable_nodes):
-                break
-
-    step = prof.max_order_nr_pages
-    out: dict[int, int] = {}
-    for nid, pfn in zmp.items():
-        pfn = round_up(pfn, step)
-        _, end_pfn = get_pfn_range_for_nid(mb, nid)
-        if pfn and pfn < end_pfn:
-            out[nid] = pfn
-    return out, movable_zone
+                    start_pfn = usable_startpfn
+                # the share's rest comes from the bottom of this range; ZONE_MOVABLE
+                # starts where it ends
+                size_pages = min(end_pfn - start_pfn, remaining)
+                zmp[nid] = start_pfn + size_pages
+                required_kernelcore -= min(required_kernelcore, size_pages)
+                remaining -= size_pages
+                if not remaining:
+                    break
+        usable_nodes -= 1
+        if not (usable_nodes and required_kernelcore > usable_nodes):
+            break
+    return decided(cause, **figures)
 
 
 def adjust_zone_range_for_zone_movable(
@@ -299,6 +343,20 @@ def memblock_find_dma_reserve(mb: mbk.Memblock, page_shift: int = 12) -> int:
     return total - free
 
 
+def movable_notes(d: MovableDecision) -> list[str]:
+    """The notes a movable-zone decision gives, one per fact, in one wording."""
+    notes = []
+    if d.ignored:
+        by = "movable_node" if d.cause is MovableCause.MOVABLE_NODE else "kernelcore=mirror"
+        notes.append(f"{by} is set: find_zone_movable_pfns_for_nodes ignores "
+                     + " and ".join(f"{n}=" for n in d.ignored))
+    if d.unmirrored_kernel:
+        notes.append("This configuration results in unmirrored kernel memory.")
+    if d.no_room:
+        notes.append("kernelcore/movablecore leave no memory for ZONE_MOVABLE")
+    return notes
+
+
 def free_area_init(
     mb: mbk.Memblock, max_zone_pfn: list[int], online: list[int], cmd: CommandLine,
     sparse: SparseMap, prof: KernelProfile, dma_reserve: int = 0,
@@ -312,10 +370,11 @@ def free_area_init(
         end_pfn = max(max_zone_pfn[i], start_pfn)
         zone_low[i], zone_high[i] = start_pfn, end_pfn
         start_pfn = end_pfn
-    notes: list[str] = []
-    zmp, movable_zone = find_zone_movable_pfns_for_nodes(
-        mb, cmd, zone_low, zone_high, prof, notes)
-    layout = ZoneLayout(zone_low, zone_high, zmp, movable_zone, notes=notes)
+    decision, movable_zone = find_zone_movable_pfns_for_nodes(mb, cmd, zone_low, zone_high,
+                                                              prof)
+    zmp = decision.start
+    layout = ZoneLayout(zone_low, zone_high, zmp, movable_zone, decision,
+                        notes=movable_notes(decision))
     log = layout.log
     log.append("Zone ranges:")
     for i in range(MAX_NR_ZONES):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 import itertools
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from memhp.firmware.types import Srat
 from memhp.kernel import efi
@@ -28,6 +29,14 @@ __all__ = ["NumaResult", "absent_pages_in_range", "alloc_node_data", "early_pfn_
            "numa_register_memblks", "x86_numa_init"]
 
 
+class NumaFallback(StrEnum):
+    """Why x86_numa_init() fell back to one fake node (dummy_numa_init)."""
+
+    NUMA_OFF = "numa_off"  # numa=off: the SRAT is never read
+    SRAT_REJECTED = "numa_rejected"  # numa_init() failed on the SRAT (NumaResult.failure)
+    NO_SRAT = "no_srat"
+
+
 @dataclass
 class NumaResult:
     """What NUMA set-up decided."""
@@ -37,11 +46,17 @@ class NumaResult:
     node_data_home: dict[int, int] = field(default_factory=dict)  # nid -> node it sits on
     online: list[int] = field(default_factory=list)
     from_srat: bool = False
-    kernel_nodes: set[int] = field(default_factory=set)  # nodes holding reserved memory
+    kernel_memory: dict[int, HotplugCleared] = field(default_factory=dict)  # per kernel node
+    fallback: NumaFallback | None = None  # why the SRAT is not in use, if it is not
     srat: SratState | None = None
     failure: str = ""  # why the SRAT configuration was rejected, if it was
     log: list[str] = field(default_factory=list)
     dump: list[str] = field(default_factory=list)  # memblock_dump_all() at the end
+
+    @property
+    def kernel_nodes(self) -> set[int]:
+        """Nodes that held reserved memory at NUMA set-up (their hotplug flag is gone)."""
+        return set(self.kernel_memory)
 
 
 def absent_pages_in_range(mb: mbk.Memblock, nid: int | None, start_pfn: int, end_pfn: int) -> int:
@@ -116,18 +131,34 @@ def numa_cleanup_meminfo(mi: list[NumaMemblk], mb: mbk.Memblock, max_pfn: int,
     return blks, ""
 
 
-def numa_clear_kernel_node_hotplug(mb: mbk.Memblock, mi: list[NumaMemblk]) -> set[int]:
+@dataclass(frozen=True)
+class HotplugCleared:
+    """Why numa_clear_kernel_node_hotplug() cleared a node's hotplug flag: the reserved
+    (kernel) memory it found on the node, ``[start, end)`` ranges at that moment."""
+
+    nid: int
+    reserved: tuple[tuple[int, int], ...]
+
+
+def numa_clear_kernel_node_hotplug(mb: mbk.Memblock,
+                                   mi: list[NumaMemblk]) -> dict[int, HotplugCleared]:
     """numa_clear_kernel_node_hotplug(): nodes with reserved memory lose their hotplug flag.
 
-    Gives memblock.reserved its nodes first; returns the set of such kernel nodes.
+    Gives memblock.reserved its nodes first; returns, per such kernel node, what was
+    reserved on it (the cause).  The kernel cannot tell which of the node's memory a later
+    hot-remove would take, so one reserved byte anywhere on the node clears the flag of
+    every range of the node.
     """
     for b in mi:
         mbk.memblock_set_node(mb.reserved, b.start, b.end - b.start, b.nid)
-    kernel_nodes = {r.nid for r in mb.reserved.regions if r.nid is not None}
+    found: dict[int, list[tuple[int, int]]] = {}
+    for r in mb.reserved.regions:
+        if r.nid is not None:
+            found.setdefault(r.nid, []).append((r.base, r.end))
     for b in mi:
-        if b.nid in kernel_nodes:
+        if b.nid in found:
             mbk.memblock_clear_hotplug(mb, b.start, b.end - b.start)
-    return kernel_nodes
+    return {nid: HotplugCleared(nid, tuple(rs)) for nid, rs in sorted(found.items())}
 
 
 def memblock_validate_numa_coverage(mb: mbk.Memblock, threshold: int, page_shift: int,
@@ -198,7 +229,7 @@ def numa_register_memblks(mb: mbk.Memblock, mi: list[NumaMemblk], nodes_parsed: 
         return False
     for b in mi:
         mbk.memblock_set_node(mb.memory, b.start, b.end - b.start, b.nid)
-    res.kernel_nodes = numa_clear_kernel_node_hotplug(mb, mi)
+    res.kernel_memory = numa_clear_kernel_node_hotplug(mb, mi)
     if not (memblock_validate_numa_coverage(mb, 1 << 20, prof.page_shift, res.log)
             if prof.has("numa_coverage_from_memblock")
             else numa_meminfo_cover_memory(mb, mi, max_pfn, prof.page_shift, res.log)):
@@ -251,6 +282,8 @@ def x86_numa_init(mb: mbk.Memblock, srat: Srat | None, numa_off: bool, max_pfn: 
     if not numa_off and srat is not None and numa_init(mb, srat, max_pfn, prof, res):
         res.from_srat = True
         return res
+    res.fallback = (NumaFallback.NO_SRAT if srat is None else
+                    NumaFallback.NUMA_OFF if numa_off else NumaFallback.SRAT_REJECTED)
     numa_init(mb, None, max_pfn, prof, res, numa_off)
     return res
 

@@ -89,6 +89,8 @@ def setup_start(machine: Machine, prof: KernelProfile) -> Boot:
     for value in cmd.memmap:
         e820 = parse_memmap_opt(e820, value)
     if cmd.mem is not None:  # parse_memopt()
+        if any(e.type == E820_USABLE and e.end > cmd.mem for e in e820):
+            b.mem_limit = cmd.mem
         e820, _ = e820__range_remove(e820, cmd.mem, (1 << 64) - 1 - cmd.mem, E820_USABLE)
     if cmd.mem is not None or cmd.memmap:  # e820__finish_early_params()
         log.append("e820: user-defined physical RAM map:")

@@ -48,6 +48,7 @@ class Boot:
     reservations: list[tuple[int, int, str]] = field(default_factory=list)  # what each is
     cpu_node: list[int] = field(default_factory=list)  # node of each possible CPU
     dma_reserve: int = 0
+    mem_limit: int | None = None  # mem= removed RAM above this address
     hotplug: list[tuple[int, int, int | None]] = field(default_factory=list)  # after NUMA
     kernel_at_numa: list[tuple[int, int, int | None]] = field(default_factory=list)
     events_at_numa: int = 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from xml.sax.saxutils import escape
 
+from memhp.analysis import movable_reason
 from memhp.kernel.memory_blocks import MemoryBlock
 from memhp.kernel.state import Boot
 from memhp.output.memmap_layout import (
@@ -127,9 +128,8 @@ class SvgMap(MapLayout):
                  f"spanned {z.spanned} pages, present {z.present} pages ({human(z.present * ps)})"]
         if z.name == "Movable" and nid in self.zones.zone_movable_pfn:
             mv = self.zones.zone_movable_pfn[nid]
-            why = ("movable_node" if self.b.machine.cmdline.movable_node
-                   else "kernelcore=/movablecore=")
-            lines.append(f"ZONE_MOVABLE starts at {mv * ps:#x} ({why})")
+            lines.append(f"ZONE_MOVABLE starts at {mv * ps:#x} "
+                         f"({movable_reason(self.zones, nid)})")
         lines.append(f"this RAM range: {mem_range(s, e)}, {human(e - s)}")
         hot = self._hot_state(nid, s, e)
         if hot:
@@ -144,9 +144,7 @@ class SvgMap(MapLayout):
         return ""
 
     def _why_cleared(self, nid: int) -> str:
-        if not self.b.machine.cmdline.movable_node:
-            return "without movable_node the kernel does not keep hotplug memory movable"
-        if nid in self.numa.kernel_nodes:
+        if nid in self.numa.kernel_memory:
             return "the node holds kernel memory, so the kernel clears the flag"
         return "the kernel does not keep the flag"
 
@@ -158,8 +156,6 @@ class SvgMap(MapLayout):
         srat_hot = any(n == nid for _, _, n in self.srat_hot)
         if hot:
             lines.append("hot-pluggable")
-        elif srat_hot and not self.b.machine.cmdline.movable_node:
-            lines += ["SRAT hot-pluggable,", "no movable_node"]
         elif srat_hot:
             lines += ["hotplug flag cleared:", "holds kernel memory"
                       if lane.nid in self.numa.kernel_nodes else "see tooltip"]

@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
-from memhp.analysis import kernel_memory_on_node
+from memhp.analysis import kernel_memory_on_node, movable_reason
 from memhp.intervals import intersect
+from memhp.kernel.numa import NumaFallback
 from memhp.kernel.setup import Boot
 from memhp.output.terminal import Style
 from memhp.units import human as human
@@ -34,8 +35,11 @@ def render(boot: Boot, style: Style = PLAIN) -> str:
                                          if m.efi_memmap else "no EFI memory map in the input"))
     if numa.from_srat:
         out.append(f"NUMA: {len(numa.online)} node(s) from the SRAT")
-    elif m.srat is None:
+    elif numa.fallback is NumaFallback.NO_SRAT:
         out.append("NUMA: no SRAT, so one fake node covers all memory; nothing is hotpluggable")
+    elif numa.fallback is NumaFallback.NUMA_OFF:
+        out.append("NUMA: numa=off, so one fake node covers all memory; the kernel ignores "
+                   "the SRAT's hotplug ranges")
     else:
         out.append(f"NUMA: the SRAT was rejected ({numa.failure}); one fake node covers all "
                    "memory, so the kernel ignores the SRAT's hotplug ranges")
@@ -58,7 +62,7 @@ def render(boot: Boot, style: Style = PLAIN) -> str:
         if hot:
             out.append(f"  hotpluggable: {style.size(sum(e - s for s, e in hot))} keeps the SRAT "
                        "hot-pluggable flag (no kernel memory on this node)")
-        elif srat_hot and nid in numa.kernel_nodes:
+        elif srat_hot and nid in numa.kernel_memory:
             out.append("  hotpluggable: no — the SRAT marks it hot-pluggable, but the node holds "
                        "kernel memory, so the kernel clears the flag for the whole node:")
             out.extend(f"    {r}" for r in kernel_memory_on_node(boot, nid)[:6])
@@ -79,9 +83,8 @@ def render(boot: Boot, style: Style = PLAIN) -> str:
                     f"spanned {z.spanned} present {z.present} pages ({style.size(z.present * ps)})")
         start = zones.zone_movable_pfn.get(nid)
         if start:
-            why = ("movable_node: the lowest hotpluggable address" if m.cmdline.movable_node
-                   else "kernelcore=/movablecore=")
-            out.append(f"  ZONE_MOVABLE starts at {start * ps:#x} ({why}, aligned to "
+            out.append(f"  ZONE_MOVABLE starts at {start * ps:#x} "
+                       f"({movable_reason(zones, nid)}, aligned to "
                        f"{style.size(prof.max_order_nr_pages * ps)})")
         else:
             out.append("  ZONE_MOVABLE: none on this node")
