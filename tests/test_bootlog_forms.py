@@ -9,9 +9,10 @@ from __future__ import annotations
 import pytest
 
 from memhp.errors import InputError
-from memhp.firmware.bootlog import kernel_messages, machine_from_boot_log, srat_from_log
+from memhp.firmware.bootlog import machine_from_boot_log, srat_from_log
 from memhp.firmware.e820 import parse_e820_lines
 from memhp.firmware.efi import parse_efi_memmap
+from memhp.firmware.logline import kernel_messages
 from memhp.firmware.types import (
     SRAT_MEM_ENABLED,
     SRAT_MEM_HOT_PLUGGABLE,

@@ -22,7 +22,8 @@ from pathlib import Path
 import pytest
 
 from memhp.errors import InputError
-from memhp.firmware.bootlog import kernel_messages, machine_from_boot_log
+from memhp.firmware.bootlog import machine_from_boot_log
+from memhp.firmware.logline import kernel_messages
 from memhp.kernel.profile import choose_profile
 from memhp.kernel.setup import boot
 

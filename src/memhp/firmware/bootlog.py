@@ -9,23 +9,20 @@ The lines read are the ones the kernel prints before it decides anything itself:
 Without a binary SRAT, the SRAT's affinity entries come from the lines the kernel prints
 while parsing it (``ACPI: SRAT: Node N PXM P [mem ...]``, ``SRAT: PXM P -> APIC ...``).
 
-Logs come as people paste them: ``dmesg`` with or without timestamps, ``dmesg -T``/``-x``/
-``-r``, ``journalctl -k`` (short, short-iso, short-precise, short-monotonic), syslog
-(``/var/log/messages``, ``kern.log``), CRLF line ends, several boots in one file.
-:func:`kernel_messages` reduces every form to the kernel's own lines first.
+Logs come as people paste them (``memhp.firmware.logline.kernel_messages`` reduces every
+form to the kernel's own lines first).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
-from dataclasses import dataclass
 
 from memhp.errors import InputError
 from memhp.firmware.cmdline import parse_cmdline
 from memhp.firmware.e820 import parse_e820_lines
 from memhp.firmware.efi import efi_mem_reserved, parse_efi_memattr, parse_efi_memmap
-from memhp.firmware.logline import LINE_PREFIX
+from memhp.firmware.logline import LINE_PREFIX, kernel_messages
 from memhp.firmware.types import (
     SRAT_MEM_ENABLED,
     SRAT_MEM_HOT_PLUGGABLE,
@@ -38,8 +35,8 @@ from memhp.firmware.types import (
 )
 from memhp.platform import ovmf
 
-__all__ = ["KernelLog", "dmesg_section", "guess_hypervisor", "guess_qemu_machine",
-           "kernel_messages", "machine_from_boot_log", "parse_acpi_table_lines",
+__all__ = ["dmesg_section", "guess_hypervisor", "guess_qemu_machine",
+           "machine_from_boot_log", "parse_acpi_table_lines",
            "parse_command_line", "parse_linux_version", "parse_ramdisk", "parse_setup_data",
            "possible_cpus_from_log", "srat_from_log"]
 
@@ -79,74 +76,6 @@ def dmesg_section(text: str) -> str:
             end = markers[i + 1].start() if i + 1 < len(markers) else len(text)
             return text[marker.end() : end]
     return text
-
-
-# One line of syslog or journalctl: "Nov 29 12:00:00[.123456] host kernel: ", or the
-# same with an ISO date (short-iso, RFC 5424 syslog) or a monotonic "[    0.000000]" stamp.
-_SYSLOG_TIME = (r"(?:[A-Z][a-z]{2} [ \d]?\d \d\d:\d\d:\d\d(?:\.\d{1,9})?"
-                r"|\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d{1,9})?(?:Z|[+-]\d\d:?\d\d)?"
-                r"|\[\s*\d+\.\d+\])")
-_SYSLOG = re.compile(r"(?:<\d{1,3}>)?(?:" + _SYSLOG_TIME + r" \S+ (\S+?)(?:\[\d+\])?: "
-                     # the installer's syslog (anaconda): "03:09:07,531 INFO kernel:"
-                     r"|\d\d:\d\d:\d\d,\d{3} [A-Z]{1,8} (\S+?):)")
-# What dmesg puts before a message: "<6>" (-r), "kern  :info  : " (-x), "[    0.000000]",
-# "[Sun Nov 29 12:00:00 2026]" (-T), "[  +0.000004]" (reltime), "[    T0]" (caller id),
-# "2026-11-29T12:00:00,123456+00:00 " (--time-format iso).
-_DMESG_PREFIX = re.compile(
-    r"(?:<\d{1,3}>"
-    r"|[a-z]{2,8} *:[a-z]{2,7} *: "
-    r"|\[\s*[+<]?\s*\d+\.\d+>?\]"
-    r"|\[[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]?\d \d\d:\d\d:\d\d \d{4}\]"
-    r"|\[\s*[TC]\d{1,7}\]"
-    r"|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d,\d{6}[+-]\d\d:\d\d)")
-_E820_TABLE_LINE = re.compile(r"^\s*(?:BIOS-e820|Xen): ")
-
-
-@dataclass(frozen=True)
-class KernelLog:
-    """The kernel's own lines of a pasted log, one per input line (a line that is no
-    kernel message, or belongs to another boot, is empty), and what reading it noticed."""
-
-    text: str
-    notes: tuple[str, ...] = ()
-
-
-def _strip_dmesg_prefix(line: str) -> str:
-    """``line`` without the stamps dmesg puts before a message (one blank after each)."""
-    while True:
-        match = _DMESG_PREFIX.match(line)
-        if not match:
-            return line
-        line = line[match.end():]
-        if line.startswith(" "):
-            line = line[1:]
-
-
-def kernel_messages(text: str) -> KernelLog:
-    """The kernel messages of a log in any of the forms people paste (see the module
-    docstring), with line numbers kept.  Syslog and journal files keep only lines tagged
-    ``kernel``.  A file with several boots (``Linux version`` more than once) is cut to the
-    last boot that printed its firmware memory map, and a note says so."""
-    lines = dmesg_section(text).splitlines()
-    syslog = any(m is not None and "kernel" in m.groups()
-                 for m in map(_SYSLOG.match, lines[:2000]))
-    out: list[str] = []
-    for line in lines:
-        if syslog:
-            match = _SYSLOG.match(line)
-            line = line[match.end():] if match and "kernel" in match.groups() else ""
-        out.append(_strip_dmesg_prefix(line.rstrip("\r\n")).rstrip())
-    notes: list[str] = []
-    starts = [i for i, line in enumerate(out) if _LINUX_VERSION.match(line)]
-    if len(starts) > 1:
-        bounds = list(zip(starts, starts[1:] + [len(out)], strict=True))
-        with_map = [(a, b) for a, b in bounds
-                    if any(_E820_TABLE_LINE.match(x) for x in out[a:b])]
-        first, last = with_map[-1] if with_map else bounds[-1]
-        out = [x if first <= i < last else "" for i, x in enumerate(out)]
-        notes.append(f"the log holds {len(starts)} boots; memhp reads the last one with a "
-                     f"firmware memory map (from line {first + 1})")
-    return KernelLog("\n".join(out) + "\n", tuple(notes))
 
 
 def _fix_id(text: str) -> str:
@@ -397,7 +326,7 @@ def machine_from_boot_log(
     ``srat`` (a ``--srat`` file) if given, else what the kernel's SRAT lines tell
     (:func:`srat_from_log`).  ``cmdline_override`` replaces the logged command line.  A log
     without a firmware memory map is an :class:`InputError` that says why."""
-    log = kernel_messages(text)
+    log = kernel_messages(dmesg_section(text))
     notes = list(log.notes)
     e820 = parse_e820_lines(log.text, source)
     if not e820:
