@@ -306,7 +306,9 @@ def test_boot_params_reader() -> None:
                     E820Entry(0x100000000, 0x500000000, "usable"))
     assert initrd == (0x1_2345_6000, 0x1_2395_7000)  # the end page-aligned
     bare = bytearray(data)
-    bare[0x202:0x206] = b"\0\0\0\0"  # no setup header: no initrd fields to trust
+    bare[0x202:0x206] = b"\0\0\0\0"  # no "HdrS" (a direct 64-bit boot): still read
+    assert live.parse_boot_params(bytes(bare), "b")[1] == initrd
+    bare[0x21C:0x220] = bare[0x0C4:0x0C8] = b"\0\0\0\0"  # no size: no initrd
     assert live.parse_boot_params(bytes(bare), "b")[1] is None
     with pytest.raises(Exception, match="shorter than struct boot_params"):
         live.parse_boot_params(data[:100], "b")

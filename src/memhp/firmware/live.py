@@ -47,7 +47,6 @@ __all__ = ["LiveMachine", "parse_boot_params", "read_kernel_log", "read_live_mac
 # struct boot_params (arch/x86/include/uapi/asm/bootparam.h)
 _EXT_RAMDISK_IMAGE, _EXT_RAMDISK_SIZE = 0x0C0, 0x0C4
 _E820_ENTRIES = 0x1E8
-_HDR_MAGIC = 0x202  # "HdrS"
 _RAMDISK_IMAGE, _RAMDISK_SIZE = 0x218, 0x21C
 _E820_TABLE, _E820_MAX_ZEROPAGE, _E820_ENTRY = 0x2D0, 128, 20
 _KMSG_RECORD = re.compile(r"^(\d+),(\d+),(\d+),[^;]*;(.*)$")
@@ -174,7 +173,9 @@ def parse_boot_params(data: bytes, source: str) -> tuple[tuple[E820Entry, ...],
     (ext_size,) = struct.unpack_from("<I", data, _EXT_RAMDISK_SIZE)
     start, length = image | ext_image << 32, size | ext_size << 32
     initrd = None
-    if data[_HDR_MAGIC:_HDR_MAGIC + 4] == b"HdrS" and start and length:
+    # reserve_initrd() reads these fields whether or not the loader wrote the setup
+    # header's "HdrS" (a direct 64-bit boot, Firecracker's, leaves it out)
+    if start and length:
         initrd = (start, round_up(start + length, _PAGE))
     return tuple(entries), initrd
 
