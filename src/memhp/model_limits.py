@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Where memhp's model ends: what a machine asks for that it does not cover (said as
-``note:`` lines), and the one machine it refuses (no RAM)."""
+``note:`` lines), and the machines it refuses because the kernel cannot boot on them (no
+RAM, or no page left for the page allocator)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from memhp.kernel.smpboot import NR_CPUS, possible_cpus
 if TYPE_CHECKING:
     from memhp.kernel.state import Boot
 
-__all__ = ["check_ram", "model_limits"]
+__all__ = ["check_kernel_pages", "check_ram", "model_limits"]
 
 def model_limits(machine: Machine) -> list[str]:
     """What this machine asks for that the model does not cover, in one line each."""
@@ -59,3 +60,14 @@ def check_ram(b: Boot) -> None:
     if not b.memblock.memory.regions:
         raise InputError(b.machine.name or "machine", "e820", "no usable RAM",
                          "the kernel cannot boot without RAM (it panics)")
+
+
+def check_kernel_pages(b: Boot) -> None:
+    """After free_area_init(): a machine whose zones leave the page allocator no page at all
+    (every present page is memmap or reserved, or all RAM lies outside the nodes) is refused
+    in one line.  The kernel cannot boot there: alloc_large_system_hash() would size its
+    tables from zero pages, and the first page allocation fails."""
+    assert b.zones is not None
+    if b.zones.nr_kernel_pages == 0:
+        raise InputError(b.machine.name or "machine", "e820", "no free page after boot set-up",
+                         "the zones leave the page allocator nothing; the kernel cannot boot")

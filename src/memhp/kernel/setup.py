@@ -40,7 +40,7 @@ from memhp.kernel.pfn import div_round_up, round_up
 from memhp.kernel.profile import KernelProfile, machine_profile
 from memhp.kernel.realmode import reserve_real_mode
 from memhp.kernel.state import Boot, alloc, dump
-from memhp.model_limits import check_ram, model_limits
+from memhp.model_limits import check_kernel_pages, check_ram, model_limits
 
 __all__ = ["Boot", "boot", "early_reserve_memory", "mapped_limit", "memblock_setup",
            "setup_arch_tail", "setup_start", "start_kernel_allocs"]
@@ -188,6 +188,7 @@ def boot(machine: Machine, prof: KernelProfile) -> Boot:
     else:
         x86_mm_init.paging_init(b)
         setup_arch_tail(b)
+    check_kernel_pages(b)
     start_kernel_allocs(b)
     x86_mm_init.mem_init(b)  # mm_init()
     sysfs_memory(b)  # driver_init()
