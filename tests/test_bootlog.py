@@ -21,7 +21,7 @@ from memhp.firmware.bootlog import (
 from memhp.firmware.types import AcpiTable, Machine
 
 FIXTURES = Path(__file__).parent / "fixtures"
-CORPUS = Path("/work/shared/kernel-boots")
+CORPUS = Path(__file__).parent / "fixtures" / "corpus"  # the 6.1 boots, as in ../shared
 FW_LOGS = sorted((FIXTURES / "firmware").glob("*.fw.log"))
 NAMES = [p.name.removesuffix(".fw.log") for p in FW_LOGS]
 BXPC = ("BOCHS ", "BXPC    ")

@@ -25,7 +25,7 @@ from memhp.firmware.types import E820_TYPES, E820Entry
 from memhp.kernel.e820 import parse_memmap_opt
 
 FIXTURES = Path(__file__).parent / "fixtures"
-CORPUS = Path("/work/shared/kernel-boots")
+CORPUS = Path(__file__).parent / "fixtures" / "corpus"  # the 6.1 boots, as in ../shared
 FW_LOGS = sorted((FIXTURES / "firmware").glob("*.fw.log"))
 
 P01 = (

@@ -31,7 +31,7 @@ from memhp.firmware.types import (
 
 FIXTURES = Path(__file__).parent / "fixtures"
 MACHINES = FIXTURES / "machines"
-CORPUS = Path("/work/shared/kernel-boots")
+CORPUS = Path(__file__).parent / "fixtures" / "corpus"  # the 6.1 boots, as in ../shared
 G = 1 << 30
 MINIMAL = '[[e820]]\nstart = 0\nend = "640K"\ntype = "usable"\n'
 
