@@ -226,3 +226,26 @@ def test_movable_node_with_movablecore_notes_once(capsys: pytest.CaptureFixture[
     notes = [ln for ln in out.splitlines() if "ignores" in ln or "ignored" in ln]
     assert notes == ["note: movable_node is set: find_zone_movable_pfns_for_nodes ignores "
                      "movablecore="]
+
+
+# --- explain --node for a node the SRAT named but the kernel dropped -------------------------
+
+
+@pytest.mark.parametrize(("machine", "cmdline", "node", "cause"), [
+    ("p08_q35_four_nodes_two_hotplug", "nokaslr numa=off", 3, "numa_off"),
+    ("p07_srat_misses_memory_numa_off", None, 1, "numa_rejected"),  # SRAT misses 1G of RAM
+    ("p10_mem_limit_truncates_hotplug_node", "nokaslr mem=4G", 1, "no_memory"),
+])
+def test_explain_node_the_kernel_dropped(machine: str, cmdline: str | None, node: int,
+                                         cause: str, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["explain", str(EXAMPLES / f"{machine}.toml"), "--node", str(node), "--no-color"]
+    out = _run(capsys, *argv, *(["--cmdline", cmdline] if cmdline is not None else []))
+    assert out.startswith(f"node {node}: no node after boot ({cause})\n")
+    assert f"the SRAT names node {node}" in out
+
+
+def test_explain_node_nobody_named_is_an_input_error(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["explain", str(EXAMPLES / "p01_movable_node_hotplug_node1.toml"),
+                 "--node", "7"]) == 2
+    assert "the SRAT names none" in capsys.readouterr().err

@@ -14,7 +14,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from memhp.firmware.cmdline import parse_cmdline
-from memhp.firmware.types import Machine
+from memhp.firmware.types import Machine, SratCpu, SratMemory
 from memhp.intervals import intersect
 from memhp.kernel.mm_init import ZONE_MOVABLE, MovableCause, ZoneLayout
 from memhp.kernel.numa import NumaFallback
@@ -23,10 +23,11 @@ from memhp.kernel.setup import boot
 from memhp.kernel.state import Boot, reservation_owners
 from memhp.units import human, id_ranges
 
-__all__ = ["Advice", "BlockVerdict", "NodeVerdict", "Option", "Outcome", "RATIO_FINE",
-           "RATIO_IMPOSSIBLE", "advise", "attribute", "block_verdict", "differences",
-           "kernel_memory_on_node", "MOVABLE_CAUSE_TEXT", "movable_reason", "node_verdicts",
-           "outcome", "where_is"]
+__all__ = ["AbsentNode", "Advice", "BlockVerdict", "MOVABLE_CAUSE_TEXT", "NodeVerdict", "Option",
+           "Outcome", "RATIO_FINE", "RATIO_IMPOSSIBLE", "absent_node", "advise", "attribute",
+           "block_verdict", "differences", "kernel_memory_on_node", "movable_reason",
+           "node_verdicts", "outcome", "where_is"]
+
 
 # MOVABLE:KERNEL limits of Documentation/admin-guide/mm/memory-hotplug.rst
 RATIO_FINE = 3.0  # "up to 3:1 or even 4:1 are fine"
@@ -175,6 +176,52 @@ def node_verdicts(b: Boot) -> list[NodeVerdict]:
             start * ps if start else None, mcause, numa.node_data_home.get(nid), nblocks,
             good, pinned))
     return out
+
+
+@dataclass(frozen=True)
+class AbsentNode:
+    """Why a node the SRAT named is no node after boot."""
+
+    nid: int
+    pxms: tuple[int, ...]
+    cause: str  # numa_off, numa_rejected, no_memory
+    rule: str
+    reason: str
+
+
+def absent_node(b: Boot, nid: int) -> AbsentNode | None:
+    """Why ``nid``, named by the SRAT, is not a node after boot (None: the SRAT does not
+    name it either), from what x86_numa_init recorded."""
+    assert b.numa is not None and b.zones is not None
+    numa = b.numa
+    st = numa.srat
+    if st is not None:
+        pxm_node = st.pxm_to_node
+    else:  # numa=off: never parsed; acpi_map_pxm_to_node() numbers PXMs as they come
+        order = [e.pxm for e in (b.machine.srat.entries if b.machine.srat else ())
+                 if isinstance(e, (SratCpu, SratMemory)) and e.enabled]
+        pxm_node = {p: i for i, p in enumerate(dict.fromkeys(order))}
+    pxms = tuple(sorted(p for p, n in pxm_node.items() if n == nid))
+    if not pxms or nid in b.zones.nodes:
+        return None
+    named = f"the SRAT names node {nid} (PXM {', '.join(map(str, pxms))})"
+    if numa.fallback is NumaFallback.NUMA_OFF:
+        return AbsentNode(nid, pxms, "numa_off", "numa=off", f"{named}, but numa=off makes "
+                          "the kernel skip the SRAT: one fake node 0 holds all memory")
+    if numa.fallback is NumaFallback.SRAT_REJECTED:
+        return AbsentNode(nid, pxms, "numa_rejected",
+                          "x86_numa_init falls back to dummy_numa_init",
+                          f"{named}, but the kernel rejected the SRAT ({numa.failure}); one "
+                          "fake node 0 holds all memory")
+    if nid in numa.no_memory:
+        return AbsentNode(nid, pxms, "no_memory", "numa_register_memblks",
+                          f"{named}, but none of its memory is left after "
+                          "numa_cleanup_meminfo (no RAM in its ranges, or all of it above "
+                          "max_pfn), so it gets no NODE_DATA and is not brought online with "
+                          "memory; memhp does not model memoryless nodes further")
+    return AbsentNode(nid, pxms, "no_memory", "acpi_numa_init",
+                      f"{named} only for processors (no memory affinity entry); memhp does "
+                      "not model memoryless nodes further")
 
 
 def attribute(owners: list[tuple[int, int, str]],

@@ -289,7 +289,13 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if args.node is not None:
         verdicts = [v for v in verdicts if v.nid == args.node]
         if not verdicts:
-            raise InputError("--node", "NODE", args.node, "no such node after boot")
+            absent = analysis.absent_node(b, args.node)
+            if absent is None:
+                raise InputError("--node", "NODE", args.node,
+                                 "no such node after boot, and the SRAT names none")
+            sys.stdout.write(report.to_json({"absent": absent, "notes": b.notes})
+                             if args.format == "json" else report.absent_text(absent))
+            return 0
     if args.format == "json":
         sys.stdout.write(report.to_json({"nodes": verdicts, "notes": b.notes}))
     else:

@@ -48,6 +48,7 @@ class NumaResult:
     from_srat: bool = False
     kernel_memory: dict[int, HotplugCleared] = field(default_factory=dict)  # per kernel node
     fallback: NumaFallback | None = None  # why the SRAT is not in use, if it is not
+    no_memory: set[int] = field(default_factory=set)  # possible nodes left without memory
     srat: SratState | None = None
     failure: str = ""  # why the SRAT configuration was rejected, if it was
     log: list[str] = field(default_factory=list)
@@ -238,6 +239,7 @@ def numa_register_memblks(mb: mbk.Memblock, mi: list[NumaMemblk], nodes_parsed: 
     for nid in sorted(possible):
         spans = [b for b in mi if b.nid == nid]
         if not spans or min(b.start for b in spans) >= max(b.end for b in spans):
+            res.no_memory.add(nid)  # named by the SRAT, but no memory of it is left
             continue
         alloc_node_data(mb, nid, prof, res)
     res.dump = mbk.memblock_dump_all(mb)
@@ -254,6 +256,7 @@ def numa_init(mb: mbk.Memblock, srat: Srat | None, max_pfn: int, prof: KernelPro
     mbk.memblock_set_node(mb.reserved, 0, mbk.PHYS_ADDR_MAX, None)
     mbk.memblock_clear_hotplug(mb, 0, mbk.PHYS_ADDR_MAX)
     res.meminfo, res.node_data, res.node_data_home, res.online = [], {}, {}, []
+    res.no_memory = set()
     if srat is not None:
         st = acpi_numa_init(srat, mb, prof)
         res.srat = st

@@ -7,12 +7,13 @@ import dataclasses
 import json
 from typing import Any
 
-from memhp.analysis import Advice, BlockVerdict, NodeVerdict, Outcome, differences
+from memhp.analysis import AbsentNode, Advice, BlockVerdict, NodeVerdict, Outcome, differences
 from memhp.output.terminal import Style, table
 from memhp.units import id_ranges
 
-__all__ = ["addr_text", "advice_text", "block_text", "compare_text", "node_text", "plain",
-           "to_json"]
+__all__ = ["absent_text", "addr_text", "advice_text", "block_text", "compare_text", "node_text",
+           "plain", "to_json"]
+
 
 
 def plain(o: Any) -> Any:
@@ -51,6 +52,11 @@ def node_text(v: NodeVerdict, style: Style) -> str:
     out.append(f"  memory blocks: {v.removable_blocks} of {v.blocks} can go offline"
                + (f"; not: {id_ranges(v.pinned_blocks)}" if v.pinned_blocks else ""))
     return "\n".join(out) + "\n"
+
+
+def absent_text(a: AbsentNode) -> str:
+    return (f"node {a.nid}: no node after boot ({a.cause})\n  because {a.reason}\n"
+            f"  kernel rule: {a.rule}\n")
 
 
 def block_text(v: BlockVerdict, style: Style) -> str:
