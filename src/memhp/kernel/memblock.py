@@ -602,18 +602,18 @@ def snapshot(type_: MemblockType) -> list[list[int | None]]:
 def memblock_alloc_runs(
     mb: Memblock, count: int, size: int, align: int, min_addr: int, max_addr: int, nid: int,
     exact_nid: bool = False, caller: str = "", phys: bool = False,
-) -> list[tuple[int, int]]:
+) -> list[tuple[int, int, int]]:
     """``count`` identical memblock_alloc_internal() calls in a row (``phys``: the
     memblock_alloc_range_nid() under memblock_phys_alloc_range(), with its bounds as given),
-    as runs ``(addr, n)``: ``n`` allocations at ``addr``, ``addr - size``, ... (``addr`` 0:
-    ``n`` failed ones); bottom-up, where they go upwards, one run each.
+    as runs ``(addr, n, step)``: ``n`` allocations at ``addr``, ``addr + step``, ...
+    (``step`` is ``-size`` top-down, ``size`` bottom-up; ``addr`` 0: ``n`` failed ones).
 
     Top-down, once one lands, the following ones take the aligned slots right below it in
     the same free range (nothing above can fit, the search route stays the same), so a
     whole run of them is found, reserved and logged (one event with a count) in one step;
     bottom-up the same holds upwards.
     """
-    out: list[tuple[int, int]] = []
+    out: list[tuple[int, int, int]] = []
     done = 0
     while done < count:
         if phys:
@@ -623,7 +623,7 @@ def memblock_alloc_runs(
             first = memblock_alloc_internal(mb, size, align, min_addr, max_addr, nid, exact_nid,
                                             caller)
         if not first:
-            out.append((0, count - done))
+            out.append((0, count - done, -size))
             break
         done += 1
         n = 0
@@ -640,7 +640,7 @@ def memblock_alloc_runs(
                                        up=True))
                 _reserve_found(mb, first + size, n * size, nid, ev.fallback)
                 done += n
-                out += [(first + k * size, 1) for k in range(n + 1)]
+                out.append((first, n + 1, size))
                 continue
         elif not (mb.bottom_up or size % align or done == count):
             floor = free_floor(mb, first, max(min_addr, PAGE_SIZE))
@@ -650,10 +650,10 @@ def memblock_alloc_runs(
             mb.events.append(Event("alloc", first - size, size, caller, nid, ev.fallback, n))
             _reserve_found(mb, first - n * size, n * size, nid, ev.fallback)
             done += n
-        if out and out[-1][0] and out[-1][0] - out[-1][1] * size == first:
-            out[-1] = (out[-1][0], out[-1][1] + n + 1)
+        if out and out[-1][0] and out[-1][0] + out[-1][1] * out[-1][2] == first:
+            out[-1] = (out[-1][0], out[-1][1] + n + 1, out[-1][2])
         else:
-            out.append((first, n + 1))
+            out.append((first, n + 1, -size))
     return out
 
 
@@ -663,9 +663,9 @@ def memblock_alloc_repeat(
 ) -> list[int]:
     """``count`` identical memblock_alloc_internal() calls in a row, as a loop of them
     returns them (memblock_alloc_runs, one address each)."""
-    return [addr - k * size if addr else 0
-            for addr, n in memblock_alloc_runs(mb, count, size, align, min_addr, max_addr, nid,
-                                               exact_nid, caller)
+    return [addr + k * step if addr else 0
+            for addr, n, step in memblock_alloc_runs(mb, count, size, align, min_addr, max_addr,
+                                                     nid, exact_nid, caller)
             for k in range(n)]
 
 

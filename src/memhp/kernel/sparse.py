@@ -104,8 +104,8 @@ class SparseAllocs:
     usemaps: dict[int, int] = field(default_factory=dict)  # nid -> address
     buffers: dict[int, int] = field(default_factory=dict)  # nid -> address (0: failed)
     memmaps: list[MemmapRun] = field(default_factory=list)
-    tables: list[tuple[int, int]] = field(default_factory=list)  # vmemmap page-table pages:
-    # (address, n): n pages downwards from address
+    tables: list[tuple[int, int, int]] = field(default_factory=list)  # vmemmap page-table
+    # pages: (address, n, step), n pages from address on, step bytes apart
 
     def add_run(self, section: int, count: int, nid: int, addr: int, step: int,
                 from_buffer: bool) -> None:
@@ -203,13 +203,14 @@ def populate_section_memmaps(mb: mbk.Memblock, prof: KernelProfile, tables: dict
                                               "vmemmap_populate")
                 first = nr + nsec_buf
                 if per_section == 1:
-                    for addr, n in got:
+                    for addr, n, step in got:
                         for k in range(n) if not addr else (0,):  # failed: one run each
-                            out.add_run(first + k, 1 if not addr else n, nid, addr, -size,
+                            out.add_run(first + k, 1 if not addr else n, nid, addr, step,
                                         False)
                         first += n
                 else:
-                    flat = [addr - k * size if addr else 0 for addr, n in got for k in range(n)]
+                    flat = [addr + k * step if addr else 0 for addr, n, step in got
+                            for k in range(n)]
                     for k in range(end - first):
                         out.add_run(first + k, 1, nid, flat[k * per_section], size * per_section,
                                     False)
@@ -226,8 +227,8 @@ def _batch_end(mb: mbk.Memblock, prof: KernelProfile, tables: dict[str, int], nr
     page = prof.page_size
     if not out.tables or not out.tables[-1][0]:
         return end
-    addr, n = out.tables[-1]
-    low = addr - (n - 1) * page
+    addr, n, step = out.tables[-1]
+    low = min(addr, addr + (n - 1) * step)
     regs = mb.memory.regions
     i = bisect.bisect_right(regs, low - 1, key=lambda r: r.end)
     if i >= len(regs) or not regs[i].base < low < regs[i].end:

@@ -62,10 +62,10 @@ def alloc_low_pages(dm: DirectMap, mb: mbk.Memblock, page_size: int, count: int 
                                               dm.max_pfn_mapped * page_size,
                                               mbk.NUMA_NO_NODE, False, "alloc_low_pages",
                                               phys=True)
-                dm.memblock_pages += sum(n for addr, n in got if addr)
+                dm.memblock_pages += sum(n for addr, n, _ in got if addr)
                 # extend_brk() for the ones memblock has no room for; the kernel panics when
                 # that is exhausted too
-                dm.brk_pages += sum(n for addr, n in got if not addr)
+                dm.brk_pages += sum(n for addr, n, _ in got if not addr)
             else:
                 dm.brk_pages += count
             return
