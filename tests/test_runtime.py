@@ -414,4 +414,5 @@ def test_unknown_offline_makes_the_rest_unknown() -> None:
     assert first["results"]["1"] == "unknown" and "2" not in first["results"]
     assert end["run"] == "dump END" and "CPUs allocate" in end["unknown"]
     reason = out["runtime_steps"][0]["results"]["0"]["offline"]
-    assert reason["cause"] == "boot" and "spans zones" in reason["detail"]
+    assert reason["cause"] == "boot" and reason["boot_cause"] == "spans_zones"
+    assert "spans zones" in reason["detail"]

@@ -610,6 +610,7 @@ class OfflineOutcome:
     result: str  # "ok", "failed" or "unknown"
     cause: str  # one of OFFLINE_CAUSES
     detail: str = ""  # the boot model's reason, for boot blocks
+    boot_cause: str = ""  # the boot verdict's cause (BOOT_OFFLINE_CAUSES), for boot blocks
 
 
 OFFLINE_CAUSES = {
@@ -632,7 +633,7 @@ def offline_outcome(blk: HotBlock) -> OfflineOutcome:
     if blk.early and blk.boot_verdict is not None:  # still as the boot left it
         v = blk.boot_verdict
         result = {"offlined": "ok"}.get(v.result, v.result)
-        return OfflineOutcome(result, "boot", v.reason)
+        return OfflineOutcome(result, "boot", v.reason, v.cause)
     if blk.zone is None:
         return OfflineOutcome("failed", "zone_none")
     if blk.zone == ZONE_MOVABLE:

@@ -57,7 +57,7 @@ def _store_key(r: StoreResult) -> tuple[Any, ...]:
     off = r.offline
     return (r.ok, ch.zone if ch else None, ch.rule if ch else None,
             ch.checks if ch else (), off.result if off else None, off.cause if off else None,
-            off.detail if off else None)
+            off.boot_cause if off else None, off.detail if off else None)
 
 
 def store_lines(results: dict[int, StoreResult], st: mh.MemState, indent: str,
@@ -75,6 +75,8 @@ def store_lines(results: dict[int, StoreResult], st: mh.MemState, indent: str,
             word = {True: "offline", False: "FAILED", None: "UNKNOWN"}[r.ok]
             out.append(f"{indent}{blocks}: {word}")
             cause = mh.OFFLINE_CAUSES[r.offline.cause]
+            if r.offline.boot_cause:
+                cause += f", {mh.BOOT_OFFLINE_CAUSES[r.offline.boot_cause]}"
             if r.offline.detail:
                 cause += f": {r.offline.detail}"
             out.append(f"{indent}  why: {cause}")
@@ -235,6 +237,7 @@ def _store_json(r: StoreResult) -> dict[str, Any]:
     if r.offline is not None:
         out["offline"] = {"result": r.offline.result, "cause": r.offline.cause,
                           "why": mh.OFFLINE_CAUSES[r.offline.cause],
+                          "boot_cause": r.offline.boot_cause or None,
                           "detail": r.offline.detail}
     return out
 
