@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from memhp.analysis import NodeLayout, layout_differences
 from memhp.cli import main
 from memhp.errors import InputError
 from memhp.firmware.bootlog import parse_linux_version
@@ -226,3 +227,35 @@ def test_nearest_profile_behaves_as_the_inputs_version() -> None:
     assert newer.has("numa_meminfo_dram_limits")
     exact = choose_profile(None, "6.12.117+deb13-amd64")
     assert exact.behaviour_version is None and exact.has("numa_meminfo_dram_limits")
+
+
+def test_compare_kernels_shows_what_an_upgrade_changes() -> None:
+    """p04 on 6.1 and 6.12: the same zones and verdicts; 6.12's smaller kernel image and
+    NODE_DATA leave more memory to the buddy allocator on node 0."""
+    ex = str(Path(__file__).parent.parent / "examples" / "p04_hotplug_range_holds_acpi_tables.toml")
+    rc, out = run(["compare", ex, "--kernel", "6.1", "--kernel", "6.12", "--format", "json"])
+    assert rc == 0
+    doc = json.loads(out)
+    a, b = doc["outcomes"]
+    assert (a["profile"], b["profile"]) == ("debian-6.1-amd64", "debian-6.12-amd64")
+    assert [n["zones"] for n in a["layouts"]] == [n["zones"] for n in b["layouts"]]
+    assert [n["memmap"] for n in a["layouts"]] == [32 << 20, 32 << 20]
+    assert [n["memmap_on"] for n in b["layouts"]] == [[0], [1]]
+    assert b["layouts"][0]["managed"] - a["layouts"][0]["managed"] > 6 << 20
+    assert doc["changes"][0][0].startswith("node 0: managed after boot ")
+    rc, out = run(["compare", ex, "--kernel", "6.1", "--kernel", "6.6", "--no-color"])
+    assert rc == 0
+    assert "[1] Linux 6.1 (debian-6.1-amd64): " in out
+    assert "note [2]: no profile for Linux 6.6 (--kernel 6.6); using the nearest" in out
+    assert "memory map" in out and "32 MiB on 0" in out
+    rc, _ = run(["compare", ex, "--kernel", "6.1", "--cmdline", "a", "--cmdline", "b"])
+    assert rc == 2
+
+
+def test_layout_differences_name_zones_and_memory_map() -> None:
+    a = NodeLayout(1, (("Normal", 4 << 30, 6 << 30, 2 << 30),), 32 << 20, (1,), 2 << 30)
+    b = NodeLayout(1, (("Movable", 4 << 30, 6 << 30, 2 << 30),), 32 << 20, (0,), 2 << 30)
+    assert layout_differences(a, b) == [
+        "node 1: zone Normal [mem 0x100000000-0x17fffffff] 2 GiB -> none",
+        "node 1: zone Movable none -> [mem 0x100000000-0x17fffffff] 2 GiB",
+        "node 1: memory map 32 MiB on node(s) 1 -> 32 MiB on node(s) 0"]

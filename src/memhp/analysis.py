@@ -311,14 +311,51 @@ def where_is(b: Boot, addr: int) -> dict[str, object]:
 
 
 @dataclass(frozen=True)
+class NodeLayout:
+    """A node's zones and the cost of its memory map: what a kernel upgrade may change on a
+    node besides its verdict."""
+
+    nid: int
+    zones: tuple[tuple[str, int, int, int], ...]  # name, [start, end) bytes, present bytes
+    memmap: int  # bytes of struct pages for the node's memory sections
+    memmap_on: tuple[int, ...]  # the nodes whose memory holds them
+    managed: int  # bytes the buddy allocator gets once boot is over
+
+
+def node_layouts(b: Boot) -> list[NodeLayout]:
+    """Every node's zones (with pages) and memory map, as sparse_init() placed it."""
+    assert b.zones is not None
+    ps = b.profile.page_size
+    cost: dict[int, int] = {}
+    homes: dict[int, set[int]] = {}
+    per_section = b.profile.pages_per_section * b.profile.struct_page_size
+    for run in b.sparse_allocs.memmaps if b.sparse_allocs else ():
+        cost[run.nid] = cost.get(run.nid, 0) + run.count * per_section
+        last = run.addr + (run.count - 1) * run.step
+        lo, hi = min(run.addr, last), max(run.addr, last) + per_section
+        homes.setdefault(run.nid, set()).update(
+            r.nid for r in b.memblock.memory.regions
+            if r.base < hi and lo < r.end and r.nid is not None)
+    return [NodeLayout(nid, tuple((z.name, z.start_pfn * ps, z.end_pfn * ps, z.present * ps)
+                                  for z in nz.zones if z.present),
+                       cost.get(nid, 0), tuple(sorted(homes.get(nid, ()))),
+                       sum(p for (n, _), p in b.managed.items() if n == nid) * ps)
+            for nid, nz in sorted(b.zones.nodes.items())]
+
+
+@dataclass(frozen=True)
 class Outcome:
-    """One command line's result, per node."""
+    """One command line's (or kernel's) result, per node."""
 
     cmdline: str
     nodes: tuple[NodeVerdict, ...]
     movable: int
     kernel: int
     notes: tuple[str, ...] = ()
+    profile: str = ""  # the kernel profile that predicted it
+    kernel_version: str = ""
+    profile_note: str = ""  # when the profile is not the asked-for kernel's own
+    layouts: tuple[NodeLayout, ...] = ()
 
     @property
     def ratio(self) -> float:
@@ -331,18 +368,45 @@ def outcome(machine: Machine, cmdline: str | None, prof: KernelProfile) -> Outco
     b = boot(m, prof)
     nodes = tuple(node_verdicts(b))
     return Outcome(m.cmdline.raw, nodes, sum(n.movable for n in nodes),
-                   sum(n.kernel for n in nodes), tuple(b.notes))
+                   sum(n.kernel for n in nodes), tuple(b.notes), prof.name, prof.kernel_version,
+                   prof.chosen_note, tuple(node_layouts(b)))
+
+
+def _zone_text(z: tuple[str, int, int, int] | None) -> str:
+    return f"[mem {z[1]:#x}-{z[2] - 1:#x}] {human(z[3])}" if z else "none"
+
+
+def layout_differences(a: NodeLayout, b: NodeLayout) -> list[str]:
+    """How a node's zones and memory map differ, in sentences."""
+    out = []
+    za, zb = {z[0]: z for z in a.zones}, {z[0]: z for z in b.zones}
+    for name in [*za, *(n for n in zb if n not in za)]:
+        if za.get(name) != zb.get(name):
+            out.append(f"node {a.nid}: zone {name} {_zone_text(za.get(name))} -> "
+                       f"{_zone_text(zb.get(name))}")
+    if (a.memmap, a.memmap_on) != (b.memmap, b.memmap_on):
+        out.append(f"node {a.nid}: memory map {human(a.memmap)} on node(s) "
+                   f"{id_ranges(a.memmap_on) or '-'} -> {human(b.memmap)} on node(s) "
+                   f"{id_ranges(b.memmap_on) or '-'}")
+    if a.managed != b.managed:
+        out.append(f"node {a.nid}: managed after boot {human(a.managed)} -> {human(b.managed)} "
+                   f"({'+' if b.managed > a.managed else '-'}"
+                   f"{human(abs(b.managed - a.managed))})")
+    return out
 
 
 def differences(a: Outcome, b: Outcome) -> list[str]:
     """What changed from ``a`` to ``b``, node by node, in sentences."""
     out = []
     bn = {n.nid: n for n in b.nodes}
+    la, lb = {x.nid: x for x in a.layouts}, {x.nid: x for x in b.layouts}
     for na in a.nodes:
         nb = bn.get(na.nid)
         if nb is None:
             out.append(f"node {na.nid} is gone")
             continue
+        if na.nid in la and na.nid in lb:
+            out += layout_differences(la[na.nid], lb[na.nid])
         if na.movable != nb.movable:
             out.append(f"node {na.nid}: ZONE_MOVABLE {human(na.movable)} -> {human(nb.movable)}")
         if na.removable != nb.removable:

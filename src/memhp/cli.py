@@ -12,7 +12,7 @@ from memhp.analysis import BlockVerdict
 from memhp.errors import InputError
 from memhp.firmware.types import Machine
 from memhp.inputfile import read_text, stdin_name
-from memhp.kernel.profile import KernelProfile, choose_profile
+from memhp.kernel.profile import KernelProfile, choose_profile, profile_for_kernel
 from memhp.kernel.setup import Boot, boot
 from memhp.output import dmesg, json_facts, text
 from memhp.output.terminal import style_for
@@ -309,13 +309,22 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from memhp.output import report
 
     machine = load_input(args)
-    prof = input_profile(args, machine)
-    outcomes = [analysis.outcome(machine, c, prof) for c in (args.cmdlines or [None])]
+    cmdlines = args.cmdlines or [None]
+    if args.kernels:  # what a kernel upgrade changes: one outcome per kernel generation
+        if len(cmdlines) > 1 or args.profile:
+            raise InputError("command line", "--kernel", args.kernels[0],
+                             "compare kernels with at most one --cmdline and no --profile")
+        outcomes = [analysis.outcome(machine, cmdlines[0], profile_for_kernel(k, "--kernel"))
+                    for k in args.kernels]
+    else:
+        prof = input_profile(args, machine)
+        outcomes = [analysis.outcome(machine, c, prof) for c in cmdlines]
     if args.format == "json":
         diffs = [analysis.differences(outcomes[0], o) for o in outcomes[1:]]
         sys.stdout.write(report.to_json({"outcomes": outcomes, "changes": diffs}))
     else:
-        sys.stdout.write(report.compare_text(outcomes, style_for(args.no_color, args.hex)))
+        sys.stdout.write(report.compare_text(outcomes, style_for(args.no_color, args.hex),
+                                             bool(args.kernels)))
     return 0
 
 
@@ -467,6 +476,7 @@ EXAMPLES = {
   memhp explain --live --node 1""",
     "compare": """\
   memhp compare machine.toml --cmdline "" --cmdline movable_node --cmdline kernelcore=2G
+  memhp compare machine.toml --kernel 6.1 --kernel 6.12
   memhp compare --live --cmdline movablecore=50%""",
     "advise": """\
   memhp advise machine.toml --removable 2,3
@@ -534,12 +544,15 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--block", type=int, help="one memory block")
     what.add_argument("--addr", type=_addr, help="one physical address (0x...)")
     ex.set_defaults(func=cmd_explain)
-    co = add_command(sub, "compare", "compare command lines side by side, per node",
+    co = add_command(sub, "compare", "compare command lines (or kernels) side by side, per node",
                      EXAMPLES["compare"])
     _input_args(co, cmdline=False)
     _style_args(co)
     co.add_argument("--cmdline", dest="cmdlines", action="append", metavar="STR",
                     help="a command line to compare (repeat)")
+    co.add_argument("--kernel", dest="kernels", action="append", metavar="VERSION",
+                    help="a kernel to compare (repeat): 6.1, 6.12, a release or a Debian "
+                    "package version; shows what an upgrade changes")
     co.set_defaults(func=cmd_compare, cmdline=None)
     ad = add_command(sub, "advise", "command lines that make nodes hot-removable, and costs",
                      EXAMPLES["advise"])

@@ -89,9 +89,10 @@ def addr_text(info: dict[str, object]) -> str:
     return "\n".join(out) + "\n"
 
 
-def compare_text(outcomes: list[Outcome], style: Style) -> str:
+def compare_text(outcomes: list[Outcome], style: Style, kernels: bool = False) -> str:
+    """Command lines (or, with ``kernels``, kernel generations) side by side, per node."""
     nodes = sorted({n.nid for o in outcomes for n in o.nodes})
-    header = ["node"] + [f"[{i + 1}] kernel / movable / removable / NODE_DATA on"
+    header = ["node"] + [f"[{i + 1}] kernel / movable / removable / NODE_DATA on / memory map"
                          for i in range(len(outcomes))]
     rows = []
     for nid in nodes:
@@ -103,10 +104,16 @@ def compare_text(outcomes: list[Outcome], style: Style) -> str:
                 continue
             rem = f"{n.removable_blocks}/{n.blocks}"
             rem = style.paint(rem, "green") if n.removable else rem
+            lay = next((x for x in o.layouts if x.nid == nid), None)
+            memmap = (f"{style.size(lay.memmap)} on {id_ranges(lay.memmap_on) or '-'}"
+                      if lay else "-")
             row.append(f"{style.size(n.kernel)} / {style.size(n.movable)} / {rem} / "
-                       f"{n.node_data_on}")
+                       f"{n.node_data_on} / {memmap}")
         rows.append(row)
-    out = [f"[{i + 1}] {o.cmdline or '(empty)'}" for i, o in enumerate(outcomes)]
+    out = [f"[{i + 1}] " + (f"Linux {o.kernel_version} ({o.profile}): " if kernels else "")
+           + (o.cmdline or "(empty)") for i, o in enumerate(outcomes)]
+    out += [f"{style.paint('note', 'yellow')} [{i + 1}]: {o.profile_note}"
+            for i, o in enumerate(outcomes) if o.profile_note]
     out.append("")
     text = "\n".join(out) + "\n" + table(header, rows, style)
     for i in range(1, len(outcomes)):
