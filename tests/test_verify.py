@@ -505,6 +505,33 @@ def test_missing_busybox_and_kernel(monkeypatch: pytest.MonkeyPatch, tmp_path: P
         kernel.fetch_kernel(log=False)
 
 
+def test_kernel_by_version(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """--kernel 6.12 (or its release, or its Debian version) is the package the 6.12 profile
+    names (only trixie has it); a generation without a profile is refused."""
+    monkeypatch.setenv("MEMHP_CACHE", str(tmp_path))
+    fetched: list[list[str]] = []
+
+    def fake_run(argv: list[str], cwd: Path | None = None) -> Any:
+        fetched.append(argv)
+        return subprocess.CompletedProcess(argv, 100, "", "E: Unable to locate package")
+
+    monkeypatch.setattr(kernel, "_run", fake_run)
+    monkeypatch.setattr(shutil, "which", lambda name: "/usr/bin/" + name)
+    with pytest.raises(VerifyError, match=r"apt-cache depends linux-image-6\.12\.117\+deb13-"
+                       r"amd64' failed \(E: Unable.*is its suite in the apt sources"):
+        kernel.find_kernel("6.12")
+    assert fetched == [["apt-cache", "depends", "linux-image-6.12.117+deb13-amd64"]]
+    image = tmp_path / "kernel" / "linux-image-6.12.117+deb13-amd64" / "boot"
+    image.mkdir(parents=True)
+    (image / "vmlinuz-6.12.117+deb13-amd64").write_bytes(b"")
+    for spec in ("6.12", "6.12.117+deb13-amd64", "6.12.117-1"):
+        assert kernel.find_kernel(spec) == image / "vmlinuz-6.12.117+deb13-amd64"
+    with pytest.raises(VerifyError, match="memhp knows no Debian kernel 6.6; it has 6.1 "):
+        kernel.find_kernel("6.6")
+    with pytest.raises(VerifyError, match="no such file, nor a kernel version"):
+        kernel.find_kernel("./vmlinuz-missing")
+
+
 # --- real boots ------------------------------------------------------------------------
 
 R01 = "r01_dimm_offline_then_online_movable_then_remove"
@@ -518,7 +545,10 @@ BOOTS = {
     "e04-ovmf": ["--scenario",
                  "tests/fixtures/corpus/efi/e04_q35_efi_hotplug_srat_kernelcore/scenario.json"],
     "r01-hotplug": ["--scenario", f"tests/fixtures/corpus/hotplug/{R01}/scenario.json"],
+    "p01-6.12": ["examples/p01_movable_node_hotplug_node1.toml", "--kernel=6.12"],
 }
+# the profile each boot must be predicted with (from the booted kernel's Linux version line)
+BOOT_PROFILE = {"p01-6.12": "debian-6.12-amd64"}
 Booted = tuple[int, dict[str, Any], Path]
 
 
@@ -575,7 +605,7 @@ def test_real_boot_matches_prediction(key: str, booted: Callable[[str], Booted])
     _assert_all_compared_groups_match(rc, doc, keep)
     assert doc["compared"] == doc["matched"] >= 13
     assert doc["kernel"]["release"]
-    assert doc["profile"] == "debian-6.1-amd64"
+    assert doc["profile"] == BOOT_PROFILE.get(key, "debian-6.1-amd64")
     for f in ("serial.log", "initrd.gz", "qemu-args.json", "prediction.json"):
         assert (keep / f).is_file()
     assert json.loads((keep / "qemu-args.json").read_text()) == doc["qemu_args"]
@@ -592,6 +622,17 @@ def test_real_boot_of_a_machine_file(key: str, booted: Callable[[str], Booted]) 
     name = Path(BOOTS[key][0]).stem
     want = corpus_args(name)
     assert without_paths(doc["qemu_args"][: len(want)]) == without_paths(want)
+
+
+@pytest.mark.qemu
+def test_real_boot_of_debian_6_12(booted: Callable[[str], Booted]) -> None:
+    """--kernel 6.12 fetches Debian 13's kernel from trixie (the package the 6.12 profile
+    names) and predicts it with that profile."""
+    rc, doc, keep = booted("p01-6.12")
+    _assert_all_compared_groups_match(rc, doc, keep)
+    assert doc["kernel"]["release"] == "6.12.117+deb13-amd64"
+    assert doc["kernel"]["path"].endswith("/boot/vmlinuz-6.12.117+deb13-amd64")
+    assert doc["profile_note"] == "profile debian-6.12-amd64 (measured on this kernel)"
 
 
 @pytest.mark.qemu

@@ -2,7 +2,7 @@
 """``memhp verify``: boot the real kernel in QEMU on the machine and diff it against the
 prediction.
 
-    memhp verify MACHINE.toml [--cmdline STR] [--kernel PATH] [--keep DIR] [--timeout S]
+    memhp verify MACHINE.toml [--cmdline STR] [--kernel PATH|VERSION] [--keep DIR] [--timeout S]
                  [--accel tcg|kvm] [--no-offline] [--format text|json] [--profile NAME]
     memhp verify --scenario scenario.json [...]
 
@@ -47,9 +47,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cmdline", metavar="STR",
                    help="kernel parameters replacing the machine's own (verify always puts "
                    f"'{qemu.base_cmdline().strip()}' first)")
-    p.add_argument("--kernel", metavar="PATH",
-                   help="kernel image to boot (default: Debian's linux-image-amd64, fetched "
-                   "into $MEMHP_CACHE or ~/.cache/memhp)")
+    p.add_argument("--kernel", metavar="PATH|VERSION",
+                   help="kernel image to boot, or a kernel generation memhp has a profile for "
+                   "(6.1, 6.12, 7.2, or its release or Debian package version), fetched from "
+                   "the Debian suite that ships it (default: Debian's linux-image-amd64); "
+                   "fetched kernels are kept in $MEMHP_CACHE or ~/.cache/memhp")
     p.add_argument("--keep", metavar="DIR", help="keep serial.log, srat.bin, initrd.gz, "
                    "qemu-args.json and prediction.json in DIR")
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="S",

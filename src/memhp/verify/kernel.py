@@ -12,6 +12,10 @@
 * busybox: /bin/busybox if it is a static x86_64 binary (no ``PT_INTERP`` program header),
   else the one from package ``busybox-static``, unpacked into the cache.
 
+* ``--kernel VERSION`` (``memhp verify --kernel 6.12``): the package of the generation's
+  profile, which only the Debian suite that ships it has (.ci/verify-deps adds trixie and
+  sid as apt sources, pinned low).
+
 ``python -m memhp.verify.kernel --fetch [--profile NAME ...]`` fetches them ahead of time
 (for CI).
 """
@@ -31,7 +35,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from memhp.errors import InputError
-from memhp.kernel.profile import load_profile
+from memhp.kernel.profile import all_profiles, load_profile, profile_for_kernel
 
 __all__ = ["BUSYBOX_PACKAGE", "META_PACKAGE", "SYSTEM_BUSYBOX", "VerifyError", "cache_dir",
            "cached_kernels", "elf_static_x86_64", "fetch_kernel", "fetch_kernel_package",
@@ -212,14 +216,33 @@ def _fetch_into(package: str, folder: Path) -> Path:
     return image
 
 
-def find_kernel(path: str | None) -> Path:
-    """``--kernel PATH`` if given (it must exist), else :func:`fetch_kernel`."""
-    if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise VerifyError(f"no kernel: --kernel {path}: no such file")
+def kernel_for_version(version: str, log: bool = True) -> Path:
+    """The Debian kernel of a generation memhp has a profile for: ``6.12``, its release
+    (``6.12.117+deb13-amd64``) or its package version (``6.12.117-1``); the profile names
+    the package, which only the Debian suite that ships it has (trixie for 6.12)."""
+    try:
+        prof = profile_for_kernel(version, "--kernel")
+    except InputError as e:
+        raise VerifyError(f"no kernel: {e}") from None
+    if prof.chosen_note:
+        have = ", ".join(f"{p.kernel_version} ({p.debian_package}, Debian {p.debian_suite})"
+                         for p in all_profiles())
+        raise VerifyError(f"no kernel: memhp knows no Debian kernel {version}; it has {have}")
+    return fetch_kernel_package(prof.debian_package, log)
+
+
+def find_kernel(spec: str | None) -> Path:
+    """``--kernel PATH`` if that file exists; else ``--kernel VERSION`` (a generation, release
+    or Debian package version: :func:`kernel_for_version`); else :func:`fetch_kernel`."""
+    if spec is None:
+        return fetch_kernel()
+    p = Path(spec)
+    if p.is_file():
         return p
-    return fetch_kernel()
+    if "/" not in spec and re.match(r"\d+\.\d+", spec):
+        return kernel_for_version(spec)
+    raise VerifyError(f"no kernel: --kernel {spec}: no such file, nor a kernel version "
+                      "like 6.12")
 
 
 def elf_static_x86_64(path: Path) -> bool:
