@@ -1,16 +1,52 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """The corpus judgement the acceptance tests share: compare.py over all groups, with the
-blocks a prediction leaves ``unknown`` (and only those) taken as matching."""
+blocks a prediction leaves ``unknown`` (and only those) taken as matching; and the
+acceptance pipeline itself (firmware_lines.py | memhp predict --format json)."""
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).parent / "corpus_tools"))
+from memhp.cli import main
+
+TOOLS = Path(__file__).parent / "corpus_tools"
+sys.path.insert(0, str(TOOLS))
 import compare  # noqa: E402
 import facts  # noqa: E402
+
+
+def srat_args(boot: Path) -> list[str]:
+    """``--srat BOOT/srat.bin`` where the boot had one."""
+    path = boot / "srat.bin"
+    return ["--srat", str(path)] if path.exists() else []
+
+
+def predict_from_firmware_lines(boot: Path, tmp_path: Path) -> dict[str, Any]:
+    """The acceptance pipeline: the boot's firmware lines (firmware_lines.py) and SRAT into
+    ``memhp predict --format json``, the profile picked from the log's Linux version."""
+    fw = tmp_path / "fw.log"
+    fw.write_text(subprocess.run(
+        [sys.executable, str(TOOLS / "firmware_lines.py"), str(boot / "serial.log")],
+        check=True, capture_output=True, text=True).stdout)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["predict", "--boot-log", str(fw), *srat_args(boot), "--format",
+                     "json"]) == 0
+    pred: dict[str, Any] = json.loads(out.getvalue())
+    return pred
+
+
+def unknown_share(boots: list[Path], unknown: dict[str, set[str]]) -> float:
+    """The share of the boots' memory blocks that memhp leaves unknown (at most 2%)."""
+    total = sum(len(facts.memory_blocks((b / "serial.log").read_text(errors="replace")))
+                for b in boots)
+    return sum(map(len, unknown.values())) / total
 
 
 def mismatches(serial_log: Path, pred: dict[str, Any], unknown: set[str]) -> dict[str, str]:

@@ -8,8 +8,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,13 +17,16 @@ from memhp.kernel.profile import load_profile
 
 HERE = Path(__file__).parent
 CORPUS = HERE / "fixtures" / "corpus" / "linux-6.12"
-TOOLS = HERE / "corpus_tools"
 SCENARIOS = sorted(p.name for p in CORPUS.glob("p[0-9]*") if p.is_dir())
 PROFILE = load_profile("debian-6.12-amd64")
 
-sys.path.insert(0, str(TOOLS))
-import facts  # noqa: E402
-from corpus_check import mismatches  # noqa: E402
+from corpus_check import (  # noqa: E402
+    facts,
+    mismatches,
+    predict_from_firmware_lines,
+    srat_args,
+    unknown_share,
+)
 
 # Blocks whose fate depends on how much the running kernel allocates: memhp says "unknown"
 # (the block above the lowest free one of the boot CPU's kernel zone, as on 6.1).
@@ -39,11 +40,6 @@ UNKNOWN = {
 # Groups the real log itself garbles: the serial console printed a kernel message into the
 # middle of a line of the dmesg copy user space was printing.
 GARBLED = {"p10_mem_limit_truncates_hotplug_node": {"dmesg:zone_ranges"}}
-
-
-def _srat(scenario: str) -> list[str]:
-    path = CORPUS / scenario / "srat.bin"
-    return ["--srat", str(path)] if path.exists() else []
 
 
 def _run(argv: list[str]) -> tuple[int, dict[str, object]]:
@@ -65,14 +61,10 @@ def test_corpus_is_complete() -> None:
 def test_all_fourteen_groups_from_firmware_lines(scenario: str, tmp_path: Path) -> None:
     """The acceptance pipeline: firmware_lines.py | memhp predict --format json |
     compare.py, the profile picked from the log's Linux version line."""
-    serial = CORPUS / scenario / "serial.log"
-    fw = tmp_path / "fw.log"
-    fw.write_text(subprocess.run([sys.executable, str(TOOLS / "firmware_lines.py"), str(serial)],
-                                 check=True, capture_output=True, text=True).stdout)
-    rc, pred = _run(["predict", "--boot-log", str(fw), *_srat(scenario), "--format", "json"])
-    assert rc == 0 and pred["kernel_profile"] == PROFILE.name
-    assert set(mismatches(serial, pred, UNKNOWN.get(scenario, set()))) == GARBLED.get(
-        scenario, set())
+    pred = predict_from_firmware_lines(CORPUS / scenario, tmp_path)
+    assert pred["kernel_profile"] == PROFILE.name
+    assert set(mismatches(CORPUS / scenario / "serial.log", pred,
+                          UNKNOWN.get(scenario, set()))) == GARBLED.get(scenario, set())
 
 
 def test_the_garbled_line_is_in_the_log() -> None:
@@ -83,7 +75,7 @@ def test_the_garbled_line_is_in_the_log() -> None:
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_replay_matches_every_allocation_and_dump(scenario: str) -> None:
-    rc, res = _run(["replay", str(CORPUS / scenario / "serial.log"), *_srat(scenario),
+    rc, res = _run(["replay", str(CORPUS / scenario / "serial.log"), *srat_args(CORPUS / scenario),
                     "--format", "json"])
     assert res["profile"] == PROFILE.name
     assert res["mismatches"] == [] and rc == 0
@@ -92,6 +84,4 @@ def test_replay_matches_every_allocation_and_dump(scenario: str) -> None:
 
 
 def test_unknown_blocks_stay_under_two_percent() -> None:
-    total = sum(len(facts.memory_blocks((CORPUS / s / "serial.log").read_text(errors="replace")))
-                for s in SCENARIOS)
-    assert sum(map(len, UNKNOWN.values())) <= 0.02 * total
+    assert unknown_share([CORPUS / s for s in SCENARIOS], UNKNOWN) <= 0.02

@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -29,7 +28,12 @@ PROFILE = load_profile("debian-7.2-amd64")
 
 sys.path.insert(0, str(TOOLS))
 import facts  # noqa: E402
-from corpus_check import mismatches  # noqa: E402
+from corpus_check import (  # noqa: E402
+    mismatches,
+    predict_from_firmware_lines,
+    srat_args,
+    unknown_share,
+)
 
 # Blocks whose fate depends on how much the running kernel allocates: memhp says "unknown"
 # (the block above the lowest free one of the boot CPU's kernel zone, as on 6.1).
@@ -43,8 +47,7 @@ UNKNOWN = {
 
 
 def _srat(scenario: str) -> list[str]:
-    path = CORPUS / scenario / "srat.bin"
-    return ["--srat", str(path)] if path.exists() else []
+    return srat_args(CORPUS / scenario)
 
 
 def test_corpus_is_complete() -> None:
@@ -58,16 +61,9 @@ def test_corpus_is_complete() -> None:
 def test_all_fourteen_groups_from_firmware_lines(scenario: str, tmp_path: Path) -> None:
     """The acceptance pipeline: firmware_lines.py | memhp predict --format json |
     compare.py, the profile picked from the log's Linux version line."""
-    serial = CORPUS / scenario / "serial.log"
-    fw = tmp_path / "fw.log"
-    fw.write_text(subprocess.run([sys.executable, str(TOOLS / "firmware_lines.py"), str(serial)],
-                                 check=True, capture_output=True, text=True).stdout)
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        assert main(["predict", "--boot-log", str(fw), *_srat(scenario), "--format",
-                     "json"]) == 0
-    pred = json.loads(out.getvalue())
-    assert mismatches(serial, pred, UNKNOWN.get(scenario, set())) == {}
+    pred = predict_from_firmware_lines(CORPUS / scenario, tmp_path)
+    assert mismatches(CORPUS / scenario / "serial.log", pred,
+                      UNKNOWN.get(scenario, set())) == {}
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
@@ -81,9 +77,7 @@ def test_replay_matches_every_allocation_and_dump(scenario: str) -> None:
 
 
 def test_unknown_blocks_stay_under_two_percent() -> None:
-    total = sum(len(facts.memory_blocks((CORPUS / s / "serial.log").read_text(errors="replace")))
-                for s in SCENARIOS)
-    assert sum(map(len, UNKNOWN.values())) <= 0.02 * total
+    assert unknown_share([CORPUS / s for s in SCENARIOS], UNKNOWN) <= 0.02
 
 
 def test_dmesg_prints_the_7_2_e820_table() -> None:
