@@ -24,8 +24,13 @@ Adding a generation:
    kernel commit, add a :data:`CHANGES` entry ``since=(X, Y)`` citing it, and branch on
    ``prof.has(name)`` in the function that models it.  A behaviour that a later generation
    reverts gets a second entry (``since`` the revert).
-3. Copy the boots to ``tests/fixtures/corpus/linux-X.Y/`` (``tests/test_corpus.py`` checks
-   every generation there) and add the Debian package to ``.ci/verify-deps``.
+3. Copy the boots to ``tests/fixtures/corpus/linux-X.Y/`` and check them in
+   ``tests/test_corpus_linux_X_Y.py`` (the shared pipeline and judgement are in
+   ``tests/corpus_check.py``); fetch the kernel in ``.ci/verify-deps``
+   (``--fetch --profile debian-X.Y-amd64``), which ``memhp verify --kernel X.Y`` boots.
+
+The nearest generation lends its constants to a kernel memhp has no profile for, while
+``has()`` answers by that kernel's own version (``behaviour_version``).
 """
 
 from __future__ import annotations
