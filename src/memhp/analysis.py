@@ -213,15 +213,23 @@ def absent_node(b: Boot, nid: int) -> AbsentNode | None:
                           "x86_numa_init falls back to dummy_numa_init",
                           f"{named}, but the kernel rejected the SRAT ({numa.failure}); one "
                           "fake node 0 holds all memory")
+    if nid in numa.no_memory and nid in numa.online:
+        cpus = [c for c, n in enumerate(b.cpu_node) if n == nid]
+        order = b.zonelists.get(nid, [nid])
+        return AbsentNode(nid, pxms, "memoryless", "free_area_init",
+                          f"{named} with CPUs ({id_ranges(cpus)}) and no memory: a memoryless "
+                          "node; free_area_init gives it a pg_data_t from memblock, and its "
+                          "CPUs bring it online (init_cpu_to_node).  It has no zones with "
+                          "pages and no memory blocks; its CPUs allocate from node(s) "
+                          f"{', '.join(map(str, order[1:])) or 'none'} (fallback order)")
     if nid in numa.no_memory:
         return AbsentNode(nid, pxms, "no_memory", "numa_register_memblks",
                           f"{named}, but none of its memory is left after "
                           "numa_cleanup_meminfo (no RAM in its ranges, or all of it above "
-                          "max_pfn), so it gets no NODE_DATA and is not brought online with "
-                          "memory; memhp does not model memoryless nodes further")
+                          "max_pfn), and no CPU brings it online")
     return AbsentNode(nid, pxms, "no_memory", "acpi_numa_init",
-                      f"{named} only for processors (no memory affinity entry); memhp does "
-                      "not model memoryless nodes further")
+                      f"{named} only for processors (no memory affinity entry), and none "
+                      "of them is possible")
 
 
 def attribute(owners: list[tuple[int, int, str]],

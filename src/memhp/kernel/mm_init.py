@@ -360,6 +360,7 @@ def movable_notes(d: MovableDecision) -> list[str]:
 def free_area_init(
     mb: mbk.Memblock, max_zone_pfn: list[int], online: list[int], cmd: CommandLine,
     sparse: SparseMap, prof: KernelProfile, dma_reserve: int = 0,
+    possible: list[int] | None = None,
 ) -> ZoneLayout:
     """free_area_init(): zone ranges, ZONE_MOVABLE, early node map, each node, memmap holes."""
     zone_low, zone_high = [0] * MAX_NR_ZONES, [0] * MAX_NR_ZONES
@@ -399,7 +400,16 @@ def free_area_init(
             "kernelcore=mirror: no memory is mirrored (mirrored memory is what the EFI memory "
             "map marks EFI_MEMORY_MORE_RELIABLE, and the input has no such map or range); the "
             "layout is the kernel's for a machine without mirrored memory")
-    for nid in sorted(online):
+    for nid in sorted(set(online) | set(possible or ())):
+        if nid not in online:
+            # a possible node without memory (CPU-only in the SRAT): its pg_data_t comes
+            # from memblock anywhere (arch_alloc_nodedata); it has no zones with pages
+            log.append(f"Initializing node {nid} as memoryless")
+            mbk.memblock_alloc_internal(mb, prof.node_data_size, prof.smp_cache_bytes, 0,
+                                        mbk.MEMBLOCK_ALLOC_ACCESSIBLE, mbk.NUMA_NO_NODE,
+                                        False, "free_area_init")
+            log.append(f"Initmem setup node {nid} as memoryless")
+            continue
         s, e = get_pfn_range_for_nid(mb, nid)
         if s != e:
             log.append(f"Initmem setup node {nid} [mem {s << prof.page_shift:#018x}-"

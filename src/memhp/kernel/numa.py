@@ -49,6 +49,7 @@ class NumaResult:
     kernel_memory: dict[int, HotplugCleared] = field(default_factory=dict)  # per kernel node
     fallback: NumaFallback | None = None  # why the SRAT is not in use, if it is not
     no_memory: set[int] = field(default_factory=set)  # possible nodes left without memory
+    possible: list[int] = field(default_factory=list)  # node_possible_map (numa_nodes_parsed)
     srat: SratState | None = None
     failure: str = ""  # why the SRAT configuration was rejected, if it was
     log: list[str] = field(default_factory=list)
@@ -228,6 +229,7 @@ def numa_register_memblks(mb: mbk.Memblock, mi: list[NumaMemblk], nodes_parsed: 
     if not possible:
         res.failure = "no node"
         return False
+    res.possible = sorted(possible)
     for b in mi:
         mbk.memblock_set_node(mb.memory, b.start, b.end - b.start, b.nid)
     res.kernel_memory = numa_clear_kernel_node_hotplug(mb, mi)
@@ -309,8 +311,10 @@ def initmem_init(b: Boot) -> None:
 
 
 def init_cpu_to_node(b: Boot) -> None:
-    """init_cpu_to_node(): each possible CPU's node from the SRAT; a CPU whose node is
-    not online (or has no SRAT entry) goes to the first online node."""
+    """init_cpu_to_node(): each possible CPU's node from the SRAT.  A CPU's node that is
+    possible but not online (a CPU-only proximity domain: a memoryless node) is brought
+    online here, after free_area_init() gave it its pg_data_t; a CPU without an SRAT entry
+    goes to the first online node (numa_init_array)."""
     assert b.numa is not None
     apics, how = possible_cpus(b.machine)
     if how.startswith("nothing"):
@@ -321,4 +325,7 @@ def init_cpu_to_node(b: Boot) -> None:
     b.cpu_node = []
     for apic in apics:
         node = st.apicid_to_node.get(apic, -1) if st else -1
+        if node in b.numa.possible and node not in online:
+            online.append(node)  # node_set_online()
+            online.sort()
         b.cpu_node.append(node if node in online else min(online))

@@ -8,6 +8,7 @@ hands every page memblock did not reserve to the buddy allocator, which is what
 
 from __future__ import annotations
 
+from memhp.intervals import Ranges
 from memhp.kernel import memblock as mbk
 from memhp.kernel.mm_init import ZONE_MOVABLE, ZoneLayout
 from memhp.kernel.pfn import pfn_up, round_up
@@ -76,10 +77,17 @@ def memblock_free_all(mb: mbk.Memblock, max_low_pfn: int,
     return out
 
 
-def managed_pages(zones: ZoneLayout, freed: list[tuple[int, int]]) -> dict[tuple[int, int], int]:
-    """Pages each zone (nid, zone index) received from a list of freed pfn ranges."""
+def managed_pages(zones: ZoneLayout, freed: list[tuple[int, int]],
+                  node_pfns: list[tuple[int, int, int | None]] | None = None
+                  ) -> dict[tuple[int, int], int]:
+    """Pages each zone (nid, zone index) received from a list of freed pfn ranges.
+
+    A freed page counts in the zone of its own node (page_zone()): where another node's
+    memory lies inside this node's zone span (interleaved nodes), those pages are not this
+    zone's.  ``node_pfns``: the memory's pfn ranges and nodes (mem_pfn_ranges)."""
     out: dict[tuple[int, int], int] = {}
     for nid, node in zones.nodes.items():
+        others = Ranges([(s, e) for s, e, n in node_pfns or () if n is not None and n != nid])
         for z in node.zones:
             if not z.spanned:
                 continue
@@ -87,7 +95,7 @@ def managed_pages(zones: ZoneLayout, freed: list[tuple[int, int]]) -> dict[tuple
             for s, e in freed:
                 lo, hi = max(s, z.start_pfn), min(e, z.end_pfn)
                 if lo < hi:
-                    n += hi - lo
+                    n += hi - lo - others.overlap(lo, hi)
             out[(nid, z.idx)] = n
     return out
 

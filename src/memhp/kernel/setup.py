@@ -181,12 +181,13 @@ def boot(machine: Machine, prof: KernelProfile) -> Boot:
     acpi_reserve_initial_tables(b)
     initmem_init(b)
     b.dma_reserve = memblock_find_dma_reserve(b.memblock, prof.page_shift)
-    init_cpu_to_node(b)
     if prof.has("free_area_init_after_setup_arch"):
+        init_cpu_to_node(b)
         setup_arch_tail(b)
         x86_mm_init.paging_init(b)  # mm_core_init_early() -> free_area_init()
     else:
-        x86_mm_init.paging_init(b)
+        x86_mm_init.paging_init(b)  # free_area_init(): memoryless nodes get a pg_data_t
+        init_cpu_to_node(b)  # then their CPUs bring them online
         setup_arch_tail(b)
     check_kernel_pages(b)
     start_kernel_allocs(b)

@@ -123,6 +123,7 @@ CALLER_WHAT = {
     "alloc_bootmem_cpumask_var": "small boot allocations",
     "spp_getpage": "fixmap page tables",
     "pcpu_build_alloc_info": "per-CPU allocator metadata",
+    "free_area_init": "NODE_DATA of a memoryless node",
     "efi_memmap_alloc": "EFI memory map (the kernel's copy)",
     "pcpu_embed_first_chunk": "per-CPU allocator metadata",
     "pcpu_setup_first_chunk": "per-CPU allocator metadata",

@@ -297,7 +297,7 @@ def zone_sizes_init(b: Boot) -> None:
     low = b.max_low_pfn
     max_zone_pfns = [min(MAX_DMA_PFN, low), min(MAX_DMA32_PFN, low), low, 0, 0]
     b.zones = free_area_init(b.memblock, max_zone_pfns, b.numa.online, b.machine.cmdline,
-                             b.sparse, b.profile, b.dma_reserve)
+                             b.sparse, b.profile, b.dma_reserve, b.numa.possible)
     b.log.extend(b.zones.log)
     b.notes.extend(b.zones.notes)
 
@@ -316,4 +316,5 @@ def mem_init(b: Boot) -> None:
         late.append((pfn_up(s, prof.page_shift), e // ps))
     late.append((prof.kernel_text // ps, (prof.kernel_text + prof.late_free_kernel) // ps))
     late.extend((s // ps, e // ps) for s, e in boot_services_freed(b))
-    b.managed = managed_pages(b.zones, freed + late)
+    b.managed = managed_pages(b.zones, freed + late,
+                              list(mbk.mem_pfn_ranges(b.memblock, None, prof.page_shift)))

@@ -55,7 +55,8 @@ def node_text(v: NodeVerdict, style: Style) -> str:
 
 
 def absent_text(a: AbsentNode) -> str:
-    return (f"node {a.nid}: no node after boot ({a.cause})\n  because {a.reason}\n"
+    what = "online without memory" if a.cause == "memoryless" else "no node after boot"
+    return (f"node {a.nid}: {what} ({a.cause})\n  because {a.reason}\n"
             f"  kernel rule: {a.rule}\n")
 
 
