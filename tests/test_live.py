@@ -183,7 +183,7 @@ def test_a_block_offlined_by_hand_is_the_first_difference(tmp_path: Path) -> Non
     (root / "sys/devices/system/memory/memory40/valid_zones").write_text("Normal Movable\n")
     rc, out = run(["check", "--root", str(root)])
     assert rc == 1
-    assert ("memory_blocks                DIFFERS: 1 block differ; first memory40: real "
+    assert ("memory_blocks                DIFFERS: 1 block differs; first memory40: real "
             "{'state': 'offline', 'valid_zones': ['Normal', 'Movable'], 'nodes': [1]} != "
             "predicted {'state': 'online', 'valid_zones': ['Normal'], 'nodes': [1]}") in out
     assert out.endswith("groups matched: 12/13 (1 not compared)\n"

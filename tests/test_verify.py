@@ -368,7 +368,7 @@ def test_differences_and_unknown_blocks() -> None:
     assert "node 1 zone Movable managed" in got["zoneinfo:managed"].detail
     assert got["dmesg:initmem"].status == vcmp.DIFFERS
     assert "real has 2 items, predicted 1" in got["dmesg:initmem"].detail
-    assert got["memory_blocks"].detail.startswith("1 block differ; first memory41")
+    assert got["memory_blocks"].detail.startswith("1 block differs; first memory41")
     # memory0 and memory40 by hand, memory1 by memhp itself (runtime allocations)
     assert got["offline_trial"].status == vcmp.OK and got["offline_trial"].skipped == 3
     assert "not compared (memhp: unknown)" in got["offline_trial"].detail
@@ -402,7 +402,7 @@ def test_unmovable_pages_of_the_offline_trial() -> None:
     assert real.unmovable == {"2": [0x10006], "55": [0x1BFE00]}  # 55: the corpus boot's own
     got = {g.name: g for g in vcmp.compare(real, _predict(name))}
     assert got["offline_trial"].detail.startswith(
-        "1 block differ; first memory2: real failed != predicted offlined (the kernel found "
+        "1 block differs; first memory2: real failed != predicted offlined (the kernel found "
         "an unmovable page at pfn 0x10006)")
 
 

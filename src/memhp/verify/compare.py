@@ -247,7 +247,8 @@ def _blocks(name: str, real: dict[str, Any], pred: dict[str, Any],
     bad = [i for i in ids if real.get(i) != pred.get(i)]
     diff = ""
     if bad:
-        diff = (f"{len(bad)} block{'s' if len(bad) > 1 else ''} differ; first memory{bad[0]}: "
+        many = "blocks differ" if len(bad) > 1 else "block differs"
+        diff = (f"{len(bad)} {many}; first memory{bad[0]}: "
                 f"real {real.get(bad[0])} != predicted {pred.get(bad[0])}")
         pfns = (unmovable or {}).get(bad[0])
         if pfns:
