@@ -88,10 +88,11 @@ def test_dmesg_prints_the_7_2_e820_table() -> None:
     with contextlib.redirect_stdout(out):
         assert main(["predict", "--boot-log", str(serial), *_srat(scenario), "--format",
                      "dmesg"]) == 0
-    ours = [ln for ln in out.getvalue().splitlines() if ln.startswith("BIOS-e820: ")]
+    ours = [ln for ln in out.getvalue().splitlines() if ln.startswith(("BIOS-e820: ", "e820: "))]
     real = [ln.split("] ", 1)[1] for ln in facts.section(serial.read_text(), "DMESG").splitlines()
-            if "] BIOS-e820: " in ln]
+            if "] BIOS-e820: " in ln or "] e820: update" in ln or "] e820: remove" in ln]
     assert ours == real and any("[gap " in ln for ln in ours)
+    assert "e820: update [mem 0x00000000-0x00000fff] System RAM ==> device reserved" in ours
 
 
 def test_memblock_flags_in_the_first_dump() -> None:

@@ -50,7 +50,7 @@ def e820_print(entries: tuple[E820Entry, ...], who: str, prof: KernelProfile) ->
         if e.start > prev:
             out.append(f"{who}: [gap {prev:#018x}-{e.start - 1:#018x}]")
         out.append(f"{who}: [mem {e.start:#018x}-{e.end - 1:#018x}]  "
-                   f"{e820_print_name(e.type, 7)}")
+                   f"{e820_print_name(e.type, e820_spelling(prof))}")
         prev = e.end
     return out
 
@@ -73,16 +73,19 @@ def _cut(entries: tuple[E820Entry, ...], start: int, end: int, old_type: str | N
 
 
 def e820__range_update(entries: tuple[E820Entry, ...], start: int, size: int, old_type: str,
-                       new_type: str) -> tuple[tuple[E820Entry, ...], str]:
-    """e820__range_update(): retype ``old_type`` memory in the range; returns the log line."""
-    line = f"e820: update [mem {start:#010x}-{start + size - 1:#010x}] {old_type} ==> {new_type}"
+                       new_type: str, spelling: int = 6) -> tuple[tuple[E820Entry, ...], str]:
+    """e820__range_update(): retype ``old_type`` memory in the range; returns the log line
+    (types spelled as kernel generation ``spelling`` prints them)."""
+    line = (f"e820: update [mem {start:#010x}-{start + size - 1:#010x}] "
+            f"{e820_print_name(old_type, spelling)} ==> {e820_print_name(new_type, spelling)}")
     return _cut(entries, start, start + size, old_type, new_type), line
 
 
 def e820__range_remove(entries: tuple[E820Entry, ...], start: int, size: int,
-                       old_type: str | None) -> tuple[tuple[E820Entry, ...], str]:
+                       old_type: str | None, spelling: int = 6
+                       ) -> tuple[tuple[E820Entry, ...], str]:
     """e820__range_remove(): drop memory in the range (only ``old_type`` unless None)."""
-    what = f" {old_type}" if old_type else ""
+    what = f" {e820_print_name(old_type, spelling)}" if old_type else ""
     line = f"e820: remove [mem {start:#010x}-{start + size - 1:#010x}]{what}"
     return _cut(entries, start, start + size, old_type, None), line
 
@@ -104,10 +107,18 @@ def e820_end_pfn(entries: tuple[E820Entry, ...], limit_pfn: int, type_: str,
     return last_pfn
 
 
-def trim_bios_range(entries: tuple[E820Entry, ...]) -> tuple[tuple[E820Entry, ...], list[str]]:
+def e820_spelling(prof: KernelProfile) -> int:
+    """The generation whose type names the kernel prints (e820_print_type())."""
+    return 7 if prof.has("e820_print_system_ram") else 6
+
+
+def trim_bios_range(entries: tuple[E820Entry, ...], prof: KernelProfile
+                    ) -> tuple[tuple[E820Entry, ...], list[str]]:
     """trim_bios_range(): page 0 becomes reserved and 640K-1M is never RAM."""
-    entries, l1 = e820__range_update(entries, 0, 0x1000, E820_USABLE, E820_RESERVED)
-    entries, l2 = e820__range_remove(entries, BIOS_BEGIN, BIOS_END - BIOS_BEGIN, E820_USABLE)
+    sp = e820_spelling(prof)
+    entries, l1 = e820__range_update(entries, 0, 0x1000, E820_USABLE, E820_RESERVED, sp)
+    entries, l2 = e820__range_remove(entries, BIOS_BEGIN, BIOS_END - BIOS_BEGIN, E820_USABLE,
+                                     sp)
     return entries, [l1, l2]
 
 

@@ -44,7 +44,7 @@ from memhp.firmware.types import (
 )
 from memhp.intervals import Ranges
 from memhp.kernel import memblock as mbk
-from memhp.kernel.e820 import e820__range_update
+from memhp.kernel.e820 import e820__range_update, e820_spelling
 from memhp.kernel.pfn import round_up
 
 if TYPE_CHECKING:
@@ -198,7 +198,8 @@ def efi_arch_mem_reserve(b: Boot, efi: EfiBoot, addr: int, size: int) -> None:
               if s < e]
     efi.memmap[i:i + 1] = pieces
     efi.mem_reserved.append((start, end))
-    b.e820, line = e820__range_update(b.e820, start, end - start, E820_USABLE, E820_RESERVED)
+    b.e820, line = e820__range_update(b.e820, start, end - start, E820_USABLE, E820_RESERVED,
+                                      e820_spelling(b.profile))
     b.log.append(line)
 
 

@@ -97,7 +97,7 @@ def setup_start(machine: Machine, prof: KernelProfile) -> Boot:
         log.extend(e820_print(e820, "user", prof))
     if cmd.movable_node:
         mb.bottom_up = True
-    e820, lines = trim_bios_range(e820)
+    e820, lines = trim_bios_range(e820, prof)
     log.extend(lines)
     b.e820 = e820__end_of_ram_pfn(b, e820)
     return b
