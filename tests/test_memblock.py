@@ -211,3 +211,47 @@ def test_runs_of_requests_match_one_by_one(bottom_up: bool) -> None:
         assert mbk.snapshot(a.reserved) == mbk.snapshot(b.reserved)
         assert [(e.kind, e.base, e.size) for e in a.events] == [
             (e.kind, e.base, e.size) for e in mbk.each_event(b.events)]
+
+
+@pytest.mark.parametrize(("rsrv_kern", "want"), [
+    # 6.1: every reservation plain and without a node; the allocation merges with the 64K
+    (False, [[0, 0x11000, None, 0]]),
+    # 6.16+: the allocation on node 0 keeps the node and MEMBLOCK_RSRV_KERN, so it stays
+    # apart from the plain 64K below it; the any-node retry for node 1 reserves without one
+    (True, [[0, 0x10000, None, 0], [0x10000, 0x1000, 0, mbk.MEMBLOCK_RSRV_KERN],
+            [0x3FF000, 0x1000, None, mbk.MEMBLOCK_RSRV_KERN]]),
+])
+def test_allocations_reserve_with_their_node_and_rsrv_kern(
+        rsrv_kern: bool, want: list[list[int | None]]) -> None:
+    """Memory 0-4M on node 0, the first 64K reserved; bottom-up: one request for node 0
+    lands at 64K, one for node 1 (no memory there) falls back to any node at the top."""
+    mb = mbk.Memblock(rsrv_kern=rsrv_kern)
+    mbk.memblock_add(mb, 0, 0x400000)
+    mbk.memblock_set_node(mb.memory, 0, 0x400000, 0)
+    mbk.memblock_reserve(mb, 0, 0x10000)
+    mb.bottom_up = True
+    assert mbk.memblock_alloc_internal(mb, 0x1000, 0x1000, 0, mbk.PHYS_ADDR_MAX, 0) == 0x10000
+    mb.bottom_up = False
+    assert mbk.memblock_alloc_internal(mb, 0x1000, 0x1000, 0, mbk.PHYS_ADDR_MAX, 1) == 0x3FF000
+    if not rsrv_kern:
+        want = [*want, [0x3FF000, 0x1000, None, 0]]
+    assert mbk.snapshot(mb.reserved) == want
+    mbk.memblock_reserve_kern(mb, 0x200000, 0x1000)
+    assert [0x200000, 0x1000, None, mbk.MEMBLOCK_RSRV_KERN if rsrv_kern else 0] in (
+        mbk.snapshot(mb.reserved))
+
+
+def test_kho_scratch_below_1m_comes_and_goes() -> None:
+    """e820__memblock_setup() marks memory below 1M KHO scratch (splitting a region that
+    crosses 1M); reserve_real_mode() clears it and the halves merge again."""
+    mb = mbk.Memblock()
+    mbk.memblock_add(mb, 0x1000, 0x9E000)
+    mbk.memblock_add(mb, 0x90000 + 0x70000, 0x200000)  # 0x100000-0x2fffff
+    mbk.memblock_add(mb, 0xF0000, 0x10000)  # joins it: 0xf0000-0x2fffff
+    mbk.memblock_mark_kho_scratch(mb, 0, 0x100000)
+    assert mbk.snapshot(mb.memory) == [
+        [0x1000, 0x9E000, None, mbk.MEMBLOCK_KHO_SCRATCH],
+        [0xF0000, 0x10000, None, mbk.MEMBLOCK_KHO_SCRATCH],
+        [0x100000, 0x200000, None, 0]]
+    mbk.memblock_clear_kho_scratch(mb, 0, 0x100000)
+    assert mbk.snapshot(mb.memory) == [[0x1000, 0x9E000, None, 0], [0xF0000, 0x210000, None, 0]]
