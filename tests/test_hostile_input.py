@@ -20,7 +20,7 @@ Also here: one regression test per reader crash the fuzzer (``bench/fuzz.py``) f
 from __future__ import annotations
 
 import os
-import shutil
+import random
 import signal
 import tempfile
 import time
@@ -31,6 +31,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TypeVar
 
+import mutations
 import pytest
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
@@ -67,146 +68,34 @@ MODEL_PARTS = (os.sep + os.path.join("memhp", "kernel") + os.sep,
 # lists many blocks one by one takes its size, more on a loaded CI machine.
 MODEL_TIMEOUT = 30.0
 
-# Numbers to splice in: boundaries of 32 and 64 bits, past 2^64, and no number at all.
-HUGE_HEX = ["0", "1", "fff", "1000", "ffffffff", "100000000", "7fffffffffffffff",
-            "8000000000000000", "fffffffffffff000", "fffffffffffffffe", "ffffffffffffffff",
-            "10000000000000000", "f" * 40, "f" * 5000, ""]
-HUGE_DEC = ["0", "1", "255", "256", "4294967296", "18446744073709551615",
-            "18446744073709551616", "9" * 25, "9" * 5000, "-1", ""]
-INTERESTING = [0, 1, 0xFF, 0x1000, 0xFFFFFFFF, 0x100000000, 1 << 46, (1 << 63) - 1, 1 << 63,
-               (1 << 64) - 0x1000, (1 << 64) - 1]
-
 T = TypeVar("T")
 
 
 # ---------------------------------------------------------------------------- mutations
+# The operators are bench/fuzz.py's (tests/mutations.py); here hypothesis makes their
+# choices through the Random it draws, so a failing example shrinks.
+
+_RNG = st.randoms(use_true_random=False)
 
 
-@st.composite
-def _mutated(draw: st.DrawFn, seeds: list[bytes], binary: bool = False) -> bytes:
-    """A seed with one to four mutations: truncation, bit flips, changed, inserted, deleted
-    and duplicated bytes, repeated, dropped and reordered lines, huge numbers."""
-    data = draw(st.sampled_from(seeds))
-    for _ in range(draw(st.integers(1, 4))):
-        op = draw(st.integers(0, 9))
-        pos = draw(st.integers(0, len(data)))
-        if op == 0:
-            data = data[:pos]
-        elif op == 1 and data:
-            i = pos % len(data)
-            data = data[:i] + bytes([data[i] ^ 1 << draw(st.integers(0, 7))]) + data[i + 1 :]
-        elif op == 2:
-            data = data[:pos] + draw(st.binary(min_size=1, max_size=8)) + data[pos:]
-        elif op == 3:
-            data = data[:pos] + data[pos + draw(st.integers(1, 64)) :]
-        elif op == 4:
-            data = data[:pos] + data[pos : pos + draw(st.integers(1, 200))] + data[pos:]
-        elif op == 5 and binary:
-            width = draw(st.sampled_from([1, 2, 4, 8]))
-            value = draw(st.sampled_from(INTERESTING)) % (1 << 8 * width)
-            data = data[:pos] + value.to_bytes(width, "little") + data[pos + width :]
-        elif op == 5:
-            data = _splice_number(draw, data, pos)
-        elif op in (6, 7, 8) and not binary:
-            data = _mutate_lines(draw, data, op)
-        elif op == 9:
-            data = data[:pos] + draw(st.sampled_from(
-                [b"\0", b"\r", b"\xff", b"\xe2\x80\xa8", b" " * 50, b"\n" * 20, b"@", b":",
-                 b"=", b'"', b"[", b"]"])) + data[pos:]
-    return data
+def _mutated(seeds: list[bytes]) -> st.SearchStrategy[bytes]:
+    """A seed after one to eight mutations: truncation, bit flips, changed, inserted,
+    deleted and duplicated bytes, repeated, dropped and reordered lines, huge numbers and
+    odd characters."""
+    return st.builds(lambda rng, seed: mutations.mutate_text(rng, seed, seeds), _RNG,
+                     st.sampled_from(seeds))
 
 
-def _splice_number(draw: st.DrawFn, data: bytes, pos: int) -> bytes:
-    """Replace the hex or decimal number at or after ``pos`` with a huge or empty one."""
-    digits = b"0123456789abcdefABCDEF"
-    start = pos
-    while start < len(data) and data[start] not in digits:
-        start += 1
-    end = start
-    while end < len(data) and data[end] in digits:
-        end += 1
-    hexish = data[max(start - 2, 0) : start].lower() == b"0x" or any(
-        c in b"abcdefABCDEF" for c in data[start:end])
-    new = draw(st.sampled_from(HUGE_HEX if hexish else HUGE_DEC)).encode()
-    return data[:start] + new + data[end:]
-
-
-def _mutate_lines(draw: st.DrawFn, data: bytes, op: int) -> bytes:
-    lines = data.splitlines(keepends=True)
-    if not lines:
-        return data
-    i = draw(st.integers(0, len(lines) - 1))
-    j = draw(st.integers(0, len(lines) - 1))
-    if op == 6:  # a line (or a few) duplicated somewhere else
-        lines[j:j] = lines[i : i + draw(st.integers(1, 3))]
-    elif op == 7:  # out of order
-        lines[i], lines[j] = lines[j], lines[i]
-        if draw(st.booleans()):
-            lines.reverse()
-    else:
-        del lines[i]
-    return b"".join(lines)
-
-
-@st.composite
-def _mutated_srat(draw: st.DrawFn) -> bytes:
+def _mutated_srat() -> st.SearchStrategy[bytes]:
     """A mutated SRAT binary: subtables duplicated, dropped, reordered or given absurd
     fields, then byte damage; length and checksum are usually fixed up afterwards so the
     damage reaches the subtables."""
-    data = draw(st.sampled_from(SRAT_BINS))
-    head, subs = data[:48], _subtables(data[48:])
-    for _ in range(draw(st.integers(0, 3))):
-        op = draw(st.integers(0, 4))
-        if not subs:
-            break
-        i = draw(st.integers(0, len(subs) - 1))
-        if op == 0:
-            subs.insert(draw(st.integers(0, len(subs))), subs[i])
-        elif op == 1:
-            del subs[i]
-        elif op == 2:
-            subs.reverse()
-        elif op == 3 and len(subs[i]) == 40 and subs[i][0] == 1:  # memory: base/length/flags
-            off, width = draw(st.sampled_from([(8, 8), (16, 8), (28, 4), (2, 4)]))
-            value = draw(st.sampled_from(INTERESTING)) % (1 << 8 * width)
-            subs[i] = subs[i][:off] + value.to_bytes(width, "little") + subs[i][off + width :]
-        elif op == 4:  # subtable length byte
-            size = draw(st.sampled_from([0, 1, 2, 16, 39, 41, 255]))
-            subs[i] = subs[i][:1] + bytes([size]) + subs[i][2:]
-    data = head + b"".join(subs)
-    if draw(st.booleans()):
-        data = draw(_mutated([data], binary=True))
-    return _fix(data, draw(st.booleans()), draw(st.integers(0, 3)) > 0)
-
-
-def _subtables(body: bytes) -> list[bytes]:
-    subs, off = [], 0
-    while off + 2 <= len(body):
-        size = body[off + 1]
-        if size < 2 or off + size > len(body):
-            subs.append(body[off:])
-            break
-        subs.append(body[off : off + size])
-        off += size
-    return subs
-
-
-def _fix(data: bytes, length: bool, checksum: bool) -> bytes:
-    b = bytearray(data)
-    if length and len(b) >= 8:
-        b[4:8] = len(b).to_bytes(4, "little")
-    if checksum and len(b) >= 10:
-        b[9] = 0
-        b[9] = -sum(b) & 0xFF
-    return bytes(b)
+    return st.builds(lambda rng, seed: mutations.mutate_srat(rng, seed, SRAT_BINS), _RNG,
+                     st.sampled_from(SRAT_BINS))
 
 
 def _acpidump(data: bytes) -> bytes:
-    lines = ["SRAT @ 0x0000000000000000"]
-    for off in range(0, len(data), 16):
-        chunk = data[off : off + 16]
-        lines.append(f"    {off:04X}: " + " ".join(f"{c:02X}" for c in chunk))
-    return ("\n".join(lines) + "\n").encode()
+    return acpi.format_acpidump([("SRAT", data)]).encode()
 
 
 # ---------------------------------------------------------------------------- checks
@@ -326,7 +215,7 @@ def test_e820_lines(data: bytes) -> None:
         e820.sanitize_e820(entries)
 
 
-_U64 = st.one_of(st.sampled_from(INTERESTING), st.integers(0, (1 << 64) - 1))
+_U64 = st.one_of(st.sampled_from(mutations.INTERESTING), st.integers(0, (1 << 64) - 1))
 
 
 @settings(max_examples=300, deadline=None)
@@ -343,40 +232,16 @@ def test_e820_absurd_numbers(rows: list[tuple[int, int, str]]) -> None:
             assert entry.start < entry.end <= 1 << 64
 
 
-def _memmap_tree(root: Path, draw: st.DrawFn) -> None:
-    shutil.copytree(FIXTURES / "memmap", root)
-    for _ in range(draw(st.integers(1, 4))):
-        entry = root / draw(st.sampled_from(sorted(os.listdir(root))))
-        op = draw(st.integers(0, 5))
-        if op == 0 and entry.is_dir():
-            attr = entry / draw(st.sampled_from(["start", "end", "type"]))
-            if attr.is_file():
-                attr.write_bytes(draw(_mutated([attr.read_bytes()])))
-        elif op == 1 and entry.is_dir():  # duplicated under another number (out of order)
-            new = root / draw(st.sampled_from(["0", "8", "9", "10", "007"]))
-            if not new.exists():
-                shutil.copytree(entry, new)
-        elif op == 2:
-            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
-        elif op == 3 and entry.is_dir():
-            attr = entry / draw(st.sampled_from(["start", "end"]))
-            if not attr.is_dir():
-                attr.write_text("0x" + draw(st.sampled_from(HUGE_HEX)) + "\n")
-        elif op == 4 and entry.is_dir():  # a directory where a file should be
-            attr = entry / draw(st.sampled_from(["start", "end", "type"]))
-            if attr.is_file():
-                attr.unlink()
-                attr.mkdir()
-        elif op == 5:
-            (root / "12").write_text("0x0\n")  # a file where a directory should be
+MEMMAP_TREE = mutations.read_tree(FIXTURES / "memmap")
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.data())
-def test_sys_firmware_memmap(data: st.DataObject) -> None:
+@given(_RNG)
+def test_sys_firmware_memmap(rng: random.Random) -> None:
     with tempfile.TemporaryDirectory() as tmp:
+        mutations.write_tree(mutations.mutate_memmap(rng, MEMMAP_TREE), Path(tmp))
         root = Path(tmp) / "memmap"
-        _memmap_tree(root, data.draw)
+        root.mkdir(exist_ok=True)
         entries = _result_or_input_error(lambda: e820.read_sys_firmware_memmap(str(root)))
         if entries:
             assert list(entries) == sorted(entries, key=lambda x: (x.start, x.end))
@@ -389,7 +254,7 @@ _CMDLINE_SEEDS = [b"console=ttyS0 nokaslr movable_node kernelcore=50% movablecor
 
 
 @settings(max_examples=400, deadline=None)
-@given(_mutated(_CMDLINE_SEEDS))
+@given(st.builds(mutations.mutate_cmdline, _RNG, st.just(_CMDLINE_SEEDS)))
 def test_cmdline(data: bytes) -> None:
     """The kernel boots whatever its handlers make of a command line: never an error."""
     parsed = cmdline.parse_cmdline(data.decode("utf-8", "surrogateescape"))
