@@ -510,16 +510,20 @@ def crash_signature(error: BaseException, tb: TracebackType | None) -> tuple[str
 
 
 def render_all(machine: Machine) -> None:
+    from memhp import analysis
     from memhp.kernel.profile import load_profile
     from memhp.kernel.setup import boot
-    from memhp.output import dmesg, json_facts, text
+    from memhp.output import dmesg, json_facts, report, text
 
     result = boot(machine, load_profile())
     text.render(result)
     dmesg.render(result)
     json_facts.render(result)
-    for block in result.blocks[:1] + result.blocks[-1:]:
-        text.explain_block(result, block.id)
+    for block in result.blocks[:1] + result.blocks[-1:]:  # as predict --explain does
+        verdict = analysis.block_verdict(result, block.id)
+        if verdict is None:
+            raise AssertionError(f"no verdict on block {block.id}, which the boot lists")
+        report.block_text(verdict, text.PLAIN)
 
 
 def input_rng(seed: int, index: int) -> random.Random:
