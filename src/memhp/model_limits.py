@@ -25,7 +25,7 @@ def model_limits(machine: Machine) -> list[str]:
     for p in cmd.unknown:
         if p.startswith("numa=fake"):
             notes.append(f"{p}: NUMA emulation is not modelled; predicted without it")
-        elif p.split("=", 1)[0] in ("efi_fake_mem", "crashkernel", "memhp_default_state",
+        elif p.split("=", 1)[0] in ("efi_fake_mem", "crashkernel",
                                     "movable_node_for_cxl", "hugepages", "hugetlb_cma", "cma"):
             notes.append(f"{p}: not modelled; predicted as if it were absent")
     modelled = (E820_USABLE, "reserved", "ACPI data", "ACPI NVS", "unusable", "soft reserved")
