@@ -6,6 +6,8 @@ Each case is one small log; the expected machine is said in words next to it.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from memhp.errors import InputError
@@ -13,6 +15,7 @@ from memhp.firmware.bootlog import machine_from_boot_log, srat_from_log
 from memhp.firmware.e820 import parse_e820_lines
 from memhp.firmware.efi import parse_efi_memmap
 from memhp.firmware.logline import kernel_messages
+from memhp.firmware.machine_file import dump_machine, load_machine
 from memhp.firmware.types import (
     SRAT_MEM_ENABLED,
     SRAT_MEM_HOT_PLUGGABLE,
@@ -20,6 +23,7 @@ from memhp.firmware.types import (
     AcpiTable,
     E820Entry,
     EfiMemoryDescriptor,
+    Machine,
     Srat,
     SratCpu,
     SratMemory,
@@ -169,6 +173,18 @@ def test_srat_node_numbers_kept_without_cpu_lines() -> None:
     cpus = [e for e in srat.entries if isinstance(e, SratCpu)]
     assert [c.pxm for c in cpus] == [3, 0, 7]  # PXM 0 is free: taken for CPU-only node 1
     assert any("node(s) 1" in n for n in notes)
+    # the assumed entries are x2APIC ones (their ids do not fit an xAPIC entry's one byte),
+    # so a machine file written from them loads again (a bench/fuzz.py find)
+    assert all(c.x2apic and c.apic_id > 0xFF for c in cpus)
+
+
+def test_assumed_cpu_entries_survive_a_machine_file(tmp_path: Path) -> None:
+    srat, _ = _srat("ACPI: SRAT: Node 2 PXM 7 [mem 0x80000000-0xffffffff]",
+                    "ACPI: SRAT: Node 0 PXM 3 [mem 0x00000000-0x7fffffff]")
+    machine = Machine(e820=(E820Entry(0, 0x100000000, "usable"),), srat=srat)
+    path = tmp_path / "m.toml"
+    path.write_text(dump_machine(machine))
+    assert load_machine(str(path)).srat == srat
 
 
 def test_srat_conflict_and_cut_log() -> None:

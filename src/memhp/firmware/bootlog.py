@@ -133,7 +133,8 @@ _SRAT_CPU = re.compile(r"^SRAT: PXM (\d{1,10}) -> APIC 0x([0-9a-fA-F]{1,8}) -> N
 _SMPBOOT = re.compile(r"^smpboot: Allowing (\d{1,6}) CPUs, \d{1,6} hotplug CPUs")
 # lines printed after NUMA set-up: the log did not end before the SRAT was parsed
 _AFTER_NUMA = re.compile(r"^(?:Zone ranges:|No NUMA configuration found|NUMA turned off)")
-_SYNTHETIC_APIC = 0x7000  # APIC ids of assumed CPU entries (below MAX_LOCAL_APIC)
+_SYNTHETIC_APIC = 0x7000  # APIC ids of assumed CPU entries: x2APIC ones (an xAPIC id is
+#                           one byte), below MAX_LOCAL_APIC
 
 
 def srat_from_log(text: str, source: str,
@@ -197,7 +198,7 @@ def srat_from_log(text: str, source: str,
         assumed = []
         for n in range(max(by_node) + 1):
             pxm = by_node[n] if n in by_node else next(free)
-            assumed.append(SratCpu(pxm, _SYNTHETIC_APIC + n))
+            assumed.append(SratCpu(pxm, _SYNTHETIC_APIC + n, x2apic=True))
         cpus = assumed + cpus
         missing = sorted(set(range(max(by_node) + 1)) - set(by_node))
         notes.append("SRAT: the log has no processor affinity lines for every node (kernels "
