@@ -8,11 +8,13 @@ Every file argument of the CLI goes through :func:`read_bytes` (or :func:`read_t
 
 from __future__ import annotations
 
+import json
 import sys
+from typing import Any
 
 from memhp.errors import InputError
 
-__all__ = ["MAX_INPUT", "STDIN", "read_bytes", "read_text", "stdin_name"]
+__all__ = ["MAX_INPUT", "STDIN", "json_object", "read_bytes", "read_text", "stdin_name"]
 
 MAX_INPUT = 64 << 20  # no boot log, machine file or SRAT dump is this long; /dev/zero is
 STDIN = "-"
@@ -43,3 +45,14 @@ def read_bytes(path: str, what: str = "file") -> bytes:
 def read_text(path: str, what: str = "file") -> str:
     """:func:`read_bytes` decoded as UTF-8, undecodable bytes replaced (logs hold any)."""
     return read_bytes(path, what).decode("utf-8", errors="replace")
+
+
+def json_object(text: str, source: str, what: str = "scenario") -> dict[str, Any]:
+    """``text`` parsed as one JSON object (a scenario.json), or a one-line InputError."""
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InputError(source, f"line {e.lineno}", None, f"not JSON: {e.msg}") from None
+    if not isinstance(doc, dict):
+        raise InputError(source, what, doc, "must be a JSON object")
+    return doc

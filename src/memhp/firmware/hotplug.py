@@ -255,18 +255,10 @@ def parse_add(text: str, source: str, field: str, n: int) -> DimmAdd:
 
 def load_steps(path: str) -> tuple[list[Event], list[str], MemSpec | None]:
     """The events of a corpus-style scenario.json (``steps``, ``qemu_args``, ``mem``)."""
-    import json
+    from memhp.inputfile import json_object, read_text, stdin_name
 
-    from memhp.inputfile import read_text, stdin_name
-
-    text = read_text(path)
+    doc = json_object(read_text(path), stdin_name(path))
     path = stdin_name(path)
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise InputError(path, f"line {e.lineno}", None, f"not JSON: {e.msg}") from None
-    if not isinstance(doc, dict):
-        raise InputError(path, "scenario", doc, "must be a JSON object")
     qemu_args = doc.get("qemu_args") or []
     if not isinstance(qemu_args, list):
         raise InputError(path, "qemu_args", qemu_args, "must be a list")

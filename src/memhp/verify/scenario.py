@@ -14,14 +14,13 @@ defaults to the number of SRAT processor entries, else 2 (what the corpus booted
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 from dataclasses import dataclass
 
 from memhp.errors import InputError
 from memhp.firmware import hotplug
 from memhp.firmware.types import Srat, SratCpu, SratEntry, SratMemory
-from memhp.inputfile import read_text, stdin_name
+from memhp.inputfile import json_object, read_text, stdin_name
 from memhp.verify.qemu import FIRMWARES, MiB, VmSpec, efi_params, make_append, own_params
 
 __all__ = ["DEFAULT_SMP", "MACHINE_TYPES", "Scenario", "load_scenario", "parse_scenario",
@@ -103,12 +102,7 @@ def _srat(value: object, source: str) -> Srat | None:
 
 def parse_scenario(text: str, source: str) -> Scenario:
     """A scenario from the text of a scenario.json (InputError naming the field)."""
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise InputError(source, f"line {e.lineno}", None, f"not JSON: {e.msg}") from None
-    if not isinstance(doc, dict):
-        raise InputError(source, "scenario", doc, "must be a JSON object")
+    doc = json_object(text, source)
     unknown = set(doc) - _KEYS
     if unknown:
         key = sorted(unknown)[0]
