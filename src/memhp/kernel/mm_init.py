@@ -400,11 +400,13 @@ def free_area_init(
             "kernelcore=mirror: no memory is mirrored (mirrored memory is what the EFI memory "
             "map marks EFI_MEMORY_MORE_RELIABLE, and the input has no such map or range); the "
             "layout is the kernel's for a machine without mirrored memory")
-    for nid in sorted(set(online) | set(possible or ())):
+    offline = set(possible or ()) if prof.has("memoryless_nodes_in_free_area_init") else set()
+    for nid in sorted(set(online) | offline):
         if nid not in online:
             # a possible node without memory (CPU-only in the SRAT): its pg_data_t comes
             # from memblock anywhere (arch_alloc_nodedata); it has no zones with pages
-            log.append(f"Initializing node {nid} as memoryless")
+            if not prof.has("offline_node_data_silent"):
+                log.append(f"Initializing node {nid} as memoryless")
             mbk.memblock_alloc_internal(mb, prof.node_data_size, prof.smp_cache_bytes, 0,
                                         mbk.MEMBLOCK_ALLOC_ACCESSIBLE, mbk.NUMA_NO_NODE,
                                         False, "free_area_init")

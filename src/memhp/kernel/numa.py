@@ -310,6 +310,24 @@ def initmem_init(b: Boot) -> None:
     dump(b)
 
 
+def init_memory_less_node(b: Boot, nid: int) -> None:
+    """init_memory_less_node() of kernels before 5.18, from init_cpu_to_node(): a node with
+    CPUs and no memory gets NODE_DATA (alloc_node_data()'s allocation and messages) and an
+    empty node (free_area_init_node() prints its span as [mem 0-0])."""
+    assert b.numa is not None
+    prof, size = b.profile, b.profile.node_data_size
+    pa = mbk.memblock_phys_alloc_try_nid(b.memblock, size, prof.smp_cache_bytes, nid,
+                                         "alloc_node_data")
+    if pa:
+        b.log.append(node_data_line(nid, pa, size))
+        home = early_pfn_to_nid(b.memblock, pa >> prof.page_shift, b.numa.online or [0],
+                                prof.page_shift)
+        if home != nid:
+            b.log.append(f"    NODE_DATA({nid}) on node {home}")
+        b.numa.node_data[nid], b.numa.node_data_home[nid] = pa, home
+    b.log.append(f"Initmem setup node {nid} [mem {0:#018x}-{0:#018x}]")
+
+
 def init_cpu_to_node(b: Boot) -> None:
     """init_cpu_to_node(): each possible CPU's node from the SRAT.  A CPU's node that is
     possible but not online (a CPU-only proximity domain: a memoryless node) is brought
@@ -326,6 +344,8 @@ def init_cpu_to_node(b: Boot) -> None:
     for apic in apics:
         node = st.apicid_to_node.get(apic, -1) if st else -1
         if node in b.numa.possible and node not in online:
+            if not b.profile.has("memoryless_nodes_in_free_area_init"):
+                init_memory_less_node(b, node)
             online.append(node)  # node_set_online()
             online.sort()
         b.cpu_node.append(node if node in online else min(online))

@@ -56,7 +56,8 @@ ChangeName = Literal["numa_meminfo_dram_limits", "numa_coverage_from_memblock",
                      "memblock_rsrv_kern", "kho_scratch_below_1m", "e820_print_system_ram",
                      "free_area_init_after_setup_arch", "sparse_usage_on_node",
                      "runtime_dma32_page_per_node",
-                     "memmap_on_memory_force", "memmap_on_memory_per_block"]
+                     "memmap_on_memory_force", "memmap_on_memory_per_block",
+                     "offline_node_data_silent", "memoryless_nodes_in_free_area_init"]
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,19 @@ CHANGES: dict[ChangeName, Change] = {
         "memblocks)",
         "memory_hotplug.memmap_on_memory puts each memory block's memmap on that block for an "
         "add of any size (before: only an add of exactly one memory block)"),
+    "memoryless_nodes_in_free_area_init": Change(
+        (5, 18), "source: 6.1 arch/x86/mm/numa.c init_cpu_to_node(), which only sets the "
+        "node online, and mm/page_alloc.c free_area_init() (for_each_node); the 5.18 series "
+        "'mm: handle uninitialized numa nodes gracefully' (Michal Hocko) made it so",
+        "a node with CPUs and no memory is set up by free_area_init() with the other possible "
+        "nodes ('Initmem setup node N as memoryless'), no longer by init_cpu_to_node() -> "
+        "init_memory_less_node() (NODE_DATA allocated, 'Initmem setup node N [mem 0-0]', in "
+        "CPU order)"),
+    "offline_node_data_silent": Change(
+        (6, 12), "source: 6.12 mm/mm_init.c free_area_init() -> alloc_offline_node_data() "
+        "(the numa_memblks series), where 6.1 mm/page_alloc.c free_area_init() printed "
+        "'Initializing node N as memoryless' before arch_alloc_nodedata()",
+        "a possible node without NODE_DATA (CPUs only) gets its pg_data_t without a message"),
 }
 
 
