@@ -13,7 +13,8 @@ buffer and puts the usemaps anywhere on the node (``sparse_usage_init``).
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 from memhp.intervals import Ranges
 from memhp.kernel import memblock as mbk
@@ -184,7 +185,14 @@ def populate_section_memmaps(mb: mbk.Memblock, prof: KernelProfile, tables: dict
     for a, b in runs:
         nr = a
         tabled = False  # the last request of this node was a page-table page
+        marks: list[_Mark] = []
         while nr < b:  # a PMD table's worth of sections at a time
+            if not take and per_section == 1:
+                marks.append(_Mark(nr, len(mb.events), len(out.tables), len(out.memmaps)))
+                if tabled and len(marks) >= 5:
+                    nr = _repeat_cycles(mb, prof, tables, marks, b, nid, out)
+                    if nr != marks[-1].nr:
+                        marks = [_Mark(nr, len(mb.events), len(out.tables), len(out.memmaps))]
             end = min(b, (nr // chunk + 1) * chunk)
             if not take and per_section == 1 and tabled:
                 end = _batch_end(mb, prof, tables, nr, end, b, chunk, out)
@@ -215,6 +223,97 @@ def populate_section_memmaps(mb: mbk.Memblock, prof: KernelProfile, tables: dict
                         out.add_run(first + k, 1, nid, flat[k * per_section], size * per_section,
                                     False)
             nr = end
+
+
+class _Mark(NamedTuple):
+    """Where one pass of populate_section_memmaps' loop started: its first section and how
+    many events, table runs and memmap runs there were."""
+
+    nr: int
+    events: int
+    tables: int
+    memmaps: int
+
+
+def _repeat_cycles(mb: mbk.Memblock, prof: KernelProfile, tables: dict[str, int],
+                   marks: list[_Mark], last: int, nid: int, out: SparseAllocs) -> int:
+    """Closed form of a repeating cycle of page-table pages and struct-page blocks.
+
+    Without a sparse buffer (a hot-pluggable node's struct pages come from another node
+    under movable_node) the kernel's table pages and struct pages alternate: each cycle
+    fills the page-table gap the last one left and leaves a new one below its struct
+    pages.  When the last two cycles (two passes each, ``marks[-5:]``) made the same
+    requests with the same outcome, moved down by the same number of bytes, and the free
+    space below is one free range that can hold ``k`` more of them, whose passes need
+    the same numbers of table pages, those ``k`` cycles come out the same again, moved down
+    further: their events, table and memmap runs and reservation are written here with
+    arithmetic.  Returns the section the loop goes on from (``marks[-1].nr``: none done).
+    """
+    p2, q2, p, q, c = marks[-5:]
+    nr, span = c.nr, c.nr - p.nr
+    if span <= 0 or p.nr - p2.nr != span or q.nr - p.nr != q2.nr - p2.nr:
+        return nr
+    if (q.events - p.events != q2.events - p2.events or c.events - p.events != p.events - p2.events
+            or c.tables - p.tables != p.tables - p2.tables
+            or q.tables - p.tables != q2.tables - p2.tables
+            or c.memmaps - p.memmaps != p.memmaps - p2.memmaps or c.memmaps == p.memmaps):
+        return nr
+    ev1, ev2 = mb.events[p2.events:p.events], mb.events[p.events:c.events]
+    if not ev2 or any(e.kind != "alloc" or e.up for e in ev2):
+        return nr
+    shift = ev1[0].base - ev2[0].base
+    if shift <= 0 or any(e1 != replace(e2, base=e2.base + shift)
+                         for e1, e2 in zip(ev1, ev2, strict=True)):
+        return nr
+    low, high = min(e.span[0] for e in ev2), max(e.span[1] for e in ev2)
+    if high - low > shift or min(e.span[0] for e in ev1) != low + shift:
+        return nr
+    t1, t2 = out.tables[p2.tables:p.tables], out.tables[p.tables:c.tables]
+    if any(not a2 or (a1, n1, s1) != (a2 + shift, n2, s2)
+           for (a1, n1, s1), (a2, n2, s2) in zip(t1, t2, strict=True)):
+        return nr
+    m1, m2 = out.memmaps[p2.memmaps:p.memmaps], out.memmaps[p.memmaps:c.memmaps]
+    if any(r1 != replace(r2, section=r2.section - span, addr=r2.addr + shift)
+           or not r2.addr for r1, r2 in zip(m1, m2, strict=True)):
+        return nr
+    res = mb.reserved.regions
+    i = bisect.bisect_right(res, low, key=lambda r: r.base) - 1
+    if i < 0 or res[i].base != low or res[i].end < low + 2 * shift:
+        return nr  # the cycles do not make one reservation together
+    floor = mbk.free_floor(mb, low, max(MAX_DMA_ADDRESS, prof.page_size))
+    most = min((low - floor) // shift - 1, (last - nr) // span - 1)
+    sps = prof.pages_per_section * prof.struct_page_size
+    chunk, split = max(1, (1 << 30) // sps), q.nr - p.nr
+    if span % chunk or nr % chunk:
+        return nr  # each cycle's first pass starts where a PMD table does
+
+    def needs(at: int) -> tuple[int, ...]:
+        # the table pages of a cycle's two passes from section ``at`` on, and of one more
+        # chunk (what decided where the second pass ended), all sections below made
+        made = {kind: (at * sps - 1) >> bits for kind, bits in _levels(prof)}
+        return tuple(new_tables(prof, made, x, y) for x, y in
+                     ((at, at + split), (at + split, at + span), (at + span, at + span + chunk)))
+
+    want = needs(p.nr)
+    if (want[:2] != (sum(n for _, n, _ in out.tables[p.tables:q.tables]),
+                     sum(n for _, n, _ in out.tables[q.tables:c.tables]))
+            or tables != {kind: (nr * sps - 1) >> bits for kind, bits in _levels(prof)}):
+        return nr
+    k = 0
+    while k < most and needs(nr + k * span) == want:  # cycle k needs what the last one did
+        k += 1
+    if k <= 0:
+        return nr
+    for j in range(1, k + 1):
+        down = j * shift
+        mb.events += [replace(e, base=e.base - down) for e in ev2]
+        out.tables += [(a - down, n, s) for a, n, s in t2]
+        for r in m2:
+            out.add_run(r.section + j * span, r.count, r.nid, r.addr - down, r.step,
+                        r.from_buffer)
+    mbk.memblock_add_range(mb.reserved, low - k * shift, k * shift, res[i].nid, res[i].flags)
+    new_tables(prof, tables, nr, nr + k * span)
+    return nr + k * span
 
 
 def _batch_end(mb: mbk.Memblock, prof: KernelProfile, tables: dict[str, int], nr: int,
