@@ -28,16 +28,9 @@ PROFILE = load_profile()
 
 sys.path.insert(0, str(HERE / "corpus_tools"))
 import facts  # noqa: E402
-from corpus_check import mismatches  # noqa: E402
+from corpus_check import UNKNOWN_BLOCKS, mismatches  # noqa: E402
 
-# Blocks whose fate depends on how much the running kernel allocates: memhp says "unknown".
-UNKNOWN = {
-    "p01_movable_node_hotplug_node1": {"1"},
-    "p03_movable_node_overrides_kernelcore": {"1"},
-    "p05_kernelcore_two_nodes": {"1"},  # failed in 2 of 12 verify boots, offlined otherwise
-    "p08_q35_four_nodes_two_hotplug": {"1"},  # failed in the corpus boot
-    "p10_mem_limit_truncates_hotplug_node": {"1"},
-}
+UNKNOWN = UNKNOWN_BLOCKS
 
 
 def _srat(scenario: str) -> str | None:

@@ -21,6 +21,7 @@ SCENARIOS = sorted(p.name for p in CORPUS.glob("p[0-9]*") if p.is_dir())
 PROFILE = load_profile("debian-6.12-amd64")
 
 from corpus_check import (  # noqa: E402
+    UNKNOWN_BLOCKS,
     facts,
     mismatches,
     predict_from_firmware_lines,
@@ -28,15 +29,7 @@ from corpus_check import (  # noqa: E402
     unknown_share,
 )
 
-# Blocks whose fate depends on how much the running kernel allocates: memhp says "unknown"
-# (the block above the lowest free one of the boot CPU's kernel zone, as on 6.1).
-UNKNOWN = {
-    "p01_movable_node_hotplug_node1": {"1"},
-    "p03_movable_node_overrides_kernelcore": {"1"},
-    "p05_kernelcore_two_nodes": {"1"},
-    "p08_q35_four_nodes_two_hotplug": {"1"},
-    "p10_mem_limit_truncates_hotplug_node": {"1"},
-}
+UNKNOWN = UNKNOWN_BLOCKS
 # Groups the real log itself garbles: the serial console printed a kernel message into the
 # middle of a line of the dmesg copy user space was printing.
 GARBLED = {"p10_mem_limit_truncates_hotplug_node": {"dmesg:zone_ranges"}}

@@ -29,21 +29,14 @@ PROFILE = load_profile("debian-7.2-amd64")
 sys.path.insert(0, str(TOOLS))
 import facts  # noqa: E402
 from corpus_check import (  # noqa: E402
+    UNKNOWN_BLOCKS,
     mismatches,
     predict_from_firmware_lines,
     srat_args,
     unknown_share,
 )
 
-# Blocks whose fate depends on how much the running kernel allocates: memhp says "unknown"
-# (the block above the lowest free one of the boot CPU's kernel zone, as on 6.1).
-UNKNOWN = {
-    "p01_movable_node_hotplug_node1": {"1"},
-    "p03_movable_node_overrides_kernelcore": {"1"},
-    "p05_kernelcore_two_nodes": {"1"},
-    "p08_q35_four_nodes_two_hotplug": {"1"},
-    "p10_mem_limit_truncates_hotplug_node": {"1"},
-}
+UNKNOWN = UNKNOWN_BLOCKS
 
 
 def _srat(scenario: str) -> list[str]:
