@@ -24,7 +24,7 @@ from live_tree import boot_params, make_tree
 
 from memhp import analysis
 from memhp.cli import main
-from memhp.firmware import live
+from memhp.firmware import bootlog, live
 from memhp.firmware.types import E820Entry
 
 CORPUS = Path(__file__).parent / "fixtures" / "corpus"
@@ -125,6 +125,23 @@ def test_the_kernel_log_from_a_file(tmp_path: Path) -> None:
     boot = "linux-6.12/p05_kernelcore_two_nodes"
     root = tree(boot, tmp_path, kernel_log=False)
     rc, doc = check_json(root, "--boot-log", str(CORPUS / boot / "serial.log"))
+    assert (rc, doc["matched"], doc["compared"]) == (0, 13, 13)
+
+
+def test_the_kernel_log_as_journalctl_prints_it(tmp_path: Path) -> None:
+    """The remedy the output suggests, `journalctl -k -b`, prefixes every line with a date,
+    the host and "kernel:": its firmware lines still count as the boot's (they were taken
+    for a wrapped log before, and the check fell back to sysfs)."""
+    boot = "linux-6.12/p05_kernelcore_two_nodes"
+    root = tree(boot, tmp_path, kernel_log=False)
+    log = (CORPUS / boot / "serial.log").read_text()
+    messages = bootlog.dmesg_section(log).splitlines()
+    journal = tmp_path / "journal.txt"
+    journal.write_text("".join(f"Nov 29 12:00:00 host kernel: {ln.split('] ', 1)[-1]}\n"
+                               for ln in messages))
+    lm = live.read_live_machine(str(root), (journal.read_text(), str(journal)))
+    assert not any("does not hold the boot lines" in n for n in lm.machine.notes)
+    rc, doc = check_json(root, "--boot-log", str(journal))
     assert (rc, doc["matched"], doc["compared"]) == (0, 13, 13)
 
 

@@ -28,6 +28,7 @@ from memhp.firmware.types import (
     SRAT_MEM_HOT_PLUGGABLE,
     SRAT_MEM_NON_VOLATILE,
     AcpiTable,
+    E820Entry,
     Machine,
     Srat,
     SratCpu,
@@ -35,7 +36,7 @@ from memhp.firmware.types import (
 )
 from memhp.platform import ovmf
 
-__all__ = ["dmesg_section", "guess_hypervisor", "guess_qemu_machine",
+__all__ = ["dmesg_section", "firmware_memory_map", "guess_hypervisor", "guess_qemu_machine",
            "machine_from_boot_log", "parse_acpi_table_lines",
            "parse_command_line", "parse_linux_version", "parse_ramdisk", "parse_setup_data",
            "possible_cpus_from_log", "srat_from_log"]
@@ -319,6 +320,17 @@ def missing_lines(text: str, tables: tuple[AcpiTable, ...], cmdline: str | None)
     return notes
 
 
+def firmware_memory_map(messages: str, source: str) -> tuple[tuple[E820Entry, ...], bool]:
+    """The firmware memory map a kernel log's messages (:func:`kernel_messages` text) print:
+    the ``BIOS-e820:`` lines, else a Xen PV domain's ``Xen:`` lines; and whether it is
+    Xen's.  Empty where the log does not hold it."""
+    e820 = parse_e820_lines(messages, source)
+    if e820:
+        return e820, False
+    e820 = parse_e820_lines(messages, source, "Xen")
+    return e820, bool(e820)
+
+
 def machine_from_boot_log(
     text: str, source: str, cmdline_override: str | None = None, srat: Srat | None = None
 ) -> Machine:
@@ -329,12 +341,10 @@ def machine_from_boot_log(
     without a firmware memory map is an :class:`InputError` that says why."""
     log = kernel_messages(dmesg_section(text))
     notes = list(log.notes)
-    e820 = parse_e820_lines(log.text, source)
-    if not e820:
-        e820 = parse_e820_lines(log.text, source, "Xen")
-        if e820:
-            notes.append("Xen PV domain: the memory map is the one Xen gave it ('Xen:' lines); "
-                         "the PV boot path itself (xen_memory_setup) is not modelled")
+    e820, xen = firmware_memory_map(log.text, source)
+    if xen:
+        notes.append("Xen PV domain: the memory map is the one Xen gave it ('Xen:' lines); "
+                     "the PV boot path itself (xen_memory_setup) is not modelled")
     if not e820:
         why = ""
         if _LINUX_VERSION.search(log.text):

@@ -36,7 +36,8 @@ from dataclasses import dataclass
 from memhp.errors import InputError
 from memhp.firmware import acpi, bootlog
 from memhp.firmware.cmdline import parse_cmdline
-from memhp.firmware.e820 import e820_type_name, parse_e820_lines, read_sys_firmware_memmap
+from memhp.firmware.e820 import e820_type_name, read_sys_firmware_memmap
+from memhp.firmware.logline import kernel_messages
 from memhp.firmware.types import E820_USABLE, AcpiTable, E820Entry, Machine, Srat
 from memhp.inputfile import MAX_INPUT
 from memhp.kernel.pfn import round_up
@@ -211,7 +212,7 @@ def _acpi_listing(root: str) -> tuple[tuple[AcpiTable, ...], dict[str, bytes], s
         if data is not None:
             blobs[name] = data
         table = AcpiTable(name[:4], 0, os.path.getsize(full))
-        if data is not None and len(data) >= 36:
+        if data is not None:  # a short table: parse_table_header says so
             try:
                 h = acpi.parse_table_header(data, full)
                 table = AcpiTable(name[:4], 0, len(data), h.revision, h.oem_id, h.oem_table_id)
@@ -252,7 +253,8 @@ def read_live_machine(root: str = "/", kernel_log: tuple[str, str] | None = None
         log = bootlog.dmesg_section(log)  # a corpus serial log holds the log twice
     else:
         log, log_problem = read_kernel_log(root)
-    boot_lines = bool(log and parse_e820_lines(log, "kernel log"))
+    boot_lines = bool(log and bootlog.firmware_memory_map(
+        kernel_messages(log).text, "kernel log")[0])
     if log and not boot_lines:
         log_problem = ("it does not hold the boot lines (the ring buffer has wrapped? "
                        "`journalctl -k -b | memhp ... --boot-log -` gives them)")
@@ -263,8 +265,7 @@ def read_live_machine(root: str = "/", kernel_log: tuple[str, str] | None = None
     version, why = _read_str(root, "proc/version")
     release = None
     if version is not None:
-        m = re.match(r"Linux version (\S+)", version)
-        release = m.group(1) if m else None
+        release = bootlog.parse_linux_version(version)[0]
     if release is None:
         osrelease, _ = _read_str(root, "proc/sys/kernel/osrelease")
         release = osrelease.strip() if osrelease else None

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from memhp.firmware.logline import strip_prefix
+from memhp.firmware.logline import kernel_messages
 
 __all__ = ["DMESG_GROUPS", "GROUPS", "GroupResult", "GroupVerdict", "MEMBLOCK_GROUPS", "RealBoot",
            "block_fact", "compare", "dmesg_lines", "first_difference", "memblock_dumps",
@@ -83,8 +83,9 @@ class RealBoot:
 
 
 def dmesg_lines(lines: list[str]) -> list[str]:
-    """Kernel log lines as compared: no timestamps, no trailing blanks."""
-    return [strip_prefix(line.rstrip()) for line in lines]
+    """Kernel log lines as compared: the messages of a log in any pasted form (dmesg,
+    journalctl, syslog: :func:`kernel_messages`), no stamps, no trailing blanks."""
+    return kernel_messages("\n".join(lines)).text.splitlines()
 
 
 def memblock_dumps(dmesg: list[str]) -> list[dict[str, list[list[int | None]]]]:
