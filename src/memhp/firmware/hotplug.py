@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from memhp.errors import InputError
 
-__all__ = ["DimmAdd", "DimmRemove", "Dump", "Event", "GUEST_EVENTS", "MemSpec", "STATES",
+__all__ = ["DimmAdd", "DimmRemove", "Dump", "Event", "MemSpec", "STATES",
            "SetState", "WaitBlocks", "block_range", "coldplugged", "guest_command", "load_steps",
            "parse_add", "parse_guest", "parse_mem", "parse_steps", "qemu_size"]
 
@@ -71,7 +71,6 @@ class WaitBlocks:
 
 Event = DimmAdd | DimmRemove | SetState | Dump | WaitBlocks
 
-GUEST_EVENTS = (SetState, Dump, WaitBlocks)
 
 
 def guest_command(e: Event) -> str | None:

@@ -24,9 +24,6 @@ from memhp.kernel.pfn import round_up
 __all__ = ["DIMM_ALIGN", "DeviceMemory", "GiB", "PlacementError", "device_memory", "free_addr",
            "plug"]
 
-__all__ = ["DIMM_ALIGN", "DeviceMemory", "GiB", "PlacementError", "device_memory", "free_addr",
-           "plug"]
-
 GiB = 1 << 30
 DIMM_ALIGN = 2 << 20  # QEMU_VMALLOC_ALIGN: alignment of a memory-backend-ram region
 
