@@ -171,7 +171,7 @@ def test_zone_for_new_dimm(cmdline: str, online_type: str, nid: int, zone: int,
                            rule: str) -> None:
     st = small_state()
     c = cfg(cmdline)
-    res = mh.add_memory_resource(st, c, PROF, "d1", nid, 5 * G, G, 0)
+    res = mh.add_memory_resource(st, c, PROF, "d1", nid, 5 * G, G)
     assert res.blocks == tuple(range(40, 48)) and res.node_onlined == (nid == 2)
     ch = mh.memory_block_online(st, c, st.blocks[40], online_type)
     assert (ch.zone, ch.rule) == (zone, rule)
@@ -181,7 +181,7 @@ def test_group_follows_its_first_block() -> None:
     """auto-movable decides once per DIMM: blocks after a kernel one stay kernel."""
     st = small_state()
     c = cfg("memory_hotplug.online_policy=auto-movable memory_hotplug.auto_movable_ratio=50")
-    mh.add_memory_resource(st, c, PROF, "d1", 1, 5 * G, G, 0)
+    mh.add_memory_resource(st, c, PROF, "d1", 1, 5 * G, G)
     rules = [mh.memory_block_online(st, c, st.blocks[i], "online").rule for i in range(40, 48)]
     assert rules == ["ratio_exceeded"] + ["group_has_kernel"] * 7
 
@@ -191,7 +191,7 @@ def test_zone_span_shrinks_only_at_its_edges() -> None:
     online block below (find_biggest_section_pfn)."""
     st = small_state()
     c = cfg()
-    mh.add_memory_resource(st, c, PROF, "d1", 1, 5 * G, G, 0)
+    mh.add_memory_resource(st, c, PROF, "d1", 1, 5 * G, G)
     for i in range(40, 48):
         mh.memory_block_online(st, c, st.blocks[i], "online_movable")
     z = st.zones[(1, ZONE_MOVABLE)]
@@ -211,7 +211,7 @@ def test_zone_span_shrinks_only_at_its_edges() -> None:
 def test_memmap_on_memory_61(size: int, carries: bool) -> None:
     st = small_state()
     c = cfg("memory_hotplug.memmap_on_memory=1")
-    res = mh.add_memory_resource(st, c, PROF, "d1", 1, 5 * G, size, 0)
+    res = mh.add_memory_resource(st, c, PROF, "d1", 1, 5 * G, size)
     assert res.vmemmap_pages == (512 if carries else 0)
     mh.memory_block_online(st, c, st.blocks[40], "online_movable")
     z = st.zones[(1, ZONE_MOVABLE)]
@@ -222,7 +222,7 @@ def test_memmap_on_memory_per_block_from_68() -> None:
     prof = replace(PROF, kernel_version="6.12")
     st = small_state()
     c = cfg("memory_hotplug.memmap_on_memory=1", prof)
-    assert mh.add_memory_resource(st, c, prof, "d1", 1, 5 * G, G, 0).vmemmap_pages == 512
+    assert mh.add_memory_resource(st, c, prof, "d1", 1, 5 * G, G).vmemmap_pages == 512
 
 
 @pytest.mark.parametrize("cmdline,field,value", [
@@ -367,7 +367,7 @@ def test_zone_accounting_invariants(sizes: list[int], cmdline: str,
     c = cfg(cmdline)
     start = 5 * G
     for i, size in enumerate(sizes):
-        mh.add_memory_resource(st, c, PROF, f"d{i}", 1, start, size, 0)
+        mh.add_memory_resource(st, c, PROF, f"d{i}", 1, start, size)
         start += size
     for state, bid in ops:
         if bid in st.blocks:

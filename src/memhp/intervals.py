@@ -12,8 +12,6 @@ __all__ = ["IdRuns", "IntSet", "Ranges", "T", "intersect", "segments"]
 
 T = TypeVar("T")
 
-__all__ = ["Ranges"]
-
 
 class Ranges:
     """Sorted, disjoint ``[start, end)`` ranges; how much of a window they cover, in log time."""

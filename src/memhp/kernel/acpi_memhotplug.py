@@ -61,7 +61,7 @@ def acpi_memory_enable_device(st: mh.MemState, cfg: mh.HotplugConfig, prof: Kern
                               dimm: str, nid: int, start: int, size: int) -> DeviceAdd:
     """Add the DIMM's range on node ``nid`` as one static memory group, then online its
     blocks by mhp_default_online_type (add_memory_resource -> online_memory_block)."""
-    res = mh.add_memory_resource(st, cfg, prof, dimm, nid, start, size, 0)
+    res = mh.add_memory_resource(st, cfg, prof, dimm, nid, start, size)
     out = DeviceAdd(dimm, nid, start, size, res)
     if res.error or cfg.default_online_type == mh.MMOP_OFFLINE:
         return out
@@ -76,9 +76,7 @@ def acpi_scan_hot_remove(st: mh.MemState, cfg: mh.HotplugConfig, dimm: str, star
                          size: int) -> DeviceEject:
     """Offline every block of the DIMM in address order; all offline: remove them."""
     out = DeviceEject(dimm)
-    first = (start >> st.page_shift) // st.block_pages
-    ids = [i for i in range(first, first + (size >> st.page_shift) // st.block_pages)
-           if i in st.blocks]
+    ids = [i for i in mh.range_block_ids(st, start, size) if i in st.blocks]
     put_online: list[int] = []
     for bid in ids:
         blk = st.blocks[bid]

@@ -45,7 +45,8 @@ __all__ = ["AddResult", "BOOT_OFFLINE_CAUSES", "HotBlock", "HotplugConfig", "Mem
            "auto_movable_zone_for_pfn", "collapse_owners", "default_kernel_zone_for_pfn",
            "hotplug_config", "memmap_pages", "memory_block_offline", "memory_block_online",
            "mhp_supports_memmap_on_memory", "move_pfn_range_to_zone", "offline_after_boot",
-           "offline_outcome", "predict_offline", "shrink_zone_span", "state_after_boot",
+           "offline_outcome", "predict_offline", "range_block_ids", "shrink_zone_span",
+           "state_after_boot",
            "try_remove_memory", "vmemmap_pages_per_block", "zone_for_pfn_range"]
 
 
@@ -712,15 +713,14 @@ class AddResult:
 
 
 def add_memory_resource(st: MemState, cfg: HotplugConfig, prof: KernelProfile, group: str,
-                        nid: int, start: int, size: int, max_pfn: int) -> AddResult:
+                        nid: int, start: int, size: int) -> AddResult:
     """Memory blocks for a new range, offline, on node ``nid`` (then the caller onlines
     them by mhp_default_online_type)."""
     block_bytes = st.block_pages << st.page_shift
     if not size or start % block_bytes or size % block_bytes:
         return AddResult((), f"Block size [{block_bytes:#x}] unaligned hotplug range: start "
                              f"{start:#x}, size {size:#x} (check_hotplug_memory_range)")
-    first = (start >> st.page_shift) // st.block_pages
-    ids = tuple(range(first, first + (size >> st.page_shift) // st.block_pages))
+    ids = tuple(range_block_ids(st, start, size))
     if any(i in st.blocks for i in ids):
         return AddResult((), "the range is already System RAM (register_memory_resource: "
                              "-EEXIST)")
@@ -737,11 +737,15 @@ def add_memory_resource(st: MemState, cfg: HotplugConfig, prof: KernelProfile, g
     return AddResult(ids, "", new_node, v, why)
 
 
+def range_block_ids(st: MemState, start: int, size: int) -> range:
+    """The ids of the memory blocks a block-aligned range [start, start + size) covers."""
+    first = (start >> st.page_shift) // st.block_pages
+    return range(first, first + (size >> st.page_shift) // st.block_pages)
+
+
 def try_remove_memory(st: MemState, start: int, size: int) -> list[int]:
     """Remove the (offline) blocks of a range; returns their ids."""
-    first = (start >> st.page_shift) // st.block_pages
-    ids = [i for i in range(first, first + (size >> st.page_shift) // st.block_pages)
-           if i in st.blocks]
+    ids = [i for i in range_block_ids(st, start, size) if i in st.blocks]
     for i in ids:
         del st.blocks[i]
     return ids

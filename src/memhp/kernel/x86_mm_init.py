@@ -48,7 +48,6 @@ class DirectMap:
     pmd_large: set[int] = field(default_factory=set)  # 2M indexes mapped by a 2M page
     can_use_brk_pgt: bool = True
     brk_pages: int = 0
-    memblock_pages: int = 0  # page-table pages taken from memblock
 
 
 def alloc_low_pages(dm: DirectMap, mb: mbk.Memblock, page_size: int, count: int = 1) -> None:
@@ -62,7 +61,6 @@ def alloc_low_pages(dm: DirectMap, mb: mbk.Memblock, page_size: int, count: int 
                                               dm.max_pfn_mapped * page_size,
                                               mbk.NUMA_NO_NODE, False, "alloc_low_pages",
                                               phys=True)
-                dm.memblock_pages += sum(n for addr, n, _ in got if addr)
                 # extend_brk() for the ones memblock has no room for; the kernel panics when
                 # that is exhausted too
                 dm.brk_pages += sum(n for addr, n, _ in got if not addr)
