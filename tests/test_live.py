@@ -148,10 +148,10 @@ def test_the_kernel_log_as_journalctl_prints_it(tmp_path: Path) -> None:
 def test_advise_adds_parameters_before_the_init_arguments() -> None:
     """After ``--`` the kernel hands everything to init: a parameter put there does
     nothing (a Firecracker command line ends in ``-- --firecracker-init ...``)."""
-    assert analysis._with("console=ttyS0 movablecore=1G -- --init-arg movable_node",
+    assert analysis.with_params("console=ttyS0 movablecore=1G -- --init-arg movable_node",
                           "movable_node", ("movable_node", "movablecore")) == \
         "console=ttyS0 movable_node -- --init-arg movable_node"
-    assert analysis._with("quiet", "movablecore=25%", ()) == "quiet movablecore=25%"
+    assert analysis.with_params("quiet", "movablecore=25%", ()) == "quiet movablecore=25%"
 
 
 def test_from_the_firmware_memmap_alone(tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ from memhp.units import human, id_ranges
 __all__ = ["AbsentNode", "Advice", "BlockVerdict", "MOVABLE_CAUSE_TEXT", "NodeVerdict", "Option",
            "Outcome", "RATIO_FINE", "RATIO_IMPOSSIBLE", "absent_node", "advise", "attribute",
            "block_verdict", "differences", "kernel_memory_on_node", "movable_reason",
-           "node_verdicts", "outcome", "where_is"]
+           "node_verdicts", "outcome", "where_is", "with_params"]
 
 
 # MOVABLE:KERNEL limits of Documentation/admin-guide/mm/memory-hotplug.rst
@@ -451,20 +451,20 @@ class Advice:
     why_not: tuple[str, ...] = field(default=())
 
 
-def _with(cmdline: str, param: str, drop: tuple[str, ...]) -> str:
-    """``cmdline`` without the kernel parameters named ``drop`` and with ``param``, both
-    before a ``--``: the kernel hands everything after it to init (``parse_args`` stops
-    there)."""
+def with_params(cmdline: str, params: str, drop: tuple[str, ...]) -> str:
+    """``cmdline`` without the kernel parameters named ``drop`` and with ``params`` (none
+    when empty), both before a ``--``: the kernel hands everything after it to init
+    (``parse_args`` stops there)."""
     words = cmdline.split()
     at = words.index("--") if "--" in words else len(words)
     kernel = [w for w in words[:at] if w.split("=", 1)[0] not in drop]
-    return " ".join([*kernel, param, *words[at:]])
+    return " ".join([*kernel, *params.split(), *words[at:]])
 
 
 def advise(machine: Machine, want: list[int], prof: KernelProfile) -> Advice:
     """Try the command lines that can make ``want`` hot-removable; say what each costs."""
     drop = ("movable_node", "kernelcore", "movablecore")
-    candidates = [_with(machine.cmdline.raw, p, drop) for p in
+    candidates = [with_params(machine.cmdline.raw, p, drop) for p in
                   ("movable_node", *(f"movablecore={pct}%" for pct in (25, 50, 75, 90)))]
     options = []
     for c in candidates:

@@ -276,25 +276,21 @@ class HotplugOption:
     warnings: tuple[str, ...]
 
 
-def _strip_knobs(raw: str) -> str:
-    return " ".join(w for w in raw.split() if w.split("=", 1)[0] not in HOTPLUG_KNOBS)
-
-
 def advise_hotplug(machine: Machine, adds: list[DimmAdd], prof: KernelProfile,
                    mem: MemSpec | None = None) -> list[HotplugOption]:
     """Try the hotplug knobs on the machine: hot-add the DIMMs, then eject them."""
-    from memhp.analysis import RATIO_FINE, outcome
+    from memhp.analysis import RATIO_FINE, node_verdicts, with_params
     from memhp.firmware.cmdline import parse_cmdline
     from memhp.kernel.setup import boot
 
-    base = _strip_knobs(machine.cmdline.raw)
     region = qemu.device_memory(machine, mem)
     out: list[HotplugOption] = []
     for extra in ADVICE_CANDIDATES:
-        cmd = f"{base} {extra}".strip()
+        cmd = with_params(machine.cmdline.raw, extra, HOTPLUG_KNOBS)
         m = dataclasses.replace(machine, cmdline=parse_cmdline(cmd))
         b = boot(m, prof)
-        o = outcome(m, None, prof)
+        nodes = node_verdicts(b)
+        boot_kernel, boot_movable = sum(n.kernel for n in nodes), sum(n.movable for n in nodes)
         events: list[Event] = [*adds, Dump("ADDED"), *(DimmRemove(a.id) for a in adds)]
         s = play(b, events, region)
         added = next(step.state for step in s.steps if isinstance(step.event, Dump))
@@ -317,11 +313,11 @@ def advise_hotplug(machine: Machine, adds: list[DimmAdd], prof: KernelProfile,
         if ratio > RATIO_FINE:
             warnings.append(f"MOVABLE:KERNEL becomes {ratio:.1f}:1; the memory-hotplug "
                             "documentation calls up to 3:1 (or even 4:1) fine")
-        if "movable_node" in extra and o.movable:
-            warnings.append(f"movable_node also makes {human(o.movable)} of boot memory "
+        if m.cmdline.movable_node and boot_movable:  # only a candidate adds it
+            warnings.append(f"movable_node also makes {human(boot_movable)} of boot memory "
                             "ZONE_MOVABLE (the SRAT's hot-pluggable nodes)")
-        out.append(HotplugOption(cmd, extra or "(as is)", works, tuple(fates), o.kernel,
-                                 o.movable, ratio, tuple(warnings)))
+        out.append(HotplugOption(cmd, extra or "(as is)", works, tuple(fates), boot_kernel,
+                                 boot_movable, ratio, tuple(warnings)))
     return out
 
 
