@@ -300,7 +300,7 @@ def advise_hotplug(machine: Machine, adds: list[DimmAdd], prof: KernelProfile,
                        and st.event.id == a.id)
             ej = next((st for st in s.steps if isinstance(st.event, DimmRemove)
                        and st.event.id == a.id), None)
-            fates.append(_fate(a, add, ej, prof))
+            fates.append(_fate(a, add, ej, prof, s.config.memmap_on_memory))
         zinfo = (added or {}).get("zoneinfo", {})
         movable = sum(z["present"] for n in zinfo.values() for name, z in n.items()
                       if name == "Movable") << prof.page_shift
@@ -321,7 +321,8 @@ def advise_hotplug(machine: Machine, adds: list[DimmAdd], prof: KernelProfile,
     return out
 
 
-def _fate(a: DimmAdd, add: Step, ej: Step | None, prof: KernelProfile) -> DimmFate:
+def _fate(a: DimmAdd, add: Step, ej: Step | None, prof: KernelProfile,
+          memmap_asked: bool) -> DimmFate:
     if add.refused or add.add is None or add.add.add.error:
         why = add.refused or (add.add.add.error if add.add else "")
         return DimmFate(a.id, a.size, a.node, (), "", f"no: not added ({why})", 0, 0)
@@ -351,4 +352,4 @@ def _fate(a: DimmAdd, add: Step, ej: Step | None, prof: KernelProfile) -> DimmFa
         room = min(max(c.limit - (c.movable_pages - first.group_pages), 0)
                    for c in first.checks) << prof.page_shift
     return DimmFate(a.id, a.size, a.node, zones, rule, removed, kernel, on_dimm,
-                    res.add.memmap_why_not, room)
+                    res.add.memmap_why_not if memmap_asked else "", room)

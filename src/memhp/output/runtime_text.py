@@ -322,7 +322,7 @@ def advice_text(adds: list[DimmAdd], options: list[HotplugOption], style: Style)
             elif f.memmap_kernel:
                 lines.append(f"      cost: {style.size(f.memmap_kernel)} of kernel memory for "
                              "its memmap (struct pages), allocated at hot-add")
-            if f.memmap_why_not and "memmap_on_memory" in o.added:
+            if f.memmap_why_not:
                 lines.append(f"      memmap_on_memory does not apply: {f.memmap_why_not}")
         lines.append(f"    boot: kernel {style.size(o.boot_kernel)}, movable "
                      f"{style.size(o.boot_movable)}; MOVABLE:KERNEL after the hot-add "
