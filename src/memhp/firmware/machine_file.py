@@ -520,8 +520,10 @@ def dump_machine(m: Machine) -> str:
     lines += [] if m.cpus is None else [f"cpus = {m.cpus}"]
     lines += [] if m.la57 is None else [f"la57 = {'true' if m.la57 else 'false'}"]
     lines += [] if m.kernel is None else [f"kernel = {_quote(m.kernel)}"]
-    lines += [
-              f"cmdline = {_quote(m.cmdline.raw)}"]
+    lines.append(f"cmdline = {_quote(m.cmdline.raw)}")
+    if m.qemu_mem is not None:
+        q = m.qemu_mem
+        lines.append(f'qemu_mem = "{q.ram >> 20}M,slots={q.slots},maxmem={q.maxmem >> 20}M"')
     if m.initrd is not None:
         lines.append(f'initrd = {{ start = "{m.initrd[0]:#x}", end = "{m.initrd[1]:#x}" }}')
     if m.kernel_load is not None:
@@ -541,10 +543,6 @@ def dump_machine(m: Machine) -> str:
         lines += _efi_lines(m)
     if m.srat is not None:
         lines += _srat_lines(m.srat)
-    if m.qemu_mem is not None:
-        q = m.qemu_mem
-        lines.insert(lines.index(f"cmdline = {_quote(m.cmdline.raw)}") + 1,
-                     f'qemu_mem = "{q.ram >> 20}M,slots={q.slots},maxmem={q.maxmem >> 20}M"')
     for ev in m.hotplug:
         lines += ["", "[[hotplug]]"] + _hotplug_lines(ev)
     return "\n".join(lines) + "\n"
