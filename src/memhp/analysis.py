@@ -310,7 +310,7 @@ def where_is(b: Boot, addr: int) -> dict[str, object]:
         if b.zones is not None and region.nid is not None:
             z = b.zones.zone_of_pfn(region.nid, addr // ps)
             out["zone"] = z.name if z else None
-    blk = b.blocks.by_id(addr // (b.block_size or 1)) if b.block_size else None
+    blk = b.blocks.by_id(addr // b.block_size) if b.block_size else None
     out["block"] = blk.id if blk else None
     owners = [w for s, e, w in reservation_owners(b) if s <= addr < e]
     kept = any(r.base <= addr < r.end for r in b.memblock.reserved.regions)
