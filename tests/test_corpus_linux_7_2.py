@@ -35,6 +35,7 @@ from corpus_check import (  # noqa: E402
     srat_args,
     unknown_share,
 )
+from verify_boot import run_verify  # noqa: E402
 
 UNKNOWN = UNKNOWN_BLOCKS
 
@@ -115,12 +116,10 @@ def test_verify_boots_the_7_2_kernel(tmp_path: Path) -> None:
         kernel.kernel_for_version("7.2", log=False)
     except VerifyError as e:
         pytest.skip(f"no 7.2 kernel: {e}")
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        rc = main(["verify", str(HERE.parent / "examples" /
-                                 "p02_hotplug_srat_without_movable_node.toml"),
-                   "--kernel", "7.2", "--format", "json", "--keep", str(tmp_path)])
-    doc = json.loads(out.getvalue())
+    rc, doc = run_verify([str(HERE.parent / "examples" /
+                              "p02_hotplug_srat_without_movable_node.toml"),
+                          "--kernel", "7.2"], tmp_path)
+    assert doc, f"memhp verify failed (exit {rc}); see {tmp_path}/serial.log"
     assert doc["kernel"]["release"] == PROFILE.kernel_release
     assert doc["profile"] == PROFILE.name
     bad = {k: g["detail"] for k, g in doc["groups"].items() if g["status"] != vcmp.OK}

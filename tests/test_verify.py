@@ -5,7 +5,6 @@ comparison, and (marked ``qemu``) real boots of bundled machines."""
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import gzip
 import importlib
@@ -22,6 +21,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from verify_boot import run_verify  # noqa: E402
 
 from memhp.errors import InputError
 from memhp.firmware.acpi import encode_srat
@@ -34,7 +34,7 @@ from memhp.output.json_facts import facts
 from memhp.verify import add_subcommand, initramfs, kernel, qemu, scenario
 from memhp.verify import cli as vcli
 from memhp.verify import compare as vcmp
-from memhp.verify.kernel import VerifyError
+from memhp.verify.kernel import GuestPanic, VerifyError
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent
@@ -464,6 +464,47 @@ def test_run_vm_timeout(tmp_path: Path) -> None:
     assert (tmp_path / "log").read_text() == "booting\n"
 
 
+PANIC_CONSOLE = [
+    "[    4.1] BUG: kernel NULL pointer dereference, address: 0000000000000008",
+    "[    4.1] #PF: supervisor read access in kernel mode",
+    "[    4.1] Oops: Oops: 0000 [#1] SMP NOPTI",
+    "[    4.1] RIP: 0010:free_pcppages_bulk+0x5e/0x2a0",
+    "[    4.2] Kernel panic - not syncing: Fatal exception in interrupt",
+    "[    4.2] ---[ end Kernel panic - not syncing: Fatal exception in interrupt ]---",
+]
+
+
+def test_run_vm_stops_at_a_guest_panic(tmp_path: Path) -> None:
+    """A kernel that panicked spins until the timeout (no panic= on the command line):
+    run_vm ends the VM at the panic's last line and says what the kernel said."""
+    code = (f"import time\nfor l in {PANIC_CONSOLE!r}:\n    print(l, flush=True)\n"
+            "time.sleep(60)")
+    with pytest.raises(GuestPanic) as e:
+        qemu.run_vm([sys.executable, "-c", code], tmp_path / "log", 50)
+    assert str(e.value) == (
+        "the booted kernel panicked: Kernel panic - not syncing: Fatal exception in interrupt; "
+        "BUG: kernel NULL pointer dereference, address: 0000000000000008; "
+        "Oops: Oops: 0000 [#1] SMP NOPTI; RIP: 0010:free_pcppages_bulk+0x5e/0x2a0 "
+        f"(console: {tmp_path / 'log'})")
+    assert (tmp_path / "log").read_text().splitlines() == PANIC_CONSOLE
+
+
+def test_panic_headline_without_an_oops() -> None:
+    assert qemu.panic_headline(["x", "[ 0.5] Kernel panic - not syncing: VFS: Unable to mount "
+                                "root fs"]) == ("Kernel panic - not syncing: VFS: Unable to "
+                                                "mount root fs")
+
+
+def test_verify_exits_3_when_the_booted_kernel_panics(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    def panics(args: argparse.Namespace) -> None:
+        raise GuestPanic("the booted kernel panicked: Kernel panic - not syncing: x")
+    monkeypatch.setattr(vcli, "verify", panics)
+    assert vcli.cmd_verify(argparse.Namespace()) == 3
+    assert capsys.readouterr().err == (
+        "memhp: error: the booted kernel panicked: Kernel panic - not syncing: x\n")
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="memhp")
     add_subcommand(p.add_subparsers(dest="command", required=True))
@@ -562,12 +603,7 @@ def booted(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Booted]:
         if key not in cache:
             keep = tmp_path_factory.mktemp(key)
             argv = [a if a.startswith("-") else str(ROOT / a) for a in BOOTS[key]]
-            args = _parser().parse_args(["verify", *argv, "--format", "json", "--keep",
-                                         str(keep)])
-            out = io.StringIO()
-            with contextlib.redirect_stdout(out):
-                rc = args.func(args)
-            cache[key] = (rc, json.loads(out.getvalue()) if out.getvalue() else {}, keep)
+            cache[key] = (*run_verify(argv, keep), keep)
         return cache[key]
 
     return run

@@ -37,9 +37,10 @@ from pathlib import Path
 from memhp.errors import InputError
 from memhp.kernel.profile import all_profiles, load_profile, profile_for_kernel
 
-__all__ = ["BUSYBOX_PACKAGE", "META_PACKAGE", "SYSTEM_BUSYBOX", "VerifyError", "cache_dir",
-           "cached_kernels", "elf_static_x86_64", "fetch_kernel", "fetch_kernel_package",
-           "find_busybox", "find_kernel", "image_package", "main", "versioned_kernel_package"]
+__all__ = ["BUSYBOX_PACKAGE", "META_PACKAGE", "SYSTEM_BUSYBOX", "GuestPanic", "VerifyError",
+           "cache_dir", "cached_kernels", "elf_static_x86_64", "fetch_kernel",
+           "fetch_kernel_package", "find_busybox", "find_kernel", "image_package", "main",
+           "versioned_kernel_package"]
 
 META_PACKAGE = "linux-image-amd64"
 BUSYBOX_PACKAGE = "busybox-static"
@@ -50,6 +51,12 @@ _EM_X86_64 = 62
 
 class VerifyError(Exception):
     """Something verify needs is missing or went wrong: one line, exit status 2."""
+
+
+class GuestPanic(VerifyError):
+    """The booted kernel panicked, so the boot gave no ground truth to compare with: one
+    line (the panic and the first oops line), exit status 3.  Not a verdict on memhp's
+    prediction; a caller may boot again."""
 
 
 def cache_dir() -> Path:

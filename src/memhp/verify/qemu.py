@@ -18,7 +18,8 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -28,13 +29,13 @@ from memhp.firmware.types import E820_USABLE, Machine
 from memhp.kernel.pfn import round_up
 from memhp.kernel.smpboot import possible_cpus
 from memhp.verify.hotplug import Player
-from memhp.verify.kernel import VerifyError
+from memhp.verify.kernel import GuestPanic, VerifyError
 
 __all__ = ["BASE_PARAMS", "FIRMWARES", "FOUR_GIB", "GiB", "MiB", "OFFLINE_PARAM", "OVMF_IMAGES",
            "PC_LOW_END", "Progress", "Q35_LOW_END", "QEMU", "RunResult", "VmSpec", "base_cmdline",
            "check_accel", "check_qemu", "efi_params", "find_ovmf", "guess_machine_type",
            "high_usable", "low_usable_end", "make_append", "mem_arg", "own_params", "qemu_args",
-           "ram_mib", "run_vm", "spec_from_machine"]
+           "panic_headline", "ram_mib", "run_vm", "spec_from_machine"]
 
 QEMU = "qemu-system-x86_64"
 FIRMWARES = ("seabios", "ovmf")
@@ -254,13 +255,37 @@ class Progress:
         self.stream.flush()
 
 
+# the console lines that end a panic, and those that say what went wrong before it
+_PANIC_END = "---[ end Kernel panic"
+_PANIC = re.compile(r"Kernel panic - not syncing: .*")
+_OOPS = re.compile(r"(BUG: .*|Oops: .*|kernel BUG at .*|general protection fault.*|RIP: .*)")
+_RECENT_LINES = 200
+
+
+def panic_headline(lines: Iterable[str]) -> str:
+    """What a panicking kernel said: its ``Kernel panic - not syncing`` reason and the first
+    oops lines before it (``BUG:``, ``Oops:``, ``RIP:`` ...), for a one-line error."""
+    said: list[str] = []
+    reason = ""
+    for line in lines:
+        if _PANIC_END in line:
+            continue
+        if m := _PANIC.search(line):
+            reason = reason or m.group(0).strip()
+        elif (m := _OOPS.search(line)) and len(said) < 3 and m.group(0) not in said:
+            said.append(m.group(0).strip())
+    return "; ".join([reason or "Kernel panic", *said])
+
+
 def run_vm(args: list[str], log_path: Path, timeout: float,
            progress: Progress | None = None,
            on_line: Callable[[str], None] | None = None,
            player: Player | None = None) -> RunResult:
     """Run QEMU, copying the serial console to ``log_path`` as it comes; kill it after
-    ``timeout`` seconds (VerifyError, the log so far stays).  A ``player`` gets every
-    console line and may write to the console (QEMU's standard input) and into the log."""
+    ``timeout`` seconds (VerifyError, the log so far stays), or as soon as the kernel has
+    finished printing a panic (GuestPanic: QEMU runs with ``-no-reboot`` but a panicked
+    kernel without ``panic=`` spins until the timeout).  A ``player`` gets every console
+    line and may write to the console (QEMU's standard input) and into the log."""
     start = time.monotonic()
     try:
         proc = subprocess.Popen(
@@ -285,6 +310,7 @@ def run_vm(args: list[str], log_path: Path, timeout: float,
         player.write_stdin = to_console
     errors = bytearray()
     pending = b""
+    recent: deque[str] = deque(maxlen=_RECENT_LINES)
     open_fds = {out, err}
     if progress:
         progress.begin()
@@ -303,6 +329,9 @@ def run_vm(args: list[str], log_path: Path, timeout: float,
                     last = progress.last if progress else ""
                     if progress:
                         progress.end("timed out")
+                    if any(_PANIC.search(line) for line in recent):
+                        raise GuestPanic(f"the booted kernel panicked: {panic_headline(recent)}"
+                                         f" (console: {log_path})")
                     raise VerifyError(f"timeout: the VM did not finish in {timeout:g} s "
                                       f"(last console line: {last or 'none'!r})")
                 ready, _, _ = select.select(list(open_fds), [], [], min(left, 0.25))
@@ -327,6 +356,14 @@ def run_vm(args: list[str], log_path: Path, timeout: float,
                             on_line(text)
                         if player is not None:
                             player.on_line(text)
+                        recent.append(text)
+                        if _PANIC_END in text:
+                            proc.kill()
+                            proc.wait()
+                            if progress:
+                                progress.end("kernel panic")
+                            raise GuestPanic("the booted kernel panicked: "
+                                             f"{panic_headline(recent)} (console: {log_path})")
                 if progress:
                     progress.tick()
             rc = proc.wait(timeout=max(1.0, start + timeout - time.monotonic()))

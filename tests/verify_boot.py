@@ -1,0 +1,43 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""One place for the tests that boot a real kernel: run ``memhp verify ... --format json
+--keep DIR`` and boot again when the booted kernel panicked (exit status 3).
+
+A panic of the kernel under test gives no ground truth to compare memhp with, so it is not a
+verdict on memhp; a boot that panics every time is skipped with the panic in the reason
+(seen once in CI under TCG on 7.2: "Fatal exception in interrupt", never reproduced here).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from memhp.cli import main
+
+__all__ = ["ATTEMPTS", "GUEST_PANIC", "run_verify"]
+
+ATTEMPTS = 3
+GUEST_PANIC = 3  # memhp verify's exit status when the booted kernel panicked
+
+
+def run_verify(argv: list[str], keep: Path) -> tuple[int, dict[str, Any]]:
+    """``memhp verify *argv --format json --keep keep``: its exit status and JSON output
+    ({} when it printed none).  A panicked boot's console is kept as serial.panic-N.log."""
+    said = ""
+    for attempt in range(1, ATTEMPTS + 1):
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            rc = main(["verify", *argv, "--format", "json", "--keep", str(keep)])
+        if rc != GUEST_PANIC:
+            return rc, json.loads(out.getvalue()) if out.getvalue() else {}
+        said = err.getvalue().strip()
+        print(f"attempt {attempt}: {said}")
+        log = keep / "serial.log"
+        if log.exists():
+            log.rename(keep / f"serial.panic-{attempt}.log")
+    pytest.skip(f"the booted kernel panicked on all {ATTEMPTS} boots: {said}")
