@@ -19,7 +19,7 @@ import pytest
 from memhp.intervals import IdRuns, IntSet, segments
 from memhp.kernel import sparse
 from memhp.kernel.efi import boot_services_freed
-from memhp.kernel.memblock import snapshot
+from memhp.kernel.memblock import each_call, snapshot
 from memhp.kernel.memory_blocks import memory_dev_init
 from memhp.kernel.memory_hotplug import predict_offline
 from memhp.kernel.profile import load_profile
@@ -100,9 +100,9 @@ def test_id_runs_and_int_set() -> None:
 
 def boot_facts(b: Boot) -> tuple[object, ...]:
     """What a boot decided, for comparing two ways of modelling it."""
-    return (b.memblock.events, snapshot(b.memblock.reserved), snapshot(b.memblock.memory),
-            b.dumps, b.sparse_allocs, b.reservations, b.managed, b.blocks.runs,
-            b.offline.runs, b.unknown, b.log, b.notes)
+    return (list(each_call(b.memblock.events)), snapshot(b.memblock.reserved),
+            snapshot(b.memblock.memory), b.dumps, b.sparse_allocs, b.reservations, b.managed,
+            b.blocks.runs, b.offline.runs, b.unknown, b.log, b.notes)
 
 
 @pytest.mark.parametrize("profile", PROFILES)

@@ -76,18 +76,21 @@ class IdRuns(Sequence[T]):
     of elements that differ only in their id (ids ascend, a run's ids are consecutive).
 
     Indexing and iterating make each element (``make(element, id)``), so reading them all
-    costs their number; ``runs``, ``by_id`` and ``spans`` cost the number of runs.
+    costs their number; ``runs``, ``by_id`` and ``spans`` cost the number of runs.  Two
+    neighbouring runs join when their elements are alike: ``make`` gives equal ones at the
+    same id (``alike``, when given, says so without making them).
     """
 
-    def __init__(self, runs: Iterable[tuple[int, int, T]],
-                 make: Callable[[T, int], T]) -> None:
+    def __init__(self, runs: Iterable[tuple[int, int, T]], make: Callable[[T, int], T],
+                 alike: Callable[[T, T], bool] | None = None) -> None:
         self.runs: list[tuple[int, int, T]] = []
         for first, count, value in runs:
             if count <= 0:
                 continue
             if self.runs:
                 f0, c0, v0 = self.runs[-1]
-                if f0 + c0 == first and make(v0, first) == make(value, first):
+                if f0 + c0 == first and (v0 is value or (
+                        alike(v0, value) if alike else make(v0, first) == make(value, first))):
                     self.runs[-1] = (f0, c0 + count, v0)
                     continue
             self.runs.append((first, count, value))

@@ -22,8 +22,9 @@ __all__ = ["Event", "MEMBLOCK_ALLOC_ACCESSIBLE", "MEMBLOCK_ALLOC_ANYWHERE",
            "MEMBLOCK_ALLOC_NOLEAKTRACE", "MEMBLOCK_DRIVER_MANAGED", "MEMBLOCK_HOTPLUG",
            "MEMBLOCK_KHO_SCRATCH", "MEMBLOCK_MIRROR", "MEMBLOCK_NOMAP", "MEMBLOCK_NONE",
            "MEMBLOCK_RSRV_KERN", "MEMBLOCK_RSRV_NOINIT", "Memblock", "MemblockType", "NUMA_NO_NODE",
-           "PAGE_SHIFT", "PAGE_SIZE", "PHYS_ADDR_MAX", "Region", "each_event", "free_ceiling",
-           "free_floor", "free_mem_ranges", "mem_pfn_ranges", "memblock_add", "memblock_add_range",
+           "PAGE_SHIFT", "PAGE_SIZE", "PHYS_ADDR_MAX", "Region", "Repeat", "each_call",
+           "each_event", "free_ceiling", "free_floor", "free_mem_ranges", "mem_pfn_ranges",
+           "memblock_add", "memblock_add_range",
            "memblock_alloc_internal", "memblock_alloc_range_nid", "memblock_alloc_repeat",
            "memblock_alloc_runs", "memblock_clear_hotplug", "memblock_clear_kho_scratch",
            "memblock_dump", "memblock_dump_all", "memblock_find_in_range_node",
@@ -33,7 +34,8 @@ __all__ = ["Event", "MEMBLOCK_ALLOC_ACCESSIBLE", "MEMBLOCK_ALLOC_ANYWHERE",
            "memblock_phys_alloc_try_nid", "memblock_phys_free", "memblock_remove",
            "memblock_remove_range", "memblock_reserve", "memblock_reserve_kern",
            "memblock_search_pfn_nid", "memblock_set_node", "memblock_setclr_flag",
-           "memblock_start_of_dram", "memblock_trim_memory", "should_skip_region", "snapshot"]
+           "memblock_start_of_dram", "memblock_trim_memory", "moved", "should_skip_region",
+           "snapshot"]
 
 NUMA_NO_NODE = -1
 PHYS_ADDR_MAX = (1 << 64) - 1
@@ -83,7 +85,7 @@ class MemblockType:
         return sum(r.size for r in self.regions)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Event:
     """One memblock call as ``memblock=debug`` would log it (``kind``, range, caller)."""
 
@@ -107,9 +109,40 @@ class Event:
         return min(self.base, last), max(self.base, last) + self.size
 
 
-def each_event(events: list[Event]) -> Iterator[Event]:
-    """The events one call each, as ``memblock=debug`` logs them (runs expanded)."""
+def moved(e: Event, delta: int) -> Event:
+    """The same call ``delta`` bytes higher."""
+    return Event(e.kind, e.base + delta, e.size, e.caller, e.nid, e.fallback, e.count, e.up)
+
+
+@dataclass(frozen=True, slots=True)
+class Repeat:
+    """The calls ``calls`` made ``times`` more times in a row, each time ``shift`` bytes
+    below the last: a cycle of requests that comes out the same, moved down (a hot-pluggable
+    node's vmemmap, sparse._repeat_cycles).  Stands for those events in ``Memblock.events``
+    (``times * len(calls)`` of them), so that the cycles cost one entry."""
+
+    calls: tuple[Event, ...]
+    times: int
+    shift: int
+
+    def rounds(self) -> Iterator[Event]:
+        for j in range(1, self.times + 1):
+            for e in self.calls:
+                yield moved(e, -j * self.shift)
+
+
+def each_call(events: list[Event | Repeat]) -> Iterator[Event]:
+    """The events with every ``Repeat`` written out (runs of one call stay one event)."""
     for e in events:
+        if isinstance(e, Repeat):
+            yield from e.rounds()
+        else:
+            yield e
+
+
+def each_event(events: list[Event | Repeat]) -> Iterator[Event]:
+    """The events one call each, as ``memblock=debug`` logs them (runs expanded)."""
+    for e in each_call(events):
         if e.count == 1:
             yield e
         else:
@@ -131,7 +164,7 @@ class Memblock:
     # reservations with it, and an allocation's reservation keeps the node it was asked
     # for (__memblock_reserve(found, size, nid, MEMBLOCK_RSRV_KERN)); set from the profile
     rsrv_kern: bool = False
-    events: list[Event] = field(default_factory=list)
+    events: list[Event | Repeat] = field(default_factory=list)
     # Search memo: a search that failed fails again, and a top-down (bottom-up) search
     # finds nothing above (below) its last answer, as long as no free space came back.
     memo: dict[tuple[int, ...], int] = field(default_factory=dict, repr=False)
@@ -626,6 +659,8 @@ def memblock_alloc_runs(
             out.append((0, count - done, -size))
             break
         done += 1
+        call = mb.events[-1]  # the one just logged
+        assert isinstance(call, Event)
         n = 0
         if mb.bottom_up and not size % align and done < count:
             end = mb.current_limit if max_addr in (MEMBLOCK_ALLOC_ACCESSIBLE,
@@ -635,10 +670,9 @@ def memblock_alloc_runs(
             ceiling = free_ceiling(mb, first + size, end)
             n = max(min((ceiling - first - size) // size, count - done), 0)
             if n:
-                ev = mb.events[-1]
-                mb.events.append(Event("alloc", first + size, size, caller, nid, ev.fallback, n,
-                                       up=True))
-                _reserve_found(mb, first + size, n * size, nid, ev.fallback)
+                mb.events.append(Event("alloc", first + size, size, caller, nid, call.fallback,
+                                       n, up=True))
+                _reserve_found(mb, first + size, n * size, nid, call.fallback)
                 done += n
                 out.append((first, n + 1, size))
                 continue
@@ -646,9 +680,8 @@ def memblock_alloc_runs(
             floor = free_floor(mb, first, max(min_addr, PAGE_SIZE))
             n = max(min((first - floor) // size, count - done), 0)
         if n:
-            ev = mb.events[-1]
-            mb.events.append(Event("alloc", first - size, size, caller, nid, ev.fallback, n))
-            _reserve_found(mb, first - n * size, n * size, nid, ev.fallback)
+            mb.events.append(Event("alloc", first - size, size, caller, nid, call.fallback, n))
+            _reserve_found(mb, first - n * size, n * size, nid, call.fallback)
             done += n
         if out and out[-1][0] and out[-1][0] + out[-1][1] * out[-1][2] == first:
             out[-1] = (out[-1][0], out[-1][1] + n + 1, out[-1][2])

@@ -87,11 +87,15 @@ class Verdicts(IdRuns[OfflineVerdict]):
     """One verdict per memory block, in block order, as runs of equal verdicts."""
 
     def __init__(self, runs: Iterable[tuple[int, int, OfflineVerdict]] = ()) -> None:
-        super().__init__(runs, _verdict_at)
+        super().__init__(runs, _verdict_at, _alike)
 
 
 def _verdict_at(v: OfflineVerdict, block: int) -> OfflineVerdict:
     return v if v.block == block else OfflineVerdict(block, v.result, v.reason, v.cause)
+
+
+def _alike(a: OfflineVerdict, b: OfflineVerdict) -> bool:
+    return (a.result, a.reason, a.cause) == (b.result, b.reason, b.cause)
 
 
 def predict_offline(
@@ -118,10 +122,14 @@ def predict_offline(
     named = collapse_owners(owners)
     nxt = 0
     active: list[tuple[int, int, str]] = []
+    alike: dict[tuple[str, str, str], OfflineVerdict] = {}  # one verdict object per outcome
 
-    def verdict(b: MemoryBlock) -> OfflineVerdict:
+    def verdict(bid: int, b: MemoryBlock) -> OfflineVerdict:
+        """The verdict of block ``bid`` of the run ``b`` stands for."""
         nonlocal nxt, active
-        lo, hi = b.start_pfn * ps, (b.start_pfn + b.nr_pages) * ps
+        result, cause = "failed", "boot_memory"
+        start_pfn = bid * b.nr_pages
+        lo, hi = start_pfn * ps, (start_pfn + b.nr_pages) * ps
         while nxt < len(named) and named[nxt][0] < hi:
             active.append(named[nxt])
             nxt += 1
@@ -131,21 +139,24 @@ def predict_offline(
                 why = "spans nodes " + " and ".join(str(n) for n in b.nodes)
             else:
                 hit = [z.name for z in zones.nodes[b.nodes[0]].zones
-                       if z.present and z.start_pfn < b.start_pfn + b.nr_pages
-                       and b.start_pfn < z.end_pfn] if b.nodes else []
+                       if z.present and z.start_pfn < start_pfn + b.nr_pages
+                       and start_pfn < z.end_pfn] if b.nodes else []
                 why = "spans zones " + " and ".join(hit)
-            return OfflineVerdict(b.id, "failed", why + ": valid_zones is none", "spans_zones")
-        have = ram.overlap(lo, hi)
-        if have < hi - lo:
-            return OfflineVerdict(b.id, "failed", f"memory holes: only {have >> 20} MiB of its "
-                                  f"{(hi - lo) >> 20} MiB are System RAM", "memory_holes")
-        if pinned.overlap(lo, hi):
+            reason, cause = why + ": valid_zones is none", "spans_zones"
+        elif (have := ram.overlap(lo, hi)) < hi - lo:
+            reason = (f"memory holes: only {have >> 20} MiB of its {(hi - lo) >> 20} MiB are "
+                      "System RAM")
+            cause = "memory_holes"
+        elif pinned.overlap(lo, hi):
             names = sorted({what for s, e, what in active
                             if pinned.overlap(max(s, lo), min(e, hi))})
-            return OfflineVerdict(b.id, "failed", "holds boot memory the kernel keeps: "
-                                  + (", ".join(names) if names else "reserved pages"),
-                                  "boot_memory")
-        return OfflineVerdict(b.id, "offlined", f"all pages movable or free ({b.zone})")
+            reason = ("holds boot memory the kernel keeps: "
+                      + (", ".join(names) if names else "reserved pages"))
+        else:
+            result, reason, cause = "offlined", f"all pages movable or free ({b.zone})", \
+                "movable_or_free"
+        v = alike.setdefault((result, reason, cause), OfflineVerdict(bid, result, reason, cause))
+        return v
 
     runs: list[tuple[int, int, OfflineVerdict]] = []
     if blocks.runs:
@@ -159,7 +170,7 @@ def predict_offline(
             cuts = [i for first, count, _ in blocks.runs for i in range(first, first + count)]
         for first, count, b in blocks.runs:
             for lo, hi in segments(first, first + count, cuts):
-                runs.append((lo, hi - lo, verdict(blocks.make(b, lo))))
+                runs.append((lo, hi - lo, verdict(lo, b)))
     base = Verdicts(runs)
     changed: dict[int, OfflineVerdict] = {}
 
@@ -208,7 +219,7 @@ def predict_offline(
                     f" may not fit in the {human(room * ps)} left free in the block below; "
                     "where they land varies from boot to boot", "runtime_spill")
     cuts_changed = sorted(changed)
-    return Verdicts((lo, hi - lo, changed.get(lo) or base.make(v, lo))
+    return Verdicts((lo, hi - lo, changed.get(lo) or (v if lo == first else base.make(v, lo)))
                     for first, count, v in base.runs for lo, hi in segments(first, first + count,
                                                                             cuts_changed))
 

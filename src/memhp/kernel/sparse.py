@@ -246,8 +246,9 @@ def _repeat_cycles(mb: mbk.Memblock, prof: KernelProfile, tables: dict[str, int]
     requests with the same outcome, moved down by the same number of bytes, and the free
     space below is one free range that can hold ``k`` more of them, whose passes need
     the same numbers of table pages, those ``k`` cycles come out the same again, moved down
-    further: their events, table and memmap runs and reservation are written here with
-    arithmetic.  Returns the section the loop goes on from (``marks[-1].nr``: none done).
+    further: their events (one ``memblock.Repeat`` of the last cycle's), table and memmap
+    runs and reservation are written here with arithmetic.  Returns the section the loop
+    goes on from (``marks[-1].nr``: none done).
     """
     p2, q2, p, q, c = marks[-5:]
     nr, span = c.nr, c.nr - p.nr
@@ -258,12 +259,13 @@ def _repeat_cycles(mb: mbk.Memblock, prof: KernelProfile, tables: dict[str, int]
             or q.tables - p.tables != q2.tables - p2.tables
             or c.memmaps - p.memmaps != p.memmaps - p2.memmaps or c.memmaps == p.memmaps):
         return nr
-    ev1, ev2 = mb.events[p2.events:p.events], mb.events[p.events:c.events]
-    if not ev2 or any(e.kind != "alloc" or e.up for e in ev2):
+    ev1 = [e for e in mb.events[p2.events:p.events] if isinstance(e, mbk.Event)]
+    ev2 = [e for e in mb.events[p.events:c.events] if isinstance(e, mbk.Event)]
+    if (not ev2 or len(ev2) != c.events - p.events
+            or any(e.kind != "alloc" or e.up for e in ev2)):
         return nr
     shift = ev1[0].base - ev2[0].base
-    if shift <= 0 or any(e1 != replace(e2, base=e2.base + shift)
-                         for e1, e2 in zip(ev1, ev2, strict=True)):
+    if shift <= 0 or any(e1 != mbk.moved(e2, shift) for e1, e2 in zip(ev1, ev2, strict=True)):
         return nr
     low, high = min(e.span[0] for e in ev2), max(e.span[1] for e in ev2)
     if high - low > shift or min(e.span[0] for e in ev1) != low + shift:
@@ -281,18 +283,25 @@ def _repeat_cycles(mb: mbk.Memblock, prof: KernelProfile, tables: dict[str, int]
     if i < 0 or res[i].base != low or res[i].end < low + 2 * shift:
         return nr  # the cycles do not make one reservation together
     floor = mbk.free_floor(mb, low, max(MAX_DMA_ADDRESS, prof.page_size))
-    most = min((low - floor) // shift - 1, (last - nr) // span - 1)
     sps = prof.pages_per_section * prof.struct_page_size
     chunk, split = max(1, (1 << 30) // sps), q.nr - p.nr
+    # cycles that fit in the free space below, and end a chunk or more before ``last``
+    most = min((low - floor) // shift - 1, (last - nr - chunk) // span)
     if span % chunk or nr % chunk:
         return nr  # each cycle's first pass starts where a PMD table does
 
+    shifts = [bits for _, bits in _levels(prof)]
+
+    def made_below(at: int) -> int:
+        # page-table pages (all levels) the vmemmap of the sections below ``at`` has
+        return sum((at * sps - 1) >> bits for bits in shifts)
+
     def needs(at: int) -> tuple[int, ...]:
         # the table pages of a cycle's two passes from section ``at`` on, and of one more
-        # chunk (what decided where the second pass ended), all sections below made
-        made = {kind: (at * sps - 1) >> bits for kind, bits in _levels(prof)}
-        return tuple(new_tables(prof, made, x, y) for x, y in
-                     ((at, at + split), (at + split, at + span), (at + span, at + span + chunk)))
+        # chunk (what decided where the second pass ended), all sections below made: what
+        # new_tables() counts then is the difference of made_below()
+        c0, c1, c2, c3 = (made_below(x) for x in (at, at + split, at + span, at + span + chunk))
+        return c1 - c0, c2 - c1, c3 - c2
 
     want = needs(p.nr)
     if (want[:2] != (sum(n for _, n, _ in out.tables[p.tables:q.tables]),
@@ -304,9 +313,9 @@ def _repeat_cycles(mb: mbk.Memblock, prof: KernelProfile, tables: dict[str, int]
         k += 1
     if k <= 0:
         return nr
+    mb.events.append(mbk.Repeat(tuple(ev2), k, shift))
     for j in range(1, k + 1):
         down = j * shift
-        mb.events += [replace(e, base=e.base - down) for e in ev2]
         out.tables += [(a - down, n, s) for a, n, s in t2]
         for r in m2:
             out.add_run(r.section + j * span, r.count, r.nid, r.addr - down, r.step,

@@ -133,20 +133,33 @@ CALLER_WHAT = {
 
 def reservation_owners(b: Boot, upto: int | None = None) -> list[tuple[int, int, str]]:
     """Every named boot reservation, [start, end) and what it holds (of the first ``upto``
-    memblock events only, when given)."""
+    memblock events only, when given): the allocations no later free gives back."""
     out = list(b.reservations)
     events = b.memblock.events[:upto]
-    frees = [(i, e.base, e.base + e.size) for i, e in enumerate(events) if e.kind == "free"]
+    frees = [(i, e.base, e.base + e.size) for i, e in enumerate(events)
+             if isinstance(e, mbk.Event) and e.kind == "free"]
     freed = Ranges([(s, t) for _, s, t in frees])
+
+    def kept(i: int, lo: int, hi: int) -> bool:
+        return not (freed.overlap(lo, hi)
+                    and any(j > i and s <= lo and hi <= t for j, s, t in frees))
+
     for i, e in enumerate(events):
-        lo, hi = e.span
-        if e.kind == "alloc" and not (
-                freed.overlap(lo, hi)
-                and any(j > i and s <= lo and hi <= t for j, s, t in frees)):
-            what = CALLER_WHAT.get(e.caller, e.caller)
-            if e.caller == "alloc_node_data":
-                what = f"NODE_DATA({e.nid})"
-            elif e.caller == "swiotlb_init_remap" and e.size != b.profile.swiotlb_size:
-                what = "swiotlb metadata"
-            out.append((lo, hi, what))
+        if isinstance(e, mbk.Repeat):  # the rounds of a cycle: its calls' owners, moved down
+            one = [(*c.span, _what(c, b.profile)) for c in e.calls if c.kind == "alloc"]
+            rounds = [(lo - j * e.shift, hi - j * e.shift, what)
+                      for j in range(1, e.times + 1) for lo, hi, what in one]
+            whole = (min(lo for lo, _, _ in rounds), max(hi for _, hi, _ in rounds))
+            out += rounds if not freed.overlap(*whole) else [o for o in rounds if kept(i, *o[:2])]
+        elif e.kind == "alloc" and kept(i, *e.span):
+            out.append((*e.span, _what(e, b.profile)))
     return out
+
+
+def _what(e: mbk.Event, prof: KernelProfile) -> str:
+    """What the memory of an allocation holds, by its caller."""
+    if e.caller == "alloc_node_data":
+        return f"NODE_DATA({e.nid})"
+    if e.caller == "swiotlb_init_remap" and e.size != prof.swiotlb_size:
+        return "swiotlb metadata"
+    return CALLER_WHAT.get(e.caller, e.caller)
