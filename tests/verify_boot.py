@@ -3,8 +3,9 @@
 --keep DIR`` and boot again when the booted kernel panicked (exit status 3).
 
 A panic of the kernel under test gives no ground truth to compare memhp with, so it is not a
-verdict on memhp; a boot that panics every time is skipped with the panic in the reason
-(seen once in CI under TCG on 7.2: "Fatal exception in interrupt", never reproduced here).
+verdict on memhp; a boot that panics every time is skipped with the panic in the reason.
+(Seen in CI and here on 7.2 under multi-threaded TCG, "Oops: int3 ... Fatal exception in
+interrupt", before verify ran TCG single-threaded: qemu.accel_arg.)
 """
 
 from __future__ import annotations
