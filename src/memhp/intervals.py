@@ -39,6 +39,11 @@ class Ranges:
     def overlap(self, lo: int, hi: int) -> int:
         return self._upto(hi) - self._upto(lo) if lo < hi else 0
 
+    def covers(self, lo: int, hi: int) -> bool:
+        """Whether ``[lo, hi)`` lies wholly in the ranges."""
+        i = bisect.bisect_right(self.starts, lo) - 1
+        return lo >= hi or (i >= 0 and hi <= self.ends[i])
+
     def minus(self, cut: tuple[int, int]) -> Ranges:
         out = []
         for s, e in zip(self.starts, self.ends, strict=True):

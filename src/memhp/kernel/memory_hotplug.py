@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import TYPE_CHECKING
 
 from memhp.firmware.cmdline import split_cmdline
@@ -75,7 +76,7 @@ class OfflineVerdict:
 def collapse_owners(owners: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
     """Owners with the same name that touch or overlap become one, sorted by start."""
     out: list[tuple[int, int, str]] = []
-    for s, e, what in sorted(owners, key=lambda o: (o[2], o[0])):
+    for s, e, what in sorted(owners, key=itemgetter(2, 0)):
         if out and out[-1][2] == what and s <= out[-1][1]:
             out[-1] = (out[-1][0], max(out[-1][1], e), what)
         else:
@@ -120,9 +121,11 @@ def predict_offline(
     for cut in freed_late or ():
         pinned = pinned.minus(cut)
     named = collapse_owners(owners)
+    # an owner the reserved memory covers whole is kept wherever it meets a block
+    kept = [(s, e, what, pinned.covers(s, e)) for s, e, what in named]
     nxt = 0
-    active: list[tuple[int, int, str]] = []
-    alike: dict[tuple[str, str, str], OfflineVerdict] = {}  # one verdict object per outcome
+    active: list[tuple[int, int, str, bool]] = []
+    shared: dict[tuple[str, str, str], OfflineVerdict] = {}  # one verdict object per outcome
 
     def verdict(bid: int, b: MemoryBlock) -> OfflineVerdict:
         """The verdict of block ``bid`` of the run ``b`` stands for."""
@@ -130,8 +133,8 @@ def predict_offline(
         result, cause = "failed", "boot_memory"
         start_pfn = bid * b.nr_pages
         lo, hi = start_pfn * ps, (start_pfn + b.nr_pages) * ps
-        while nxt < len(named) and named[nxt][0] < hi:
-            active.append(named[nxt])
+        while nxt < len(kept) and kept[nxt][0] < hi:
+            active.append(kept[nxt])
             nxt += 1
         active = [o for o in active if o[1] > lo]
         if b.zone is None:
@@ -148,14 +151,16 @@ def predict_offline(
                       "System RAM")
             cause = "memory_holes"
         elif pinned.overlap(lo, hi):
-            names = sorted({what for s, e, what in active
-                            if pinned.overlap(max(s, lo), min(e, hi))})
+            names = sorted({what for s, e, what, whole in active
+                            if whole or pinned.overlap(max(s, lo), min(e, hi))})
             reason = ("holds boot memory the kernel keeps: "
                       + (", ".join(names) if names else "reserved pages"))
         else:
             result, reason, cause = "offlined", f"all pages movable or free ({b.zone})", \
                 "movable_or_free"
-        v = alike.setdefault((result, reason, cause), OfflineVerdict(bid, result, reason, cause))
+        v = shared.get((result, reason, cause))
+        if v is None:
+            v = shared[result, reason, cause] = OfflineVerdict(bid, result, reason, cause)
         return v
 
     runs: list[tuple[int, int, OfflineVerdict]] = []
