@@ -393,19 +393,40 @@ def should_skip_region(mb: Memblock, r: Region, nid: int, flags: int) -> bool:
     return bool(not flags & MEMBLOCK_DRIVER_MANAGED and r.flags & MEMBLOCK_DRIVER_MANAGED)
 
 
-def _reserved_gaps(res: list[Region], m_start: int, m_end: int) -> list[tuple[int, int]]:
-    """The parts of ``[m_start, m_end)`` no reserved region covers, in address order."""
-    out = []
+def _reserved_gaps(res: list[Region], m_start: int, m_end: int,
+                   at: int) -> Iterator[tuple[int, int]]:
+    """The parts of ``[m_start, m_end)`` no reserved region covers, in address order, from
+    the one that holds or follows ``at`` on (whole, not cut at ``at``)."""
     cur = m_start
-    i = bisect.bisect_right(res, m_start, key=lambda r: r.end)
+    i = bisect.bisect_right(res, max(m_start, at), key=lambda r: r.end)
+    if i > 0:
+        cur = max(cur, res[i - 1].end)  # the gap that holds ``at`` starts there
     while i < len(res) and res[i].base < m_end:
         if res[i].base > cur:
-            out.append((cur, res[i].base))
+            yield cur, res[i].base
         cur = max(cur, res[i].end)
         i += 1
     if cur < m_end:
-        out.append((cur, m_end))
-    return out
+        yield cur, m_end
+
+
+def _reserved_gaps_down(res: list[Region], m_start: int, m_end: int,
+                        at: int) -> Iterator[tuple[int, int]]:
+    """The parts of ``[m_start, m_end)`` no reserved region covers, from the top down,
+    from the one that holds or precedes ``at`` on (whole, not cut at ``at``)."""
+    hi = m_end
+    j = bisect.bisect_left(res, min(m_end, at), key=lambda r: r.base)
+    if j < len(res):
+        hi = min(hi, res[j].base)  # the gap that holds ``at`` ends there
+    j -= 1
+    while j >= 0 and hi > m_start:
+        r = res[j]
+        if r.end < hi:
+            yield max(r.end, m_start), hi
+        hi = min(hi, r.base)
+        j -= 1
+    if hi > m_start:
+        yield m_start, hi
 
 
 def free_mem_ranges(
@@ -415,7 +436,8 @@ def free_mem_ranges(
     """for_each_free_mem_range(_reverse)(): memory not reserved, as (start, end, nid).
 
     Lazy: ``start``/``end`` only say where the walk may begin (it still yields whole free
-    ranges), so a search near one end of a large machine does not visit the rest.
+    ranges), so a search near one end of a large machine, or of a node with many
+    reservations, does not visit the rest.
     """
     regs, res = mb.memory.regions, mb.reserved.regions
     if reverse:
@@ -423,18 +445,18 @@ def free_mem_ranges(
         while i >= 0:
             m = regs[i]
             i -= 1
-            if should_skip_region(mb, m, nid, flags):
-                continue
-            for lo, hi in reversed(_reserved_gaps(res, m.base, m.end)):
+            if (nid != NUMA_NO_NODE and m.nid != nid) or should_skip_region(mb, m, nid, flags):
+                continue  # (the node test first: a search for one node passes many others)
+            for lo, hi in _reserved_gaps_down(res, m.base, m.end, end):
                 yield lo, hi, m.nid
     else:
         i = max(bisect.bisect_right(regs, start, key=lambda r: r.end), 0)
         while i < len(regs):
             m = regs[i]
             i += 1
-            if should_skip_region(mb, m, nid, flags):
+            if (nid != NUMA_NO_NODE and m.nid != nid) or should_skip_region(mb, m, nid, flags):
                 continue
-            for lo, hi in _reserved_gaps(res, m.base, m.end):
+            for lo, hi in _reserved_gaps(res, m.base, m.end, start):
                 yield lo, hi, m.nid
 
 
