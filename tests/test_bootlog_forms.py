@@ -131,12 +131,15 @@ def test_e820_forms() -> None:
 
 
 def test_acpi_table_line_forms() -> None:
-    """3.x's address without 0x, an OEM id with a byte beyond ASCII (an HP ProLiant), and
+    """3.x's address without 0x, an OEM id with a byte beyond ASCII (an HP ProLiant; a
+    Supermicro's, as util-linux dmesg escapes it), and
     an SSDT that AML loaded at run time (a kernel virtual address, no firmware table)."""
     text = "\n".join([
         "ACPI: RSDP 00000000000f0450 00024 (v02 DELL  )",
         "ACPI: XSDT 00000000bf7a0080 0008C (v01 DELL   PE_SC3   00000001 DELL 00000001)",
         "ACPI: SSDT 0x00000000BDDA0000 0009A6 (v02 HP     Pcc \u00d2   00000001 INTL 20090730)",
+        # util-linux dmesg escapes the bytes 0xFF 0xCA of a Supermicro WSMT's OEM id
+        "ACPI: WSMT 0x00000000C9E48C58 000028 (v01 \\xff\\xca              03242016 AMI  00010013)",
         "ACPI: Dynamic OEM Table Load:",
         "ACPI: SSDT 0xFFFF9A4E41A3C000 000394 (v02 PmRef  Cpu0Ist  00003000 INTL 20160527)",
     ])
@@ -145,6 +148,7 @@ def test_acpi_table_line_forms() -> None:
         AcpiTable("RSDP", 0xF0450, 0x24, 2, "DELL  "),
         AcpiTable("XSDT", 0xBF7A0080, 0x8C, 1, "DELL  ", "PE_SC3  "),
         AcpiTable("SSDT", 0xBDDA0000, 0x9A6, 2, "HP    ", ""),
+        AcpiTable("WSMT", 0xC9E48C58, 0x28, 1, "\xff\xca    ", "        "),
     )
 
 

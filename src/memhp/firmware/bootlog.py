@@ -79,6 +79,17 @@ def dmesg_section(text: str) -> str:
     return text
 
 
+# util-linux dmesg writes a byte it cannot print (not valid UTF-8, e.g. an OEM id's 0xFF, which
+# the kernel's latin-1 isprint() let through acpi_tb_fix_string()) as the four characters \xNN
+_DMESG_ESCAPE = re.compile(r"\\x([0-9a-fA-F]{2})")
+
+
+def _unescape_dmesg(text: str) -> str:
+    """A table header as the kernel printed it: dmesg's ``\\xNN`` escapes back to one byte
+    each (read as latin-1), so the fixed-width ID fields line up again."""
+    return _DMESG_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text)
+
+
 def _fix_id(text: str) -> str:
     """An OEM ID as printed: ACPICA's ``acpi_tb_fix_string`` prints a non-printable byte as
     ``?``, so a character beyond latin-1 (a mangled log) is read as one too."""
@@ -99,6 +110,7 @@ def parse_acpi_table_lines(text: str, source: str) -> tuple[AcpiTable, ...]:
         if not match:
             continue
         signature, address, address_3x, length, rest = match.groups()
+        rest = _unescape_dmesg(rest)
         table = AcpiTable(signature, int(address or address_3x, 16), int(length, 16))
         if table.address >= _KERNEL_VIRTUAL:
             continue  # "ACPI: Dynamic OEM Table Load:": AML loaded it, not firmware's list
