@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from memhp.errors import InputError
+from memhp.firmware import bootlog
 from memhp.firmware.bootlog import (
     dmesg_section,
     machine_from_boot_log,
@@ -170,3 +171,34 @@ def test_mutated_logs_give_machine_or_input_error(pos: int, cut: int, insert: st
         assert err.source == "fuzz"
     else:
         assert m.e820
+
+
+# --- a guest dmesg whose head the printk ring buffer overwrote -----------------------------
+
+_CONSOLE = ("\x1b[2JEFI stub: Loaded initrd from LINUX_EFI_INITRD_MEDIA_GUID device path\n"
+            "[    0.000000] Linux version 7.2.13+deb14-amd64 (gcc) #1 SMP Debian 7.2.13-1\r\n"
+            "[    0.000000] Command line: console=ttyS0\r\n"
+            "[    0.000000] BIOS-e820: [mem 0x0000000000000000-0x000000000009ffff]  System RAM\n"
+            "[    0.000000] BIOS-e820: [mem 0x0000000000100000-0x00000000007fffff]  System RAM\n"
+            "[    2.600000] Run /init as init process\n")
+
+
+@pytest.mark.parametrize(("dmesg", "head"), [
+    # dmesg kept from the second e820 line on: the three lines before it come from the console
+    ("[    0.000000] BIOS-e820: [mem 0x0000000000100000-0x00000000007fffff]  System RAM\n"
+     "[    2.600000] Run /init as init process\n",
+     ["[    0.000000] Linux version 7.2.13+deb14-amd64 (gcc) #1 SMP Debian 7.2.13-1",
+      "[    0.000000] Command line: console=ttyS0",
+      "[    0.000000] BIOS-e820: [mem 0x0000000000000000-0x000000000009ffff]  System RAM"]),
+    # a whole dmesg whose first record is a late one (7.x prints some out of order): as it is
+    ("[    2.490011] tsc: Refined TSC clocksource calibration: 2596.119 MHz\n"
+     "[    0.000000] Linux version 7.2.13+deb14-amd64 (gcc) #1 SMP Debian 7.2.13-1\n", []),
+    # its first line is nowhere on the console: nothing to splice
+    ("[    1.000000] not on the console\n", []),
+])
+def test_dmesg_lost_head(dmesg: str, head: list[str]) -> None:
+    log = (_CONSOLE + "=====CMDLINE=====\nconsole=ttyS0\n=====DMESG=====\n" + dmesg
+           + "=====END=====\n")
+    assert bootlog.split_serial_log(log) == (_CONSOLE, dmesg)
+    assert bootlog.dmesg_lost_head(_CONSOLE, dmesg) == head
+    assert bootlog.dmesg_section(log) == "".join(line + "\n" for line in head) + dmesg

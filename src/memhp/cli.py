@@ -370,7 +370,8 @@ def cmd_profiles(args: argparse.Namespace) -> int:
         sys.stdout.write(to_json({
             "default": DEFAULT_PROFILE,
             "profiles": [{"name": p.name, "kernel_version": p.kernel_version,
-                          "measured": p.measured, "kernel_release": p.kernel_release,
+                          "measured": p.measured, "measured_uefi": p.measured_uefi,
+                          "kernel_release": p.kernel_release,
                           "debian_version": p.debian_version,
                           "debian_package": p.debian_package, "debian_suite": p.debian_suite,
                           "changes": p.changes()} for p in profiles],
@@ -383,6 +384,7 @@ def cmd_profiles(args: argparse.Namespace) -> int:
                 f"  kernel:   {p.kernel_release}, {p.debian_package} {p.debian_version} "
                 f"(Debian {p.debian_suite})",
                 f"  measured: {p.measured}",
+                f"  UEFI:     {p.measured_uefi or 'not checked against a UEFI boot'}",
                 f"  behaviour: {', '.join(p.changes()) or 'the oldest; no changes'}"]
     if CHANGES:
         out += ["", "behaviour chosen by version (code, src/memhp/kernel/profile.py CHANGES):"]

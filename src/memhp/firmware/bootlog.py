@@ -36,10 +36,10 @@ from memhp.firmware.types import (
 )
 from memhp.platform import ovmf
 
-__all__ = ["dmesg_section", "firmware_memory_map", "guess_hypervisor", "guess_qemu_machine",
-           "machine_from_boot_log", "parse_acpi_table_lines",
+__all__ = ["dmesg_lost_head", "dmesg_section", "firmware_memory_map", "guess_hypervisor",
+           "guess_qemu_machine", "machine_from_boot_log", "parse_acpi_table_lines",
            "parse_command_line", "parse_linux_version", "parse_ramdisk", "parse_setup_data",
-           "possible_cpus_from_log", "srat_from_log"]
+           "possible_cpus_from_log", "split_serial_log", "srat_from_log"]
 
 _MARKER = re.compile(r"^=====([A-Z_]+)=====[ \t\r]*(?:\n|\Z)", re.MULTILINE)
 # "ACPI: SIG 0x<address> <length>" starts every table line; the rest depends on the table.
@@ -62,6 +62,8 @@ _COMMAND_LINE = re.compile(LINE_PREFIX + r"Command line:(?: (.*))?$")
 # quadratic in the number of blank lines).
 _LINUX_VERSION = re.compile(LINE_PREFIX + r"Linux version (\S+)(.*)$", re.MULTILINE)
 # "... #1 SMP PREEMPT_DYNAMIC Debian 6.1.192-2 (2026-11-16)": the last "Debian" after "#"
+# the same line on a console, where it may follow the boot loader's output on one line
+_CONSOLE_VERSION = re.compile(r"(?:\[ *\d+\.\d+\] *)?Linux version \S")
 _DEBIAN_VERSION = re.compile(r"#\S+ .*\bDebian (\d\S*)")
 _DMI = re.compile(LINE_PREFIX + r"DMI: QEMU .*\((Q35|i440FX)\b", re.MULTILINE)
 _HYPERVISOR = re.compile(LINE_PREFIX + r"(?:Hypervisor detected|DMI: QEMU)", re.MULTILINE)
@@ -70,13 +72,42 @@ _HYPERVISOR = re.compile(LINE_PREFIX + r"(?:Hypervisor detected|DMI: QEMU)", re.
 def dmesg_section(text: str) -> str:
     """The ``=====DMESG=====`` section of a corpus serial log, or all of ``text`` if it has
     none (the console copy before the sections is the same log interleaved with other
-    output)."""
+    output).  A section that lost its head to the ring buffer gets it back from the console
+    (:func:`dmesg_lost_head`)."""
+    console, body = split_serial_log(text)
+    if body is None:
+        return text
+    return "".join(line + "\n" for line in dmesg_lost_head(console, body)) + body
+
+
+def split_serial_log(text: str) -> tuple[str, str | None]:
+    """A serial log's console output before its first ``=====NAME=====`` marker, and its
+    DMESG section (None when it has none)."""
     markers = list(_MARKER.finditer(text))
     for i, marker in enumerate(markers):
         if marker.group(1) == "DMESG":
             end = markers[i + 1].start() if i + 1 < len(markers) else len(text)
-            return text[marker.end() : end]
-    return text
+            return text[: markers[0].start()], text[marker.end() : end]
+    return text, None
+
+
+def dmesg_lost_head(console: str, dmesg: str) -> list[str]:
+    """The lines a guest's ``dmesg`` no longer had because the printk ring buffer (128 KiB
+    of text in Debian's builds, ``CONFIG_LOG_BUF_SHIFT=17``) wrapped before it ran, taken
+    from the serial console, which printed them as they came: from the console's ``Linux
+    version`` line up to the dmesg's first line.  Empty when the dmesg has its ``Linux
+    version`` line, or when the console does not hold both ends (nothing to splice)."""
+    if _LINUX_VERSION.search(dmesg):
+        return []
+    first = next((line.rstrip("\r") for line in dmesg.splitlines() if line.strip()), None)
+    lines = [line.rstrip("\r") for line in console.splitlines()]
+    found = next(((i, m) for i, line in enumerate(lines)
+                  if (m := _CONSOLE_VERSION.search(line))), None)
+    if first is None or found is None or first not in lines[found[0]:]:
+        return []
+    start, version = found
+    lines[start] = lines[start][version.start():]  # the console's own output before it
+    return lines[start : lines.index(first, start)]
 
 
 # util-linux dmesg writes a byte it cannot print (not valid UTF-8, e.g. an OEM id's 0xFF, which

@@ -259,6 +259,10 @@ class Machine:
     kernel_load: int | None = None
     setup_data: tuple[tuple[int, int], ...] = ()
     efi_memmap_at: int | None = None
+    # where the stub's copy of the EFI map would lie when that depends on how many bytes the
+    # kernel's stub asks the firmware for (a platform model's placement rule, as data):
+    # (largest request, where the request's first byte lands), smallest request first
+    efi_memmap_pool: tuple[tuple[int, int], ...] = ()
     efi_memdesc_size: int = 48
     efi_memattr: tuple[int, int] | None = None
     # ranges of boot services data the kernel's EFI drivers keep with efi_mem_reserve()

@@ -41,6 +41,7 @@ from memhp.firmware.types import (
     UNKNOWN_SETUP_DATA,
     E820Entry,
     EfiMemoryDescriptor,
+    Machine,
 )
 from memhp.intervals import Ranges
 from memhp.kernel import memblock as mbk
@@ -50,12 +51,13 @@ from memhp.kernel.pfn import round_up
 if TYPE_CHECKING:
     from memhp.kernel.state import Boot
 
-__all__ = ["EfiBoot", "Unknown", "unknown_facts", "efi_memblock_x86_reserve_range",
+__all__ = ["EfiBoot", "Unknown", "unknown_facts", "efi_memmap_at", "efi_memblock_x86_reserve_range",
            "efi_memattr_init", "efi_find_mirror", "efi_reserve_boot_services",
            "efi_arch_mem_reserve", "efi_freed_late", "boot_services_freed"]
 
 SZ_1M = 1 << 20
 SMP_CACHE_BYTES = 64
+EFI_BOOT_MEMMAP_HEAD = 0x28  # struct efi_boot_memmap before its map[] (libstub)
 
 # Which predicted facts each missing hand-over input decides (so they are reported
 # ``unknown``): the reserved regions of both memblock dumps, where top-down boot
@@ -102,13 +104,27 @@ class EfiBoot:
     mem_reserved: list[tuple[int, int]] = field(default_factory=list)
 
 
+def efi_memmap_at(machine: Machine, slack_slots: int) -> int | None:
+    """Where the EFI map handed over lies: as the input says, or where the firmware puts
+    the EFI stub's request for it (``efi_get_memory_map``, libstub/mem.c: a ``struct
+    efi_boot_memmap`` header, then room for the map and ``slack_slots`` more descriptors,
+    EFI_MMAP_NR_SLACK_SLOTS), by the platform's placement rule (Machine.efi_memmap_pool)."""
+    if machine.efi_memmap_at is not None:
+        return machine.efi_memmap_at
+    request = EFI_BOOT_MEMMAP_HEAD + (len(machine.efi_memmap) + slack_slots) * \
+        machine.efi_memdesc_size
+    return next((start + EFI_BOOT_MEMMAP_HEAD for largest, start in machine.efi_memmap_pool
+                 if request <= largest), None)
+
+
 def efi_memblock_x86_reserve_range(b: Boot) -> None:
     """Reserve the EFI memory map itself: nr_map descriptors at boot_params.efi_info."""
     m = b.machine
-    if not m.efi_boot or m.efi_memmap_at is None or not m.efi_memmap:
+    at = efi_memmap_at(m, b.profile.efi_mmap_nr_slack_slots)
+    if not m.efi_boot or at is None or not m.efi_memmap:
         return
     size = len(m.efi_memmap) * m.efi_memdesc_size
-    b.reserve(m.efi_memmap_at, size, "EFI memory map", "efi_memblock_x86_reserve_range")
+    b.reserve(at, size, "EFI memory map", "efi_memblock_x86_reserve_range")
 
 
 def efi_memattr_init(b: Boot) -> None:

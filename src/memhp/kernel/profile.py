@@ -156,6 +156,7 @@ class KernelProfile:
     name: str
     kernel_version: str  # "major.minor": the generation, which decides CHANGES
     measured: str  # where the constants were measured
+    measured_uefi: str  # the UEFI boots the EFI model was checked on (empty: none)
     kernel_release: str  # `uname -r` of the measured kernel
     debian_version: str  # its Debian package version
     debian_package: str  # the package that ships it
@@ -202,6 +203,7 @@ class KernelProfile:
     swiotlb_size: int
     swiotlb_slot_bytes: int
     swiotlb_area_bytes: int
+    efi_mmap_nr_slack_slots: int
     late_free_kernel: int
     runtime_pages_per_cpu: int
     runtime_margin: int

@@ -73,10 +73,9 @@ def setup_start(machine: Machine, prof: KernelProfile) -> Boot:
     b.notes.extend(cmd.notes)
     b.notes.extend(model_limits(machine))
     b.unknown = efi.unknown_facts(b)
-    if machine.efi_boot and prof.version != (6, 1):
-        b.notes.append(f"UEFI: memhp's EFI model follows Linux 6.1 (measured on the efi/ "
-                       f"corpus); Linux {prof.kernel_version} is not checked against a UEFI "
-                       "boot")
+    if machine.efi_boot and not prof.measured_uefi:
+        b.notes.append(f"UEFI: memhp's EFI model is not checked against a UEFI boot of "
+                       f"Linux {prof.kernel_version} (profile {prof.name})")
     b.notes.extend(f"unknown {', '.join(u.affects)}: {u.input}: {u.why}" for u in b.unknown)
     log = b.log
     log.append(f"Command line: {cmd.raw}")

@@ -14,10 +14,10 @@ Measured on Debian 12's ``ovmf`` (2022.11) with QEMU 7.2, ``-bios OVMF.fd -kerne
   ``efi_main`` relocates only an image below LOAD_PHYSICAL_ADDR or misaligned): the largest
   EFI Loader Code region, whose size covers the image's decompressed size.
 * **The EFI memory map** itself: the stub allocates it from pool as ACPI reclaim memory
-  (``efi_get_memory_map(map, true)``, libstub/mem.c), with room for 8 more descriptors;
-  OVMF serves it from its ACPI reclaim bin top-down, in the whole pages right below the
-  lowest ACPI table there.  The map follows a 24-byte pool header and the stub's 40-byte
-  ``struct efi_boot_memmap``; OVMF's descriptors are 48 bytes.
+  (``efi_get_memory_map(map, true)``, libstub/mem.c), with room for more descriptors (how
+  many is the kernel's: kernel/efi.py); OVMF serves it from its ACPI reclaim bin top-down,
+  in the whole pages right below the lowest ACPI table there, after a 24-byte pool header.
+  This model gives where a request of each size lands; OVMF's descriptors are 48 bytes.
 * **setup_data**: the stub's ``setup_efi_pci()`` copies each PCI option ROM into a
   setup_data blob from pool (loader data).  QEMU 7.2's default VGA and NIC (``pc``: e1000,
   ``q35``: e1000e) carry ROMs of 0x9c00 and 0x3d000 bytes; each blob is the ROM plus a
@@ -54,9 +54,8 @@ __all__ = ["is_ovmf", "complete_handover"]
 
 PAGE = 0x1000
 POOL_HEAD = 0x18  # EDK II POOL_HEAD before the caller's bytes
-BOOT_MEMMAP_HEAD = 0x28  # struct efi_boot_memmap before map[] (libstub)
 POOL_TAIL = 0x8  # EDK II POOL_TAIL after them
-SLACK_SLOTS = 8  # EFI_MMAP_NR_SLACK_SLOTS
+MAX_SLACK_SLOTS = 64  # room for any stub's EFI_MMAP_NR_SLACK_SLOTS (8, then 32)
 DESC_SIZE = 48  # OVMF's EFI_MEMORY_DESCRIPTOR stride
 PCI_SETUP_ROM_HEAD = 0x40  # struct setup_data + struct pci_setup_rom before romdata[]
 # QEMU 7.2's option ROMs of the default devices, in the order the stub allocates them:
@@ -85,9 +84,11 @@ def _kernel_load(memmap: tuple[EfiMemoryDescriptor, ...]) -> int | None:
     return max(code, key=lambda md: md.end - md.start).start if code else None
 
 
-def _memmap_at(machine: Machine) -> int | None:
-    """Where the stub's copy of the EFI map lies: right below the lowest ACPI table of the
-    ACPI reclaim region that holds the tables."""
+def _memmap_pool(machine: Machine) -> tuple[tuple[int, int], ...]:
+    """Where OVMF serves the stub's request for the EFI map, for each size it may ask (the
+    stub's slack grew between kernel versions): whole pages right below the lowest ACPI
+    table of the ACPI reclaim region that holds the tables, the request after the pool
+    header.  Empty when no such region has room for the map."""
     memmap = machine.efi_memmap
     for md in memmap:
         if md.type != EFI_ACPI_RECLAIM_MEMORY:
@@ -95,12 +96,13 @@ def _memmap_at(machine: Machine) -> int | None:
         inside = [t.address for t in machine.acpi_tables if md.start <= t.address < md.end]
         if not inside:
             continue
-        size = POOL_HEAD + BOOT_MEMMAP_HEAD + (len(memmap) + SLACK_SLOTS) * DESC_SIZE + POOL_TAIL
         top = min(inside) // PAGE * PAGE
-        if top - _pages(size) < md.start:
-            return None
-        return top - _pages(size) + POOL_HEAD + BOOT_MEMMAP_HEAD
-    return None
+        # up to the map with the most slack, plus a page for the stub's header before it
+        largest = _pages(POOL_HEAD + PAGE + (len(memmap) + MAX_SLACK_SLOTS) * DESC_SIZE
+                         + POOL_TAIL)
+        return tuple((pages - POOL_HEAD - POOL_TAIL, top - pages + POOL_HEAD)
+                     for pages in range(PAGE, largest + 1, PAGE) if top - pages >= md.start)
+    return ()
 
 
 def _rom_setup_data(machine: Machine) -> tuple[tuple[int, int], ...] | None:
@@ -153,11 +155,11 @@ def complete_handover(machine: Machine) -> Machine:
                             "no EFI Loader Code region holds the kernel image"))
         changes["kernel_load"] = load
     if machine.efi_memmap_at is None and machine.efi_memmap:
-        at = _memmap_at(machine) if ovmf else None
-        if at is None:
+        pool = _memmap_pool(machine) if ovmf else ()
+        if not pool:
             unknown.append((UNKNOWN_EFI_MEMMAP_AT, nomap if not ovmf else
                             "no ACPI reclaim region with room below the ACPI tables"))
-        changes["efi_memmap_at"] = at
+        changes["efi_memmap_pool"] = pool
     if not machine.setup_data:
         blobs = _rom_setup_data(machine) if memmap else None
         if blobs is None:

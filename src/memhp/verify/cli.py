@@ -249,6 +249,10 @@ def verify(args: argparse.Namespace) -> Verdict:
         _check_log(log, run)
         if player is not None and not player.done:
             raise VerifyError(f"the VM stopped at step {player.index} of {len(steps)}")
+        console, dmesg = bootlog.split_serial_log(log)
+        if lost := bootlog.dmesg_lost_head(console, dmesg or ""):
+            warnings.append(f"the guest's dmesg had lost its first {len(lost)} lines to the "
+                            "printk ring buffer: they are read from the serial console")
         release, debian = bootlog.parse_linux_version(bootlog.dmesg_section(log))
         profile = choose_profile(args.profile, release, "the booted kernel")
         vm = bootlog.machine_from_boot_log(log, str(work / "serial.log"))

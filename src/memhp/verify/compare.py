@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from memhp.firmware.bootlog import dmesg_section
 from memhp.firmware.logline import kernel_messages
 
 __all__ = ["DMESG_GROUPS", "GROUPS", "GroupResult", "GroupVerdict", "MEMBLOCK_GROUPS", "RealBoot",
@@ -132,7 +133,7 @@ def real_boot(text: str) -> RealBoot:
     """The facts of a serial log (a corpus serial.log or one that verify captured)."""
     sec = sections(text)
     rb = RealBoot(complete="END" in sec)
-    rb.dmesg = dmesg_lines(sec.get("DMESG", []))
+    rb.dmesg = dmesg_lines(dmesg_section(text).splitlines()) if "DMESG" in sec else []
     rb.memblock_dumps = memblock_dumps(rb.dmesg)
     rb.zoneinfo = parse_zoneinfo(sec.get("ZONEINFO", []))
     blocks = {}
