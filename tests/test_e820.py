@@ -171,6 +171,19 @@ def test_malformed_lines(line: str, problem: str) -> None:
     assert problem in str(err.value) and line in str(err.value)
 
 
+@pytest.mark.parametrize("cut", [
+    # a mail client's wrap after the range (a 7.0 log posted inline), and after "[mem"
+    ("[    0.000000] BIOS-e820: [mem 0x0000000000000000-0x000000000009ffff]  ", "System RAM"),
+    ("BIOS-e820: [mem", "0x0000000000000000-0x000000000009ffff]  System RAM"),
+])
+def test_wrapped_line_says_so(cut: tuple[str, str]) -> None:
+    """A line cut before its type whose next line carries on: the reason names the wrap."""
+    with pytest.raises(InputError) as err:
+        parse_e820_lines("Command line: x\n" + "\n".join(cut) + "\n", "mail.txt")
+    assert err.value.field == "line 2" and "wrapped" in str(err.value)
+    assert "\n" not in str(err.value)
+
+
 def test_sysfs_memmap_fixture() -> None:
     assert read_sys_firmware_memmap(str(FIXTURES / "memmap")) == P01
 

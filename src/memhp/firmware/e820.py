@@ -78,6 +78,8 @@ _SYSFS_MAX = 4096  # a sysfs attribute is at most a page
 _E820_LINE = re.compile(r" \[mem 0x([0-9a-fA-F]{1,16})-0x([0-9a-fA-F]{1,16})\]  ?(\S.*)$")
 # 7.x: a hole between two entries (or below the first), which adds nothing to the table
 _E820_GAP = re.compile(r" \[gap 0x([0-9a-fA-F]{1,16})-0x([0-9a-fA-F]{1,16})\]\s*$")
+# a "[mem ...]" line cut before its type (or inside its range): what a wrapped paste leaves
+_E820_CUT = re.compile(r" \[mem(?: 0x[0-9a-fA-F]*(?:-(?:0x[0-9a-fA-F]*\]?)?)?)?\s*$")
 # 2.6 and early 3.x kernels, before e820 printing moved to "[mem ...]": "BIOS-e820:
 # 0000000000000000 - 000000000009f400 (usable)", with an exclusive end
 _E820_OLD = re.compile(r" ([0-9a-fA-F]{16}) - ([0-9a-fA-F]{16}) \((\S[^)]*)\)$")
@@ -128,7 +130,8 @@ def parse_e820_lines(text: str, source: str, tag: str = "BIOS-e820") -> tuple[E8
     """
     entries: dict[E820Entry, None] = {}  # ordered, and no quadratic search for repeats
     start_tag = re.compile(LINE_PREFIX + re.escape(tag) + ":")
-    for lineno, line in enumerate(text.splitlines(), 1):
+    lines = text.splitlines()
+    for lineno, line in enumerate(lines, 1):
         tag_match = start_tag.match(line)
         if not tag_match:
             continue
@@ -143,6 +146,13 @@ def parse_e820_lines(text: str, source: str, tag: str = "BIOS-e820") -> tuple[E8
                 raise InputError(source, f"line {lineno}", line.strip(), "end below start")
             if gap:
                 continue
+            following = lines[lineno] if lineno < len(lines) else ""
+            if _E820_CUT.match(rest) and following.strip() and not start_tag.match(following):
+                raise InputError(source, f"line {lineno}", line.strip(),
+                                 f"malformed {tag} line: it stops before the entry's type and "
+                                 "the next line goes on with it (was the log wrapped, by a mail "
+                                 "client or a terminal?); give the log as dmesg or journalctl "
+                                 "wrote it")
             raise InputError(source, f"line {lineno}", line.strip(),
                              f"malformed {tag} line, want '[mem 0xSTART-0xLAST] TYPE' or "
                              "'[gap 0xSTART-0xLAST]'")
