@@ -50,20 +50,18 @@ class LiveState:
     missing: dict[str, str] = field(default_factory=dict)  # group prefix -> why not compared
 
 
-def _text(root: str, rel: str) -> str | None:
+def _read(root: str, rel: str) -> tuple[str | None, str]:
+    """A file's text (at most 16 MiB), or None and why it could not be read."""
+    path = os.path.join(root, rel)
     try:
-        with open(os.path.join(root, rel), encoding="utf-8", errors="replace") as f:
-            return f.read(1 << 24)
-    except OSError:
-        return None
-
-
-def _why_not(root: str, rel: str) -> str:
-    try:
-        with open(os.path.join(root, rel), "rb"):
-            return "empty"
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read(1 << 24), ""
     except OSError as e:
-        return f"{os.path.join(root, rel)}: {e.strerror or e}"
+        return None, f"{path}: {e.strerror or e}"
+
+
+def _text(root: str, rel: str) -> str | None:
+    return _read(root, rel)[0]
 
 
 def read_live_state(root: str, kernel_log: str) -> LiveState:
@@ -81,14 +79,14 @@ def read_live_state(root: str, kernel_log: str) -> LiveState:
         st.missing["memblock"] = "the kernel log with the boot lines was not readable"
     st.missing["offline_trial"] = ("never tried on a live machine: it would take memory "
                                    "away from the running system")
-    zoneinfo = _text(root, "proc/zoneinfo")
+    zoneinfo, why = _read(root, "proc/zoneinfo")
     if zoneinfo is None:
-        st.missing["zoneinfo"] = _why_not(root, "proc/zoneinfo")
+        st.missing["zoneinfo"] = why
     else:
         real.zoneinfo = compare.parse_zoneinfo(zoneinfo.splitlines())
-    size = _text(root, f"{_MEMORY}/block_size_bytes")
+    size, why = _read(root, f"{_MEMORY}/block_size_bytes")
     if size is None or not re.fullmatch(r"\s*[0-9a-fA-F]+\s*", size):
-        why = _why_not(root, f"{_MEMORY}/block_size_bytes")
+        why = why or ("empty" if not (size or "").strip() else f"not a hex number: {size!r}")
         st.missing["memory_blocks"] = f"no memory blocks ({why}; a kernel without hotplug?)"
     else:
         st.block_size = int(size, 16)
