@@ -117,6 +117,43 @@ def test_alloc_is_first_fit(mem: list[tuple[int, int]], res: list[tuple[int, int
     check_invariants(mb.reserved)
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.lists(ranges, min_size=1, max_size=4), st.lists(ranges, max_size=8), st.booleans(),
+       st.tuples(st.integers(0, N), st.integers(0, N)))
+def test_free_ranges_from_a_start_are_the_full_walk_s(
+        mem: list[tuple[int, int]], res: list[tuple[int, int]], reverse: bool,
+        window: tuple[int, int]) -> None:
+    """A walk that begins at ``start`` (``end`` top-down) yields, whole and in the same order,
+    every free range of the full walk that reaches past it; it may skip only ranges that lie
+    wholly on the far side."""
+    mb = mbk.Memblock()
+    for base, size in mem:
+        mbk.memblock_add(mb, base, size)
+    for base, size in res:
+        mbk.memblock_reserve(mb, base, size)
+    start, end = min(window) * U, max(window) * U
+    full = list(mbk.free_mem_ranges(mb, reverse=reverse))
+    lazy = list(mbk.free_mem_ranges(mb, reverse=reverse, start=start, end=end))
+    assert all(r in full for r in lazy)
+    assert [r for r in full if r in lazy] == lazy  # same order
+    wanted = [r for r in full if (r[0] < end if reverse else r[1] > start)]
+    assert [r for r in lazy if r in wanted] == wanted
+
+
+def test_repeat_stands_for_its_rounds() -> None:
+    """A ``Repeat`` of two calls three more times: each_call writes out the rounds, each
+    moved down by the shift, and each_event also the runs inside them."""
+    calls = (mbk.Event("alloc", 0x10000, U, "vmemmap_alloc_block_zero", 2),
+             mbk.Event("alloc", 0xE000, U, "vmemmap_populate", 2, count=2))
+    events: list[mbk.Event | mbk.Repeat] = [*calls, mbk.Repeat(calls, 3, 0x4000)]
+    bases = [(e.base, e.count) for e in mbk.each_call(events)]
+    assert bases == [(0x10000, 1), (0xE000, 2), (0xC000, 1), (0xA000, 2), (0x8000, 1),
+                     (0x6000, 2), (0x4000, 1), (0x2000, 2)]
+    assert [e.base for e in mbk.each_event(events)][:5] == [0x10000, 0xE000, 0xD000, 0xC000,
+                                                           0xA000]
+    assert len(list(mbk.each_event(events))) == 12
+
+
 def test_hotplug_regions_are_skipped_under_movable_node() -> None:
     mb = mbk.Memblock(movable_node=True)
     mbk.memblock_add(mb, 0x100000, 0x400000)

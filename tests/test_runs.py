@@ -101,8 +101,9 @@ def test_id_runs_and_int_set() -> None:
 def boot_facts(b: Boot) -> tuple[object, ...]:
     """What a boot decided, for comparing two ways of modelling it."""
     return (list(each_call(b.memblock.events)), snapshot(b.memblock.reserved),
-            snapshot(b.memblock.memory), b.dumps, b.sparse_allocs, b.reservations, b.managed,
-            b.blocks.runs, b.offline.runs, b.unknown, b.log, b.notes)
+            snapshot(b.memblock.memory), b.dumps, b.sparse_allocs, b.reservations,
+            reservation_owners(b), b.managed, b.blocks.runs, b.offline.runs, b.unknown, b.log,
+            b.notes)
 
 
 @pytest.mark.parametrize("profile", PROFILES)
@@ -111,8 +112,9 @@ def test_vmemmap_cycles_in_closed_form(monkeypatch: pytest.MonkeyPatch, profile:
                                        tib: int, nodes: int) -> None:
     """Hot-pluggable nodes under movable_node get their struct pages from another node:
     page-table pages and struct-page blocks alternate, a new cycle every ~32 TiB.  The cycles
-    placed k at a time with arithmetic (sparse._repeat_cycles) against the request-by-request
-    model: every event, reservation, memmap and verdict the same."""
+    placed k at a time with arithmetic (sparse._repeat_cycles, one memblock.Repeat entry)
+    against the request-by-request model: every event (the Repeat written out), reservation
+    and its owner, memmap and verdict the same."""
     m = dataclasses.replace(server(nodes, tib), la57=tib > 64)
     prof = load_profile(profile)
     closed_form = sparse._repeat_cycles

@@ -39,6 +39,11 @@ class Ranges:
     def overlap(self, lo: int, hi: int) -> int:
         return self._upto(hi) - self._upto(lo) if lo < hi else 0
 
+    def meets(self, lo: int, hi: int) -> bool:
+        """Whether some range has a part in ``[lo, hi)``."""
+        i = bisect.bisect_right(self.ends, lo)  # the first range that ends above ``lo``
+        return lo < hi and i < len(self.starts) and self.starts[i] < hi
+
     def covers(self, lo: int, hi: int) -> bool:
         """Whether ``[lo, hi)`` lies wholly in the ranges."""
         i = bisect.bisect_right(self.starts, lo) - 1

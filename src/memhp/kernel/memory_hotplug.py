@@ -185,8 +185,10 @@ def predict_offline(
 
     # the running kernel's first allocations: lowest free block of each CPU's kernel zone
     users: dict[tuple[int, int], list[int]] = {}
+    targets = {node: kernel_alloc_zone(zones, zonelists.get(node, [node]))
+               for node in set(cpu_node)}  # the same for every CPU of a node
     for cpu, node in enumerate(cpu_node):
-        target = kernel_alloc_zone(zones, zonelists.get(node, [node]))
+        target = targets[node]
         if target is not None:
             users.setdefault(target, []).append(cpu)
     kernel_zones = set(users)

@@ -141,7 +141,7 @@ def reservation_owners(b: Boot, upto: int | None = None) -> list[tuple[int, int,
     freed = Ranges([(s, t) for _, s, t in frees])
 
     def kept(i: int, lo: int, hi: int) -> bool:
-        return not (freed.overlap(lo, hi)
+        return not (freed.meets(lo, hi)
                     and any(j > i and s <= lo and hi <= t for j, s, t in frees))
 
     for i, e in enumerate(events):
@@ -150,7 +150,7 @@ def reservation_owners(b: Boot, upto: int | None = None) -> list[tuple[int, int,
             rounds = [(lo - j * e.shift, hi - j * e.shift, what)
                       for j in range(1, e.times + 1) for lo, hi, what in one]
             whole = (min(lo for lo, _, _ in rounds), max(hi for _, hi, _ in rounds))
-            out += rounds if not freed.overlap(*whole) else [o for o in rounds if kept(i, *o[:2])]
+            out += rounds if not freed.meets(*whole) else [o for o in rounds if kept(i, *o[:2])]
         elif e.kind == "alloc" and kept(i, *e.span):
             out.append((*e.span, _what(e, b.profile)))
     return out
