@@ -147,10 +147,12 @@ def _table_alloc(mb: mbk.Memblock, prof: KernelProfile, count: int, nid: int,
                                               nid, False, "vmemmap_alloc_block_zero")
 
 
-def new_tables(prof: KernelProfile, tables: dict[str, int], first: int, end: int) -> int:
+def new_tables(prof: KernelProfile, tables: dict[str, int], first: int, end: int,
+               make: bool = True) -> int:
     """vmemmap_{p4d,pud,pmd}_populate(): how many page-table pages the vmemmap of sections
     ``[first, end)`` needs beyond those already made (``tables``: the last index made per
-    level; sections come in increasing order, so an index at or below it exists)."""
+    level; sections come in increasing order, so an index at or below it exists).  They
+    are recorded as made unless ``make`` is false."""
     sps = prof.pages_per_section * prof.struct_page_size
     count = 0
     for kind, shift in _levels(prof):
@@ -158,7 +160,8 @@ def new_tables(prof: KernelProfile, tables: dict[str, int], first: int, end: int
         last = tables.get(kind, -1)
         if hi > last:
             count += hi - max(lo, last + 1) + 1
-            tables[kind] = hi
+            if make:
+                tables[kind] = hi
     return count
 
 
@@ -345,10 +348,13 @@ def _batch_end(mb: mbk.Memblock, prof: KernelProfile, tables: dict[str, int], nr
     if round_up(floor, PMD_SIZE) + PMD_SIZE <= low:
         return end  # a struct-page block fits in the gap: the order of requests matters
     slots = (low - floor) // page
-    lo, hi = 1, (last - nr + chunk - 1) // chunk  # chunks: at least one, at most to ``last``
+    # chunks: at least one, at most to ``last``, and no more than the PMD pages (1 GiB of
+    # vmemmap each) that fit in the gap, plus the one that may exist already, can span
+    sps = prof.pages_per_section * prof.struct_page_size
+    lo, hi = 1, min((last - nr + chunk - 1) // chunk, ((slots + 2) << 30) // (chunk * sps))
     while lo < hi:  # the most chunks whose tables fit in the gap
         mid = (lo + hi + 1) // 2
-        if new_tables(prof, dict(tables), nr, min(last, (nr // chunk + mid) * chunk)) <= slots:
+        if new_tables(prof, tables, nr, min(last, (nr // chunk + mid) * chunk), False) <= slots:
             lo = mid
         else:
             hi = mid - 1
