@@ -146,11 +146,11 @@ def predict_offline(
                        and start_pfn < z.end_pfn] if b.nodes else []
                 why = "spans zones " + " and ".join(hit)
             reason, cause = why + ": valid_zones is none", "spans_zones"
-        elif (have := ram.overlap(lo, hi)) < hi - lo:
-            reason = (f"memory holes: only {have >> 20} MiB of its {(hi - lo) >> 20} MiB are "
-                      "System RAM")
+        elif not ram.covers(lo, hi):
+            reason = (f"memory holes: only {ram.overlap(lo, hi) >> 20} MiB of its "
+                      f"{(hi - lo) >> 20} MiB are System RAM")
             cause = "memory_holes"
-        elif pinned.overlap(lo, hi):
+        elif pinned.meets(lo, hi):
             names = sorted({what for s, e, what, whole in active
                             if whole or pinned.overlap(max(s, lo), min(e, hi))})
             reason = ("holds boot memory the kernel keeps: "
