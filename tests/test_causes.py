@@ -260,10 +260,10 @@ OWN = Path(__file__).parent / "fixtures" / "corpus" / "own"
 @pytest.mark.parametrize("boot", sorted(p.name for p in OWN.iterdir() if p.is_dir()))
 def test_own_boot_matches_all_groups(boot: str, tmp_path: Path,
                                      capsys: pytest.CaptureFixture[str]) -> None:
-    """m01: a CPU-only PXM is a memoryless node (its pg_data_t from memblock in
-    free_area_init, online once init_cpu_to_node puts its CPU there); m02: node 1 inside
-    node 0's span (managed pages per zone of a node).  From firmware lines + SRAT, all 14
-    groups, no block unknown."""
+    """m01 (6.1), m06 (6.12), m05 (7.2): a CPU-only PXM is a memoryless node (its pg_data_t
+    from memblock in free_area_init, online once init_cpu_to_node puts its CPU there, which
+    7.x does before free_area_init); m02: node 1 inside node 0's span (managed pages per
+    zone of a node).  From firmware lines + SRAT, all 14 groups, no block unknown."""
     import json
     import subprocess
     import sys

@@ -8,6 +8,7 @@ present) and the holes ``memmap_init`` reports as "pages in unavailable ranges".
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -360,9 +361,13 @@ def movable_notes(d: MovableDecision) -> list[str]:
 def free_area_init(
     mb: mbk.Memblock, max_zone_pfn: list[int], online: list[int], cmd: CommandLine,
     sparse: SparseMap, prof: KernelProfile, dma_reserve: int = 0,
-    possible: list[int] | None = None,
+    possible: list[int] | None = None, node_data: Collection[int] = (),
 ) -> ZoneLayout:
-    """free_area_init(): zone ranges, ZONE_MOVABLE, early node map, each node, memmap holes."""
+    """free_area_init(): zone ranges, ZONE_MOVABLE, early node map, each node, memmap holes.
+
+    ``node_data``: the nodes that already have their pg_data_t (NODE_DATA); which nodes the
+    kernel gives one here depends on its version (CHANGES pgdat_for_nodes_without_node_data).
+    """
     zone_low, zone_high = [0] * MAX_NR_ZONES, [0] * MAX_NR_ZONES
     start_pfn = mbk.memblock_start_of_dram(mb) >> prof.page_shift
     for i in range(MAX_NR_ZONES):
@@ -401,15 +406,21 @@ def free_area_init(
             "map marks EFI_MEMORY_MORE_RELIABLE, and the input has no such map or range); the "
             "layout is the kernel's for a machine without mirrored memory")
     offline = set(possible or ()) if prof.has("memoryless_nodes_in_free_area_init") else set()
+    # the nodes free_area_init() takes as having a pg_data_t: before 7.0 the online ones
+    # (a CPU-only node was not online yet), from 7.0 those with NODE_DATA (a CPU-only node
+    # is online already, set so by init_cpu_to_node() in setup_arch())
+    has_pgdat = set(node_data if prof.has("pgdat_for_nodes_without_node_data") else online)
     for nid in sorted(set(online) | offline):
-        if nid not in online:
+        if nid not in has_pgdat:
             # a possible node without memory (CPU-only in the SRAT): its pg_data_t comes
-            # from memblock anywhere (arch_alloc_nodedata); it has no zones with pages
+            # from memblock anywhere (arch_alloc_nodedata, alloc_offline_node_data); it
+            # has no zones with pages
             if not prof.has("offline_node_data_silent"):
                 log.append(f"Initializing node {nid} as memoryless")
-            mbk.memblock_alloc_internal(mb, prof.node_data_size, prof.smp_cache_bytes, 0,
+            mbk.memblock_alloc_internal(mb, prof.pg_data_size, prof.smp_cache_bytes, 0,
                                         mbk.MEMBLOCK_ALLOC_ACCESSIBLE, mbk.NUMA_NO_NODE,
                                         False, "free_area_init")
+        if nid not in online:  # no zoneinfo for a node that is not online
             log.append(f"Initmem setup node {nid} as memoryless")
             continue
         s, e = get_pfn_range_for_nid(mb, nid)

@@ -57,7 +57,8 @@ ChangeName = Literal["numa_meminfo_dram_limits", "numa_coverage_from_memblock",
                      "free_area_init_after_setup_arch", "sparse_usage_on_node",
                      "runtime_dma32_page_per_node",
                      "memmap_on_memory_force", "memmap_on_memory_per_block",
-                     "offline_node_data_silent", "memoryless_nodes_in_free_area_init"]
+                     "offline_node_data_silent", "memoryless_nodes_in_free_area_init",
+                     "pgdat_for_nodes_without_node_data"]
 
 
 @dataclass(frozen=True)
@@ -146,6 +147,16 @@ CHANGES: dict[ChangeName, Change] = {
         "(the numa_memblks series), where 6.1 mm/page_alloc.c free_area_init() printed "
         "'Initializing node N as memoryless' before arch_alloc_nodedata()",
         "a possible node without NODE_DATA (CPUs only) gets its pg_data_t without a message"),
+    "pgdat_for_nodes_without_node_data": Change(
+        (7, 0), "source: 7.2 mm/mm_init.c free_area_init(), which calls "
+        "alloc_offline_node_data() for a node whose NODE_DATA is not set, where 6.12 tested "
+        "!node_online(); it goes with the move of free_area_init() after setup_arch() "
+        "(mm_core_init_early(), d49004c5f0c1 'arch, mm: consolidate initialization of nodes, "
+        "zones and memory map'); the commit of the test itself was not looked up.  Seen on "
+        "own boot tests/fixtures/corpus/own/m05_memoryless_node1_7_2",
+        "a CPU-only node, already online from init_cpu_to_node(), still gets its pg_data_t "
+        "from memblock (sizeof(pg_data_t), 176256 bytes on Debian 7.2, 'Initmem setup node N "
+        "as memoryless') and, being online, has zones in /proc/zoneinfo (all empty)"),
 }
 
 
@@ -178,6 +189,7 @@ class KernelProfile:
     low_reserve: int
     real_mode_size: int
     node_data_size: int
+    pg_data_size: int
     pgtable_levels: int
     gbpages: bool
     min_memory_block_size: int

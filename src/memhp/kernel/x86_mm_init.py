@@ -295,7 +295,8 @@ def zone_sizes_init(b: Boot) -> None:
     low = b.max_low_pfn
     max_zone_pfns = [min(MAX_DMA_PFN, low), min(MAX_DMA32_PFN, low), low, 0, 0]
     b.zones = free_area_init(b.memblock, max_zone_pfns, b.numa.online, b.machine.cmdline,
-                             b.sparse, b.profile, b.dma_reserve, b.numa.possible)
+                             b.sparse, b.profile, b.dma_reserve, b.numa.possible,
+                             b.numa.node_data)
     b.log.extend(b.zones.log)
     b.notes.extend(b.zones.notes)
 
