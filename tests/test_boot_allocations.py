@@ -27,7 +27,22 @@ from memhp.replay import parse_memblock_log, replay_log
 HERE = Path(__file__).parent
 CORPUS = HERE / "fixtures" / "corpus"
 SCENARIOS = sorted(p.name for p in CORPUS.glob("p[0-9]*") if p.is_dir())  # the 6.1 set
-OWN_BOOTS = sorted(p.name for p in (CORPUS / "own").iterdir() if p.is_dir())
+# boots predicted from their logs; e05 is left out (booted without efi=debug: the EFI map,
+# whose boot-services ranges memblock reserves, is not in its log)
+ALLOCATION_GAPS = {
+    "own-efi/m04_ovmf_7_2_p01": (
+        "UEFI 7.2: e820__reserve_resources() allocates 20 struct resources (1280 bytes) in the "
+        "real boot, 22 (1408) in the model (the 6.12 UEFI boot m03 agrees), so the model's "
+        "later small allocations sit 128 bytes lower; its compared groups are as "
+        "test_efi_corpus.test_newer_kernels_through_ovmf says"),
+}
+LOG_BOOTS = [
+    pytest.param(name, marks=[pytest.mark.xfail(reason=ALLOCATION_GAPS[name])]
+                 if name in ALLOCATION_GAPS else [])
+    for name in [f"{s}/{p.name}" for s in ("linux-6.12", "linux-7.2", "own", "own-efi")
+                 for p in sorted((CORPUS / s).iterdir()) if p.is_dir()]
+    + [f"efi/{p.name}" for p in sorted((CORPUS / "efi").glob("e0[1-4]_*"))]
+]
 PROFILE = load_profile()
 
 sys.path.insert(0, str(HERE / "corpus_tools"))
@@ -126,17 +141,20 @@ def test_prediction_makes_the_kernels_allocations(scenario: str) -> None:
     assert [(c, 0 if c == "start_kernel" else s, a) for c, s, a in ours] == norm
 
 
-@pytest.mark.parametrize("own", OWN_BOOTS)
-def test_own_boot_allocations_land_where_the_kernel_put_them(own: str) -> None:
-    """memhp's own boots (a memoryless node on 6.1, 6.12 and 7.2; interleaved nodes),
-    predicted from their firmware lines and SRAT with the log's kernel: every allocation
-    lands where the kernel's did and every free gives back what the kernel's did, also
-    after the last memblock dump, which the compared groups do not see (a missing
-    pg_data_t there showed only as 42 fewer managed pages, m05).  Callers and request
-    sizes are not compared: later kernels log their wrappers (__memblock_alloc_or_panic)."""
-    d = CORPUS / "own" / own
+@pytest.mark.parametrize("boot_dir", LOG_BOOTS)
+def test_log_boot_allocations_land_where_the_kernel_put_them(boot_dir: str) -> None:
+    """The 6.12 and 7.2 sets, the UEFI boots with efi=debug and memhp's own boots (a
+    memoryless node on 6.1, 6.12 and 7.2; interleaved nodes), predicted from their firmware
+    lines (and SRAT) with the log's kernel: every allocation lands where the kernel's did and
+    every free gives back what the kernel's did, also after the last memblock dump, which
+    the compared groups do not see (a missing pg_data_t there showed only as 42 fewer
+    managed pages, own/m05).  Callers and request sizes are not compared: later kernels log
+    their wrappers (__memblock_alloc_or_panic)."""
+    d = CORPUS / boot_dir
     text = (d / "serial.log").read_text(errors="replace")
-    m = machine_from_boot_log(text, own, srat=load_srat(str(d / "srat.bin")))
+    srat = d / "srat.bin"
+    m = machine_from_boot_log(text, boot_dir,
+                              srat=load_srat(str(srat)) if srat.exists() else None)
     b = boot(m, choose_profile(None, m.kernel, "the log's Linux version"))
 
     def placed(seq: list[tuple[str, int, int]]) -> list[tuple[int, int]]:
