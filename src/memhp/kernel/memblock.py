@@ -242,7 +242,7 @@ def memblock_isolate_range(type_: MemblockType, base: int, size: int) -> tuple[i
     end = base + size
     regs = type_.regions
     start_rgn = end_rgn = 0
-    i = 0
+    i = bisect.bisect_right(regs, base, key=lambda r: r.end)  # those below end at or before
     while i < len(regs):
         r = regs[i]
         if r.base >= end:
@@ -323,7 +323,7 @@ def memblock_setclr_flag(mb: Memblock, base: int, size: int, set_: bool, flag: i
     start, end = memblock_isolate_range(mb.memory, base, size)
     for r in mb.memory.regions[start:end]:
         r.flags = (r.flags | flag) if set_ else (r.flags & ~flag)
-    memblock_merge_regions(mb.memory)
+    memblock_merge_regions(mb.memory, start - 1, end + 1)  # only these can join now
     mb.memory.version += 1
 
 
@@ -363,7 +363,7 @@ def memblock_set_node(type_: MemblockType, base: int, size: int, nid: int | None
     start, end = memblock_isolate_range(type_, base, size)
     for r in type_.regions[start:end]:
         r.nid = nid
-    memblock_merge_regions(type_)
+    memblock_merge_regions(type_, start - 1, end + 1)  # only these can join now
     type_.version += 1
 
 
