@@ -29,20 +29,9 @@ CORPUS = HERE / "fixtures" / "corpus"
 SCENARIOS = sorted(p.name for p in CORPUS.glob("p[0-9]*") if p.is_dir())  # the 6.1 set
 # boots predicted from their logs; e05 is left out (booted without efi=debug: the EFI map,
 # whose boot-services ranges memblock reserves, is not in its log)
-ALLOCATION_GAPS = {
-    "own-efi/m04_ovmf_7_2_p01": (
-        "UEFI 7.2: e820__reserve_resources() allocates 20 struct resources (1280 bytes) in the "
-        "real boot, 22 (1408) in the model (the 6.12 UEFI boot m03 agrees), so the model's "
-        "later small allocations sit 128 bytes lower; its compared groups are as "
-        "test_efi_corpus.test_newer_kernels_through_ovmf says"),
-}
-LOG_BOOTS = [
-    pytest.param(name, marks=[pytest.mark.xfail(reason=ALLOCATION_GAPS[name])]
-                 if name in ALLOCATION_GAPS else [])
-    for name in [f"{s}/{p.name}" for s in ("linux-6.12", "linux-7.2", "own", "own-efi")
-                 for p in sorted((CORPUS / s).iterdir()) if p.is_dir()]
-    + [f"efi/{p.name}" for p in sorted((CORPUS / "efi").glob("e0[1-4]_*"))]
-]
+LOG_BOOTS = ([f"{s}/{p.name}" for s in ("linux-6.12", "linux-7.2", "own", "own-efi")
+              for p in sorted((CORPUS / s).iterdir()) if p.is_dir()]
+             + [f"efi/{p.name}" for p in sorted((CORPUS / "efi").glob("e0[1-4]_*"))])
 PROFILE = load_profile()
 
 sys.path.insert(0, str(HERE / "corpus_tools"))

@@ -147,7 +147,8 @@ def e820_memblock_done(mb: mbk.Memblock, prof: KernelProfile) -> None:
 def e820_entries_with_setup_data(entries: tuple[E820Entry, ...],
                                  setup_data: tuple[tuple[int, int], ...]) -> int:
     """How many entries the kernel's table has after e820__reserve_setup_data() retyped
-    each setup_data blob in RAM as E820_TYPE_RESERVED_KERN.  That type prints as "usable"
+    each setup_data blob in RAM as E820_TYPE_RESERVED_KERN (before 7.0: CHANGES
+    setup_data_stays_ram_in_e820).  That type prints as "usable"
     and is RAM to every later step memhp models, so memhp keeps the table without it; only
     the entry count shows (e820__reserve_resources() allocates one resource per entry)."""
     blobs = Ranges(list(setup_data))
@@ -289,7 +290,8 @@ def e820__reserve_resources(b: Boot) -> None:
     """e820__reserve_resources(): the resource array, and firmware_map_add_early() for
     each entry of the firmware's own table."""
     prof = b.profile
-    entries = e820_entries_with_setup_data(b.e820, b.machine.setup_data)
+    entries = (len(b.e820) if prof.has("setup_data_stays_ram_in_e820")
+               else e820_entries_with_setup_data(b.e820, b.machine.setup_data))
     alloc(b, prof.resource_size * entries, "e820__reserve_resources")
     for _ in b.machine.e820:
         alloc(b, prof.firmware_map_entry_size, "firmware_map_add_early")

@@ -58,7 +58,7 @@ ChangeName = Literal["numa_meminfo_dram_limits", "numa_coverage_from_memblock",
                      "runtime_dma32_page_per_node",
                      "memmap_on_memory_force", "memmap_on_memory_per_block",
                      "offline_node_data_silent", "memoryless_nodes_in_free_area_init",
-                     "pgdat_for_nodes_without_node_data"]
+                     "pgdat_for_nodes_without_node_data", "setup_data_stays_ram_in_e820"]
 
 
 @dataclass(frozen=True)
@@ -106,6 +106,16 @@ CHANGES: dict[ChangeName, Change] = {
         "e820__print_table() (the x86/boot/e820 clean-up)",
         "the e820 table prints 'System RAM' / 'device reserved' after two blanks, and the "
         "holes between entries as '[gap ...]' lines"),
+    "setup_data_stays_ram_in_e820": Change(
+        (7, 0), "source: 7.2 arch/x86/kernel/e820.c, which no longer has "
+        "e820__reserve_setup_data() nor E820_TYPE_RESERVED_KERN (6.12 has both); setup_data "
+        "is only memblock-reserved (arch/x86/kernel/setup.c "
+        "memblock_x86_reserve_range_setup_data()).  The commit was not looked up: `since` "
+        "assumes the x86/boot/e820 clean-up of 7.0 (as e820_print_system_ram).  Seen on own "
+        "boot tests/fixtures/corpus/own-efi/m04_ovmf_7_2_p01",
+        "setup_data blobs in RAM do not split the e820 table (no 'reserve setup_data:' "
+        "table): e820__reserve_resources() allocates one struct resource per firmware "
+        "entry (20 on the 7.2 UEFI boot m04, 22 on the 6.12 one m03)"),
     "free_area_init_after_setup_arch": Change(
         (7, 0), "source: 7.2 mm/mm_init.c mm_core_init_early() -> free_area_init(), "
         "called by start_kernel() right after setup_arch(); x86 paging_init() no longer "
