@@ -25,8 +25,8 @@ from memhp.units import human, id_ranges
 
 __all__ = ["AbsentNode", "Advice", "BlockVerdict", "MOVABLE_CAUSE_TEXT", "NodeVerdict", "Option",
            "Outcome", "RATIO_FINE", "RATIO_IMPOSSIBLE", "absent_node", "advise", "attribute",
-           "block_verdict", "differences", "kernel_memory_on_node", "movable_reason",
-           "node_verdicts", "outcome", "where_is", "with_params"]
+           "block_verdict", "differences", "kernel_memory_on_node", "memoryless",
+           "movable_reason", "node_verdicts", "outcome", "where_is", "with_params"]
 
 
 # MOVABLE:KERNEL limits of Documentation/admin-guide/mm/memory-hotplug.rst
@@ -100,8 +100,17 @@ def kernel_memory_on_node(b: Boot, nid: int) -> list[str]:
     return [f"{what} at {at:#x}" for what, at in hits]
 
 
+def memoryless(b: Boot, nid: int) -> bool:
+    """Whether ``nid`` is a node without memory that its CPUs keep online.  Kernels from
+    7.0 (and before 5.18) set it up with the nodes that have memory, so it has (empty)
+    zones; it is no node with memory to judge, and absent_node() says what it is."""
+    assert b.numa is not None and b.zones is not None
+    nz = b.zones.nodes.get(nid)
+    return nid in b.numa.no_memory and (nz is None or not nz.present)
+
+
 def node_verdicts(b: Boot) -> list[NodeVerdict]:
-    """One verdict per node."""
+    """One verdict per node with memory."""
     assert b.numa is not None and b.zones is not None
     m, numa, zones, ps = b.machine, b.numa, b.zones, b.profile.page_size
     srat_hot: dict[int, bool] = {}
@@ -114,6 +123,8 @@ def node_verdicts(b: Boot) -> list[NodeVerdict]:
     offlined = b.offline.spans(lambda v: v.result == "offlined")
     stuck = b.offline.spans(lambda v: v.result != "offlined")
     for nid, nz in sorted(zones.nodes.items()):
+        if memoryless(b, nid):
+            continue
         ram = sum(r.size for r in b.memblock.memory.regions if r.nid == nid)
         movable = sum(z.present for z in nz.zones if z.idx == ZONE_MOVABLE) * ps
         kernel = sum(z.present for z in nz.zones if z.idx != ZONE_MOVABLE) * ps
@@ -202,7 +213,7 @@ def absent_node(b: Boot, nid: int) -> AbsentNode | None:
                  if isinstance(e, (SratCpu, SratMemory)) and e.enabled]
         pxm_node = {p: i for i, p in enumerate(dict.fromkeys(order))}
     pxms = tuple(sorted(p for p, n in pxm_node.items() if n == nid))
-    if not pxms or nid in b.zones.nodes:
+    if not pxms or (nid in b.zones.nodes and not memoryless(b, nid)):
         return None
     named = f"the SRAT names node {nid} (PXM {', '.join(map(str, pxms))})"
     if numa.fallback is NumaFallback.NUMA_OFF:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from memhp.analysis import kernel_memory_on_node, movable_reason
+from memhp.analysis import kernel_memory_on_node, memoryless, movable_reason
 from memhp.intervals import intersect
 from memhp.kernel.numa import NumaFallback
 from memhp.kernel.setup import Boot
@@ -48,6 +48,8 @@ def render(boot: Boot, style: Style = PLAIN) -> str:
     offlined = boot.offline.spans(lambda v: v.result == "offlined")
     stuck = boot.offline.spans(lambda v: v.result != "offlined")
     for nid in sorted(zones.nodes):
+        if memoryless(boot, nid):  # its empty zones (7.x): explain --node says what it is
+            continue
         nz = zones.nodes[nid]
         regions = [r for r in boot.memblock.memory.regions if r.nid == nid]
         ram = sum(r.size for r in regions)
