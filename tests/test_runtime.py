@@ -30,7 +30,9 @@ from memhp.platform import qemu
 HERE = Path(__file__).parent
 CORPUS = HERE / "fixtures" / "corpus"
 TOOLS = HERE / "corpus_tools"
-SETS = ("hotplug", "linux-6.12-hotplug")  # the 6.1 and the 6.12 runtime boots
+# the 6.1 and 6.12 runtime boots of the shared corpus, and memhp's own 7.2 boots of the same
+# scenarios (memhp verify --scenario ... --kernel 7.2; own-7.2-hotplug/README.md)
+SETS = ("hotplug", "linux-6.12-hotplug", "own-7.2-hotplug")
 HOTPLUG = sorted(p.name for p in (CORPUS / "hotplug").iterdir() if p.is_dir())
 RUNTIME_BOOTS = [(s, p.name) for s in SETS for p in sorted((CORPUS / s).iterdir()) if p.is_dir()]
 PROF = load_profile()
@@ -62,12 +64,12 @@ def predict(d: Path, tmp_path: Path, fmt: str = "json") -> str:
 
 
 def test_hotplug_corpus_is_complete() -> None:
-    assert len(HOTPLUG) == 7 and len(RUNTIME_BOOTS) == 14
+    assert len(HOTPLUG) == 7 and len(RUNTIME_BOOTS) == 21
 
 
 @pytest.mark.parametrize("kset,scenario", RUNTIME_BOOTS)
 def test_runtime_matches_real_kernel(kset: str, scenario: str, tmp_path: Path) -> None:
-    """Boot and runtime groups; the 6.12 boots pick the 6.12 profile from their log."""
+    """Boot and runtime groups; the 6.12 and 7.2 boots pick their profile from their log."""
     d = CORPUS / kset / scenario
     real = facts.facts((d / "serial.log").read_text(errors="replace"))
     pred = json.loads(predict(d, tmp_path))
