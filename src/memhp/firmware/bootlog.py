@@ -21,7 +21,7 @@ import re
 from memhp.errors import InputError
 from memhp.firmware.cmdline import parse_cmdline
 from memhp.firmware.e820 import parse_e820_lines
-from memhp.firmware.efi import efi_mem_reserved, parse_efi_memattr, parse_efi_memmap
+from memhp.firmware.efi import efi_mem_reserved, efi_memmaps, parse_efi_memattr
 from memhp.firmware.logline import LINE_PREFIX, kernel_messages
 from memhp.firmware.types import (
     SRAT_MEM_ENABLED,
@@ -406,7 +406,8 @@ def machine_from_boot_log(
     raw = (cmdline_override if cmdline_override is not None
            else parse_command_line(log.text, source))
     notes.extend(missing_lines(log.text, tables, raw))
-    memmap = parse_efi_memmap(log.text, source)
+    maps = efi_memmaps(log.text, source)  # the firmware's map, then the runtime one
+    memmap = maps[0] if maps else ()
     return ovmf.complete_handover(Machine(
         e820=e820,
         cmdline=parse_cmdline(raw or ""),
@@ -421,6 +422,6 @@ def machine_from_boot_log(
         efi_boot=bool(memmap),
         setup_data=parse_setup_data(log.text),
         efi_memattr=parse_efi_memattr(log.text),
-        efi_mem_reserve=efi_mem_reserved(log.text, source),
+        efi_mem_reserve=efi_mem_reserved(maps),
         notes=tuple(notes),
     ))

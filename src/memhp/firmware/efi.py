@@ -24,8 +24,8 @@ from memhp.errors import InputError
 from memhp.firmware.logline import LINE_PREFIX
 from memhp.firmware.types import EfiMemoryDescriptor
 
-__all__ = ["EFI_TYPE_NAMES", "efi_mem_reserved", "format_efi_memmap_line", "parse_efi_memattr",
-           "parse_efi_memmap"]
+__all__ = ["EFI_TYPE_NAMES", "efi_mem_reserved", "efi_memmaps", "format_efi_memmap_line",
+           "parse_efi_memattr", "parse_efi_memmap"]
 
 EFI_TYPE_NAMES = (
     "Reserved", "Loader Code", "Loader Data", "Boot Code", "Boot Data", "Runtime Code",
@@ -77,8 +77,10 @@ def _attribute(text: str) -> int | None:
     return attr
 
 
-def _listings(text: str, source: str) -> list[tuple[EfiMemoryDescriptor, ...]]:
-    """Every printed EFI memory map of a log, in order (each numbered from mem00)."""
+def efi_memmaps(text: str, source: str) -> list[tuple[EfiMemoryDescriptor, ...]]:
+    """Every printed EFI memory map of a log, in order (each numbered from mem00): the
+    firmware's, then (efi=debug, after SetVirtualAddressMap) the runtime one.  A malformed
+    line is an :class:`InputError`."""
     maps: list[list[EfiMemoryDescriptor]] = []
     for lineno, line in enumerate(text.splitlines(), 1):
         tag = _TAG.match(line)
@@ -119,16 +121,16 @@ def parse_efi_memmap(text: str, source: str) -> tuple[EfiMemoryDescriptor, ...]:
     """The first EFI memory map of a log (``efi: memNN:`` lines from ``mem00`` on, in log
     order): the firmware's.  Empty when the log has none.  A malformed line is an
     :class:`InputError`."""
-    maps = _listings(text, source)
+    maps = efi_memmaps(text, source)
     return maps[0] if maps else ()
 
 
-def efi_mem_reserved(text: str, source: str) -> tuple[tuple[int, int], ...]:
+def efi_mem_reserved(maps: list[tuple[EfiMemoryDescriptor, ...]]) -> tuple[tuple[int, int], ...]:
     """What the kernel's EFI drivers kept with ``efi_mem_reserve()`` (the BGRT boot logo,
-    ESRT, ...), ``[start, end)``, as the runtime map shows it: a runtime-tagged piece
-    split off a boot services data region of the firmware's map.  (The region the boot
-    logo lies in is in the BGRT table, which is not in the log.)"""
-    maps = _listings(text, source)
+    ESRT, ...), ``[start, end)``, as the runtime map shows it (``maps``: a log's
+    :func:`efi_memmaps`): a runtime-tagged piece split off a boot services data region of
+    the firmware's map.  (The region the boot logo lies in is in the BGRT table, which is
+    not in the log.)"""
     if len(maps) < 2:
         return ()
     regions = [md for md in maps[0] if md.boot_services and not md.runtime]
