@@ -777,10 +777,10 @@ def free_top(mb: Memblock, nid: int, sizes: tuple[int, ...], start: int) -> Free
     if mb.bottom_up or mb.mirror or not sizes:
         return None
     limit = mb.current_limit
-    if any(memblock_find_in_range_node(mb, s, s, start, MEMBLOCK_ALLOC_ACCESSIBLE, nid,
-                                       MEMBLOCK_NONE, probe=True) for s in sizes):
-        return None
     small, large = sizes[0], sizes[-1]
+    if memblock_find_in_range_node(mb, small, small, start, MEMBLOCK_ALLOC_ACCESSIBLE, nid,
+                                   MEMBLOCK_NONE, probe=True):
+        return None  # (no room for the smallest: none for the larger, aligned to their size)
     top = memblock_find_in_range_node(mb, small, small, start, MEMBLOCK_ALLOC_ACCESSIBLE,
                                       NUMA_NO_NODE, MEMBLOCK_NONE, probe=True)
     bottom = memblock_find_in_range_node(mb, large, large, start, MEMBLOCK_ALLOC_ACCESSIBLE,

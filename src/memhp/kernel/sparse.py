@@ -399,14 +399,20 @@ def _batch_end(mb: mbk.Memblock, prof: KernelProfile, tables: dict[str, int], nr
     # chunks: at least one, at most to ``last``, and no more than the PMD pages (1 GiB of
     # vmemmap each) that fit in the gap, plus the one that may exist already, can span
     sps = prof.pages_per_section * prof.struct_page_size
-    lo, hi = 1, min((last - nr + chunk - 1) // chunk, ((slots + 2) << 30) // (chunk * sps))
-    while lo < hi:  # the most chunks whose tables fit in the gap
-        mid = (lo + hi + 1) // 2
-        if new_tables(prof, tables, nr, min(last, (nr // chunk + mid) * chunk), False) <= slots:
-            lo = mid
-        else:
-            hi = mid - 1
-    return max(end, min(last, (nr // chunk + lo) * chunk))
+    hi = min((last - nr + chunk - 1) // chunk, ((slots + 2) << 30) // (chunk * sps))
+
+    def over(k: int) -> int:  # table pages of ``k`` chunks beyond what the gap holds
+        return new_tables(prof, tables, nr, min(last, (nr // chunk + k) * chunk), False) - slots
+
+    # the most chunks whose tables fit in the gap (at least one): every chunk before ``last``
+    # past the first needs a PMD table page of its own, so ``over(k)`` pages too many are
+    # at least as many chunks too far; then up while one more still fits
+    k = max(hi, 1)
+    while k > 1 and (excess := over(k)) > 0:
+        k = max(1, k - excess)
+    while k < hi and over(k + 1) <= 0:
+        k += 1
+    return max(end, min(last, (nr // chunk + k) * chunk))
 
 
 def sparse_init(mb: mbk.Memblock, sparse: SparseMap, node_data: dict[int, int],
