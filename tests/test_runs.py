@@ -16,9 +16,8 @@ from typing import Any
 
 import pytest
 
-from memhp.firmware.types import Machine
 from memhp.intervals import IdRuns, IntSet, segments
-from memhp.kernel import memblock, sparse
+from memhp.kernel import sparse
 from memhp.kernel.efi import boot_services_freed
 from memhp.kernel.memblock import each_call, snapshot
 from memhp.kernel.memory_blocks import memory_dev_init
@@ -36,12 +35,6 @@ PROFILES = ("debian-6.1-amd64", "debian-7.2-amd64")
 def random_boot(seed: int) -> Boot:
     """A small server: 1-8 nodes, 4-512 GiB, some nodes or risers hot-pluggable, one of the
     usual command lines, bare metal or not."""
-    m, profile = random_machine(seed)
-    return boot(m, load_profile(profile))
-
-
-def random_machine(seed: int) -> tuple[Machine, str]:
-    """random_boot's machine and kernel profile."""
     rnd = random.Random(seed)
     nodes = rnd.choice([1, 2, 3, 4, 8])
     gib = rnd.choice([4, 6, 64, 96, 256, 512])
@@ -51,7 +44,7 @@ def random_machine(seed: int) -> tuple[Machine, str]:
                hotplug=set(rnd.sample(range(nodes), rnd.randint(0, nodes))),
                riser_gib=rnd.choice([0, 0, 2, 16]))
     m = dataclasses.replace(m, hypervisor=rnd.random() < 0.4)
-    return m, rnd.choice(PROFILES)
+    return boot(m, load_profile(rnd.choice(PROFILES)))
 
 
 @pytest.mark.parametrize("seed", range(12))
@@ -137,45 +130,3 @@ def test_vmemmap_cycles_in_closed_form(monkeypatch: pytest.MonkeyPatch, profile:
     assert any(skipped)  # some cycles were placed in closed form
     monkeypatch.setattr(sparse, "_repeat_cycles", lambda *a: a[3][-1].nr)
     assert boot_facts(batched) == boot_facts(boot(m, prof))
-
-
-@pytest.mark.parametrize("profile", PROFILES)
-@pytest.mark.parametrize("tib,nodes,layout", [(1024, 4, "hotplug"), (2048, 2, "hotplug"),
-                                              (600, 3, "hotplug"), (4096, 64, "hotplug"),
-                                              (64, 8, "risers"), (96, 4, "plain")])
-def test_vmemmap_passes_in_known_free_space(monkeypatch: pytest.MonkeyPatch, profile: str,
-                                            tib: int, nodes: int, layout: str) -> None:
-    """A node without a sparse buffer makes its vmemmap requests pass by pass; where the
-    free space they land in is known ahead (memblock.free_top), each pass is placed with
-    arithmetic (sparse._known_pass, memblock.FreeTop) instead of memblock's searches.
-    Against the searches for every request: every event, reservation and its owner,
-    memmap and verdict the same."""
-    m = server(nodes, tib, hotplug=set() if layout == "plain" else None,
-               riser_gib=16 if layout == "risers" else 0)
-    m = dataclasses.replace(m, la57=tib > 64)
-    prof = load_profile(profile)
-    known = sparse._known_pass
-    placed: list[int] = []
-
-    def spy(*args: Any) -> Any:
-        got = known(*args)
-        placed.append(got is not None)
-        return got
-
-    monkeypatch.setattr(sparse, "_known_pass", spy)
-    fast = boot(m, prof)
-    assert any(placed) == (layout == "hotplug")
-    monkeypatch.setattr(memblock, "free_top", lambda *a: None)
-    assert boot_facts(fast) == boot_facts(boot(m, prof))
-
-
-@pytest.mark.parametrize("seed", range(24))
-def test_known_free_space_on_random_machines(monkeypatch: pytest.MonkeyPatch,
-                                             seed: int) -> None:
-    """The passes placed in known free space (memblock.free_top) against memblock's
-    searches for every request, on random_boot's machines."""
-    m, profile = random_machine(seed)
-    prof = load_profile(profile)
-    fast = boot(m, prof)
-    monkeypatch.setattr(memblock, "free_top", lambda *a: None)
-    assert boot_facts(fast) == boot_facts(boot(m, prof))

@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 
 from memhp.kernel.pfn import round_up
 
-__all__ = ["Event", "FreeTop", "MEMBLOCK_ALLOC_ACCESSIBLE", "MEMBLOCK_ALLOC_ANYWHERE",
+__all__ = ["Event", "MEMBLOCK_ALLOC_ACCESSIBLE", "MEMBLOCK_ALLOC_ANYWHERE",
            "MEMBLOCK_ALLOC_NOLEAKTRACE", "MEMBLOCK_DRIVER_MANAGED", "MEMBLOCK_HOTPLUG",
            "MEMBLOCK_KHO_SCRATCH", "MEMBLOCK_MIRROR", "MEMBLOCK_NOMAP", "MEMBLOCK_NONE",
            "MEMBLOCK_RSRV_KERN", "MEMBLOCK_RSRV_NOINIT", "Memblock", "MemblockType", "NUMA_NO_NODE",
            "PAGE_SHIFT", "PAGE_SIZE", "PHYS_ADDR_MAX", "Region", "Repeat", "each_call",
-           "each_event", "free_ceiling", "free_floor", "free_mem_ranges", "free_top",
-           "mem_pfn_ranges", "memblock_add", "memblock_add_range",
+           "each_event", "free_ceiling", "free_floor", "free_mem_ranges", "mem_pfn_ranges",
+           "memblock_add", "memblock_add_range",
            "memblock_alloc_internal", "memblock_alloc_range_nid", "memblock_alloc_repeat",
            "memblock_alloc_runs", "memblock_clear_hotplug", "memblock_clear_kho_scratch",
            "memblock_dump", "memblock_dump_all", "memblock_find_in_range_node",
@@ -34,8 +34,8 @@ __all__ = ["Event", "FreeTop", "MEMBLOCK_ALLOC_ACCESSIBLE", "MEMBLOCK_ALLOC_ANYW
            "memblock_phys_alloc_try_nid", "memblock_phys_free", "memblock_remove",
            "memblock_remove_range", "memblock_reserve", "memblock_reserve_kern",
            "memblock_search_pfn_nid", "memblock_set_node", "memblock_setclr_flag",
-           "memblock_start_of_dram", "memblock_trim_memory", "moved", "reserve_runs",
-           "should_skip_region", "snapshot"]
+           "memblock_start_of_dram", "memblock_trim_memory", "moved", "should_skip_region",
+           "snapshot"]
 
 NUMA_NO_NODE = -1
 PHYS_ADDR_MAX = (1 << 64) - 1
@@ -461,12 +461,9 @@ def free_mem_ranges(
 
 
 def memblock_find_in_range_node(
-    mb: Memblock, size: int, align: int, start: int, end: int, nid: int, flags: int,
-    probe: bool = False,
+    mb: Memblock, size: int, align: int, start: int, end: int, nid: int, flags: int
 ) -> int:
-    """memblock_find_in_range_node(): first fit bottom-up or top-down; 0 when none fits.
-
-    ``probe``: only look (the memo assumes an answer it keeps gets reserved)."""
+    """memblock_find_in_range_node(): first fit bottom-up or top-down; 0 when none fits."""
     if end in (MEMBLOCK_ALLOC_ACCESSIBLE, MEMBLOCK_ALLOC_NOLEAKTRACE):
         end = mb.current_limit
     start = max(start, PAGE_SIZE)
@@ -480,8 +477,7 @@ def memblock_find_in_range_node(
     if last == 0:
         return 0
     found = _find(mb, size, align, start, end, nid, flags, last)
-    if not probe or not found:
-        mb.memo[key] = found
+    mb.memo[key] = found
     return found
 
 
@@ -714,105 +710,6 @@ def memblock_alloc_runs(
         else:
             out.append((first, n + 1, -size))
     return out
-
-
-@dataclass(frozen=True)
-class FreeTop:
-    """The free space a run of any-node, top-down requests of one kind lands in, known
-    ahead: ``ranges``, free and disjoint, highest first, each inside one memory region that
-    the search may use; above the lowest of them nothing is free that any of the requests
-    could take, and the node asked for has no room at all.  Made by ``free_top``; kept
-    up to date by ``FreeTop.alloc_runs`` alone, so only while no other call changes
-    memblock.  A model-side shortcut for memblock_alloc_range_nid(): the any-node retry,
-    __memblock_find_range_top_down() and the reservation, without the searches."""
-
-    ranges: tuple[tuple[int, int], ...]
-    nid: int
-
-    def alloc_runs(self, count: int, size: int,
-                   caller: str) -> tuple[FreeTop, list[tuple[int, int, int]], list[Event]] | None:
-        """What memblock_alloc_runs(count, size, align=size) logs and returns for the node
-        (every call found on the any-node retry), and the free space after it; None when a
-        call would not fit in ``ranges`` (then the real search must decide).  Nothing is
-        reserved here: ``reserve_runs`` does that."""
-        ranges = list(self.ranges)
-        out: list[tuple[int, int, int]] = []
-        events: list[Event] = []
-        done = 0
-        while done < count:
-            # __memblock_find_range_top_down(): the highest range with an aligned fit
-            i = next((i for i, (lo, hi) in enumerate(ranges)
-                      if hi >= size and (hi - size) // size * size >= lo), None)
-            if i is None:
-                return None
-            lo, hi = ranges[i]
-            first = (hi - size) // size * size
-            done += 1
-            events.append(Event("alloc", first, size, caller, self.nid, True))
-            n = min((first - lo) // size, count - done)
-            if n:
-                events.append(Event("alloc", first - size, size, caller, self.nid, True, n))
-                done += n
-            low = first - n * size
-            ranges[i:i + 1] = [r for r in ((first + size, hi), (lo, low)) if r[0] < r[1]]
-            if out and out[-1][0] + out[-1][1] * out[-1][2] == first:
-                out[-1] = (out[-1][0], out[-1][1] + n + 1, out[-1][2])
-            else:
-                out.append((first, n + 1, -size))
-        return FreeTop(tuple(ranges), self.nid), out, events
-
-    def floor(self, addr: int) -> int:
-        """free_floor(addr) while the free space is this: the low end of the range that
-        ends at ``addr``, else ``addr`` (taken below it)."""
-        return next((lo for lo, hi in self.ranges if hi == addr), addr)
-
-
-def free_top(mb: Memblock, nid: int, sizes: tuple[int, ...], start: int) -> FreeTop | None:
-    """The ``FreeTop`` for memblock_alloc_internal(size, align=size, start,
-    MEMBLOCK_ALLOC_ACCESSIBLE, nid) of each of ``sizes`` (the smallest first), when ``nid``
-    has no room for any of them, no mirror is wanted and memblock is top-down: the free
-    ranges from the highest that fits the smallest down to the one that holds the highest
-    fit of the largest.  None when that is not so, or when the ranges are not aligned to
-    the smallest size (then the real search must decide)."""
-    if mb.bottom_up or mb.mirror or not sizes:
-        return None
-    limit = mb.current_limit
-    small, large = sizes[0], sizes[-1]
-    if memblock_find_in_range_node(mb, small, small, start, MEMBLOCK_ALLOC_ACCESSIBLE, nid,
-                                   MEMBLOCK_NONE, probe=True):
-        return None  # (no room for the smallest: none for the larger, aligned to their size)
-    top = memblock_find_in_range_node(mb, small, small, start, MEMBLOCK_ALLOC_ACCESSIBLE,
-                                      NUMA_NO_NODE, MEMBLOCK_NONE, probe=True)
-    bottom = memblock_find_in_range_node(mb, large, large, start, MEMBLOCK_ALLOC_ACCESSIBLE,
-                                         NUMA_NO_NODE, MEMBLOCK_NONE, probe=True)
-    if not top or not bottom:
-        return None
-    ranges: list[tuple[int, int]] = []
-    for lo, hi, _ in free_mem_ranges(mb, NUMA_NO_NODE, MEMBLOCK_NONE, True, start,
-                                     top + small):
-        lo, hi = max(lo, start), min(hi, limit)
-        if lo >= hi:
-            continue
-        if lo % small or hi % small or len(ranges) > 64:
-            return None
-        ranges.append((lo, hi))
-        if lo <= bottom:
-            return FreeTop(tuple(ranges), nid)
-    return None
-
-
-def reserve_runs(mb: Memblock, events: list[Event]) -> None:
-    """Reserve what the allocations ``events`` (from ``FreeTop.alloc_runs``, logged
-    already) took, as memblock_alloc_range_nid() does for each (the same reservations,
-    joined where they touch: the merged array is the same)."""
-    joined: list[tuple[int, int, int, bool]] = []
-    for lo, hi, nid, fallback in sorted((*e.span, e.nid, e.fallback) for e in events):
-        if joined and joined[-1][1] == lo and joined[-1][2:] == (nid, fallback):
-            joined[-1] = (joined[-1][0], hi, nid, fallback)
-        else:
-            joined.append((lo, hi, nid, fallback))
-    for lo, hi, nid, fallback in joined:
-        _reserve_found(mb, lo, hi - lo, nid, fallback)
 
 
 def memblock_alloc_repeat(

@@ -173,10 +173,7 @@ def populate_section_memmaps(mb: mbk.Memblock, prof: KernelProfile, tables: dict
 
     With the buffer in place the page tables are the only memblock requests, all alike:
     they are made as one run per run of sections.  Without it, sections that need no new
-    page table are done as one run of identical requests; where all of them go to another
-    node (a hot-pluggable node under movable_node), into free space known ahead
-    (memblock.free_top), each pass is placed with arithmetic and reserved when memblock is
-    next read or written.
+    page table are done as one run of identical requests.
     """
     size, sps = PMD_SIZE, prof.pages_per_section * prof.struct_page_size
     per_section = max(1, prof.pages_per_section * prof.struct_page_size // PMD_SIZE)
@@ -191,55 +188,30 @@ def populate_section_memmaps(mb: mbk.Memblock, prof: KernelProfile, tables: dict
     for a, b in runs:
         nr = a
         tabled = False  # the last request of this node was a page-table page
-        # the free space the node's requests land in, while known (FreeTop); False: not
-        # known now, None: never for this node (the real search decides every request)
-        arena: mbk.FreeTop | bool | None = False
-        unreserved: list[mbk.Event] = []  # logged by known passes, reserved when memblock
-        # is read or written next
         marks: list[_Mark] = []
         while nr < b:  # a PMD table's worth of sections at a time
             if not take and per_section == 1:
                 marks.append(_Mark(nr, len(mb.events), len(out.tables), len(out.memmaps)))
                 if tabled and len(marks) >= 5:
-                    mbk.reserve_runs(mb, unreserved)
-                    unreserved = []
                     nr = _repeat_cycles(mb, prof, tables, marks, b, nid, out)
                     if nr != marks[-1].nr:
                         marks = [_Mark(nr, len(mb.events), len(out.tables), len(out.memmaps))]
-                        arena = arena and False  # memblock changed behind it
             end = min(b, (nr // chunk + 1) * chunk)
             if not take and per_section == 1 and tabled:
-                end = _batch_end(mb, prof, tables, nr, end, b, chunk, out,
-                                 arena if isinstance(arena, mbk.FreeTop) else None)
+                end = _batch_end(mb, prof, tables, nr, end, b, chunk, out)
             ntab = new_tables(prof, tables, nr, end)
-            need = (end - nr) * per_section
-            known = None
-            if not take and per_section == 1 and arena is not None:
-                if arena is False:
-                    arena = mbk.free_top(mb, nid, (prof.page_size, size), MAX_DMA_ADDRESS)
-                if isinstance(arena, mbk.FreeTop):
-                    known = _known_pass(arena, prof, ntab, need)
-            if known:
-                arena, tab_runs, got, events = known
-                out.tables += tab_runs
-                mb.events += events
-                unreserved += events
-            else:
-                arena = None if arena is None else False
-                mbk.reserve_runs(mb, unreserved)
-                unreserved = []
-                _table_alloc(mb, prof, ntab, nid, out)
+            _table_alloc(mb, prof, ntab, nid, out)
             tabled = tabled or ntab > 0
+            need = (end - nr) * per_section
             nbuf = min(need, (take[1] - take[0]) // size) if take else 0
             nsec_buf = nbuf // per_section
             if nsec_buf:
                 out.add_run(nr, nsec_buf, nid, take[0], size * per_section, True)
                 take[0] += nbuf * size
             if nbuf < need:
-                if not known:
-                    got = mbk.memblock_alloc_runs(mb, need - nbuf, size, size, MAX_DMA_ADDRESS,
-                                                  mbk.MEMBLOCK_ALLOC_ACCESSIBLE, nid, False,
-                                                  "vmemmap_populate")
+                got = mbk.memblock_alloc_runs(mb, need - nbuf, size, size, MAX_DMA_ADDRESS,
+                                              mbk.MEMBLOCK_ALLOC_ACCESSIBLE, nid, False,
+                                              "vmemmap_populate")
                 first = nr + nsec_buf
                 if per_section == 1:
                     for addr, n, step in got:
@@ -254,24 +226,6 @@ def populate_section_memmaps(mb: mbk.Memblock, prof: KernelProfile, tables: dict
                         out.add_run(first + k, 1, nid, flat[k * per_section], size * per_section,
                                     False)
             nr = end
-        mbk.reserve_runs(mb, unreserved)
-
-
-def _known_pass(arena: mbk.FreeTop, prof: KernelProfile, ntab: int, need: int
-                ) -> tuple[mbk.FreeTop, list[tuple[int, int, int]], list[tuple[int, int, int]],
-                           list[mbk.Event]] | None:
-    """One pass of populate_section_memmaps without a sparse buffer, in free space known
-    ahead (memblock.FreeTop): ``ntab`` page-table pages (vmemmap_alloc_block_zero), then
-    ``need`` struct-page blocks (vmemmap_populate), as memblock_alloc_runs would place
-    them.  Returns the free space after, the table runs, the block runs and the calls to
-    log and reserve; None when they do not all fit (the real search decides)."""
-    tabs = arena.alloc_runs(ntab, prof.page_size, "vmemmap_alloc_block_zero")
-    if tabs is None:
-        return None
-    blocks = tabs[0].alloc_runs(need, PMD_SIZE, "vmemmap_populate")
-    if blocks is None:
-        return None
-    return blocks[0], tabs[1], blocks[1], tabs[2] + blocks[2]
 
 
 class _Mark(NamedTuple):
@@ -375,14 +329,12 @@ def _repeat_cycles(mb: mbk.Memblock, prof: KernelProfile, tables: dict[str, int]
 
 
 def _batch_end(mb: mbk.Memblock, prof: KernelProfile, tables: dict[str, int], nr: int,
-               end: int, last: int, chunk: int, out: SparseAllocs,
-               arena: mbk.FreeTop | None = None) -> int:
+               end: int, last: int, chunk: int, out: SparseAllocs) -> int:
     """How far the table-then-struct-pages requests from section ``nr`` on can be made as
     two runs, all the tables and then all the struct pages, with the same outcome as the
     kernel's alternation: while the tables fit in the free gap right below the last table
     page and that gap cannot hold a struct-page block (PMD_SIZE), the two kinds of request
-    never meet.  Returns the end section of such a batch (``end``: one PMD's worth).
-    ``arena``: the free space, where it is known ahead (memblock.FreeTop)."""
+    never meet.  Returns the end section of such a batch (``end``: one PMD's worth)."""
     page = prof.page_size
     if not out.tables or not out.tables[-1][0]:
         return end
@@ -392,27 +344,21 @@ def _batch_end(mb: mbk.Memblock, prof: KernelProfile, tables: dict[str, int], nr
     i = bisect.bisect_right(regs, low - 1, key=lambda r: r.end)
     if i >= len(regs) or not regs[i].base < low < regs[i].end:
         return end  # the gap below is another region (maybe another node)
-    floor = arena.floor(low) if arena else mbk.free_floor(mb, low, max(MAX_DMA_ADDRESS, page))
+    floor = mbk.free_floor(mb, low, max(MAX_DMA_ADDRESS, page))
     if round_up(floor, PMD_SIZE) + PMD_SIZE <= low:
         return end  # a struct-page block fits in the gap: the order of requests matters
     slots = (low - floor) // page
     # chunks: at least one, at most to ``last``, and no more than the PMD pages (1 GiB of
     # vmemmap each) that fit in the gap, plus the one that may exist already, can span
     sps = prof.pages_per_section * prof.struct_page_size
-    hi = min((last - nr + chunk - 1) // chunk, ((slots + 2) << 30) // (chunk * sps))
-
-    def over(k: int) -> int:  # table pages of ``k`` chunks beyond what the gap holds
-        return new_tables(prof, tables, nr, min(last, (nr // chunk + k) * chunk), False) - slots
-
-    # the most chunks whose tables fit in the gap (at least one): every chunk before ``last``
-    # past the first needs a PMD table page of its own, so ``over(k)`` pages too many are
-    # at least as many chunks too far; then up while one more still fits
-    k = max(hi, 1)
-    while k > 1 and (excess := over(k)) > 0:
-        k = max(1, k - excess)
-    while k < hi and over(k + 1) <= 0:
-        k += 1
-    return max(end, min(last, (nr // chunk + k) * chunk))
+    lo, hi = 1, min((last - nr + chunk - 1) // chunk, ((slots + 2) << 30) // (chunk * sps))
+    while lo < hi:  # the most chunks whose tables fit in the gap
+        mid = (lo + hi + 1) // 2
+        if new_tables(prof, tables, nr, min(last, (nr // chunk + mid) * chunk), False) <= slots:
+            lo = mid
+        else:
+            hi = mid - 1
+    return max(end, min(last, (nr // chunk + lo) * chunk))
 
 
 def sparse_init(mb: mbk.Memblock, sparse: SparseMap, node_data: dict[int, int],
