@@ -53,6 +53,24 @@ def predict_from_firmware_lines(boot: Path, tmp_path: Path) -> dict[str, Any]:
     return pred
 
 
+def check_generation_set(corpus: Path, scenarios: list[str], release: str) -> None:
+    """A kernel generation's corpus set (linux-6.12/, linux-7.2/): the ten machines, each
+    booted on the release its profile was measured on."""
+    assert len(scenarios) == 10
+    for s in scenarios:
+        meta = json.loads((corpus / s / "meta.json").read_text())
+        assert meta["kernel_release"] == release
+
+
+def generation_mismatches(boot: Path, profile: str, tmp_path: Path) -> set[str]:
+    """The groups of one generation boot that differ when predicted from its firmware lines
+    (the acceptance pipeline), the blocks of UNKNOWN_BLOCKS left unknown, after checking
+    that the log's Linux version picked ``profile``."""
+    pred = predict_from_firmware_lines(boot, tmp_path)
+    assert pred["kernel_profile"] == profile
+    return set(mismatches(boot / "serial.log", pred, UNKNOWN_BLOCKS.get(boot.name, set())))
+
+
 def unknown_share(boots: list[Path], unknown: dict[str, set[str]]) -> float:
     """The share of the boots' memory blocks that memhp leaves unknown (at most 2%)."""
     total = sum(len(facts.memory_blocks((b / "serial.log").read_text(errors="replace")))
