@@ -105,6 +105,8 @@ class Event:
     @property
     def span(self) -> tuple[int, int]:
         """``[lo, hi)`` that the event's ``count`` allocations cover together."""
+        if self.count == 1:
+            return self.base, self.base + self.size
         last = self.base + (self.count - 1) * self.step
         return min(self.base, last), max(self.base, last) + self.size
 
