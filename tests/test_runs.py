@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from memhp.intervals import IdRuns, IntSet, segments
+from memhp.kernel import memblock as mbk
 from memhp.kernel import sparse
 from memhp.kernel.efi import boot_services_freed
 from memhp.kernel.memblock import each_call, snapshot
@@ -130,3 +131,35 @@ def test_vmemmap_cycles_in_closed_form(monkeypatch: pytest.MonkeyPatch, profile:
     assert any(skipped)  # some cycles were placed in closed form
     monkeypatch.setattr(sparse, "_repeat_cycles", lambda *a: a[3][-1].nr)
     assert boot_facts(batched) == boot_facts(boot(m, prof))
+
+
+def _ask_memblock(*args: Any) -> None:
+    raise mbk.WindowExhausted("the test asks memblock")
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_vmemmap_requests_answered_ahead(monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
+    """A node's vmemmap requests answered ahead of memblock (memblock.RunsAhead), reserved
+    in one go, against the same requests made on memblock one by one (6.1: the nodes
+    without a sparse buffer; 7.2: every node)."""
+    ahead = random_boot(seed)
+    monkeypatch.setattr(mbk.RunsAhead, "__init__", _ask_memblock)
+    assert boot_facts(ahead) == boot_facts(random_boot(seed))
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+@pytest.mark.parametrize("nodes,tib,hot", [
+    (4, 1024, None),  # two hot nodes of 256 TiB: their struct pages on node 1, in cycles
+    (128, 1, set(range(1, 128))),  # 127 hot nodes' struct pages overflow node 0
+])
+def test_vmemmap_ahead_of_memblock_on_servers(monkeypatch: pytest.MonkeyPatch, profile: str,
+                                               nodes: int, tib: int,
+                                               hot: set[int] | None) -> None:
+    """Large machines, answered ahead and on memblock: the same, also where node 0 runs
+    out of room for the struct pages of the hot nodes (the requests that no longer fit
+    are left to memblock, which fails them: alloc_failed events)."""
+    m = dataclasses.replace(server(nodes, tib, hotplug=hot), la57=tib > 64)
+    prof = load_profile(profile)
+    ahead = boot(m, prof)
+    monkeypatch.setattr(mbk.RunsAhead, "__init__", _ask_memblock)
+    assert boot_facts(ahead) == boot_facts(boot(m, prof))

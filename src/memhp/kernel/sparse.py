@@ -165,17 +165,50 @@ def new_tables(prof: KernelProfile, tables: dict[str, int], first: int, end: int
     return count
 
 
+class _OnMemblock:
+    """A node's vmemmap requests made on memblock one by one: what ``memblock.RunsAhead``
+    answers ahead (the reference it is checked against), and what takes over where it
+    cannot answer."""
+
+    def __init__(self, mb: mbk.Memblock, nid: int) -> None:
+        self.mb, self.nid, self.events = mb, nid, mb.events
+
+    def alloc_runs(self, count: int, size: int, align: int,
+                   caller: str) -> list[tuple[int, int, int]]:
+        return mbk.memblock_alloc_runs(self.mb, count, size, align, MAX_DMA_ADDRESS,
+                                       mbk.MEMBLOCK_ALLOC_ACCESSIBLE, self.nid, False, caller)
+
+    def floor(self, addr: int) -> int:
+        return mbk.free_floor(self.mb, addr, max(MAX_DMA_ADDRESS, mbk.PAGE_SIZE))
+
+    def reserved_run(self, lo: int, hi: int) -> bool:
+        res = self.mb.reserved.regions
+        i = bisect.bisect_right(res, lo, key=lambda r: r.base) - 1
+        return i >= 0 and res[i].base == lo and res[i].end >= hi
+
+    def reserve(self, lo: int, size: int, fallback: bool) -> None:
+        mbk._reserve_found(self.mb, lo, size, self.nid, fallback)
+
+    def commit(self) -> None:
+        pass
+
+
+_Requests = mbk.RunsAhead | _OnMemblock
+
+
 def populate_section_memmaps(mb: mbk.Memblock, prof: KernelProfile, tables: dict[str, int],
                              runs: list[tuple[int, int]], nid: int, take: list[int],
-                             out: SparseAllocs) -> None:
+                             out: SparseAllocs, ahead: bool = True) -> None:
     """vmemmap_populate() with 2M pages for each section, in order: page tables as needed,
     then the struct pages from the node's sparse buffer, else from memblock (any node).
 
     With the buffer in place the page tables are the only memblock requests, all alike:
     they are made as one run per run of sections.  Without it, sections that need no new
-    page table are done as one run of identical requests.
+    page table are done as one run of identical requests; and (``ahead``) all of the
+    node's requests are answered ahead of memblock (``memblock.RunsAhead``) and reserved
+    in one go, unless one of them cannot be answered so.
     """
-    size, sps = PMD_SIZE, prof.pages_per_section * prof.struct_page_size
+    size = PMD_SIZE
     per_section = max(1, prof.pages_per_section * prof.struct_page_size // PMD_SIZE)
     if take and take[1] - take[0] >= sum(b - a for a, b in runs) * per_section * size:
         count = sum(new_tables(prof, tables, a, b) for a, b in runs)
@@ -184,6 +217,29 @@ def populate_section_memmaps(mb: mbk.Memblock, prof: KernelProfile, tables: dict
             out.add_run(a, b - a, nid, take[0], size * per_section, True)
             take[0] += (b - a) * per_section * size
         return
+    if ahead and not take and per_section == 1 and not (mb.bottom_up or mb.mirror):
+        last = replace(out.memmaps[-1]) if out.memmaps else None
+        before = len(out.tables), len(out.memmaps), dict(tables)
+        try:
+            req = mbk.RunsAhead(mb, nid, MAX_DMA_ADDRESS)
+            _populate_requests(req, prof, tables, runs, nid, take, out)
+            req.commit()
+            return
+        except mbk.WindowExhausted:  # undo what was written down, and ask memblock
+            del out.tables[before[0]:], out.memmaps[before[1]:]
+            if last is not None:
+                out.memmaps[-1] = last
+            tables.clear()
+            tables.update(before[2])
+    _populate_requests(_OnMemblock(mb, nid), prof, tables, runs, nid, take, out)
+
+
+def _populate_requests(req: _Requests, prof: KernelProfile, tables: dict[str, int],
+                       runs: list[tuple[int, int]], nid: int, take: list[int],
+                       out: SparseAllocs) -> None:
+    """populate_section_memmaps() where struct pages come from memblock (all or some)."""
+    size, sps = PMD_SIZE, prof.pages_per_section * prof.struct_page_size
+    per_section = max(1, sps // PMD_SIZE)
     chunk = max(1, (1 << 30) // sps)  # sections whose struct pages one PMD table maps
     for a, b in runs:
         nr = a
@@ -191,16 +247,18 @@ def populate_section_memmaps(mb: mbk.Memblock, prof: KernelProfile, tables: dict
         marks: list[_Mark] = []
         while nr < b:  # a PMD table's worth of sections at a time
             if not take and per_section == 1:
-                marks.append(_Mark(nr, len(mb.events), len(out.tables), len(out.memmaps)))
+                marks.append(_Mark(nr, len(req.events), len(out.tables), len(out.memmaps)))
                 if tabled and len(marks) >= 5:
-                    nr = _repeat_cycles(mb, prof, tables, marks, b, nid, out)
+                    nr = _repeat_cycles(req, prof, tables, marks, b, out)
                     if nr != marks[-1].nr:
-                        marks = [_Mark(nr, len(mb.events), len(out.tables), len(out.memmaps))]
+                        marks = [_Mark(nr, len(req.events), len(out.tables), len(out.memmaps))]
             end = min(b, (nr // chunk + 1) * chunk)
             if not take and per_section == 1 and tabled:
-                end = _batch_end(mb, prof, tables, nr, end, b, chunk, out)
+                end = _batch_end(req, prof, tables, nr, end, b, chunk, out)
             ntab = new_tables(prof, tables, nr, end)
-            _table_alloc(mb, prof, ntab, nid, out)
+            if ntab:
+                out.tables += req.alloc_runs(ntab, prof.page_size, prof.page_size,
+                                             "vmemmap_alloc_block_zero")
             tabled = tabled or ntab > 0
             need = (end - nr) * per_section
             nbuf = min(need, (take[1] - take[0]) // size) if take else 0
@@ -209,9 +267,7 @@ def populate_section_memmaps(mb: mbk.Memblock, prof: KernelProfile, tables: dict
                 out.add_run(nr, nsec_buf, nid, take[0], size * per_section, True)
                 take[0] += nbuf * size
             if nbuf < need:
-                got = mbk.memblock_alloc_runs(mb, need - nbuf, size, size, MAX_DMA_ADDRESS,
-                                              mbk.MEMBLOCK_ALLOC_ACCESSIBLE, nid, False,
-                                              "vmemmap_populate")
+                got = req.alloc_runs(need - nbuf, size, size, "vmemmap_populate")
                 first = nr + nsec_buf
                 if per_section == 1:
                     for addr, n, step in got:
@@ -238,8 +294,8 @@ class _Mark(NamedTuple):
     memmaps: int
 
 
-def _repeat_cycles(mb: mbk.Memblock, prof: KernelProfile, tables: dict[str, int],
-                   marks: list[_Mark], last: int, nid: int, out: SparseAllocs) -> int:
+def _repeat_cycles(req: _Requests, prof: KernelProfile, tables: dict[str, int],
+                   marks: list[_Mark], last: int, out: SparseAllocs) -> int:
     """Closed form of a repeating cycle of page-table pages and struct-page blocks.
 
     Without a sparse buffer (a hot-pluggable node's struct pages come from another node
@@ -262,8 +318,8 @@ def _repeat_cycles(mb: mbk.Memblock, prof: KernelProfile, tables: dict[str, int]
             or q.tables - p.tables != q2.tables - p2.tables
             or c.memmaps - p.memmaps != p.memmaps - p2.memmaps or c.memmaps == p.memmaps):
         return nr
-    ev1 = [e for e in mb.events[p2.events:p.events] if isinstance(e, mbk.Event)]
-    ev2 = [e for e in mb.events[p.events:c.events] if isinstance(e, mbk.Event)]
+    ev1 = [e for e in req.events[p2.events:p.events] if isinstance(e, mbk.Event)]
+    ev2 = [e for e in req.events[p.events:c.events] if isinstance(e, mbk.Event)]
     if (not ev2 or len(ev2) != c.events - p.events
             or any(e.kind != "alloc" or e.up for e in ev2)):
         return nr
@@ -281,11 +337,9 @@ def _repeat_cycles(mb: mbk.Memblock, prof: KernelProfile, tables: dict[str, int]
     if any(r1 != replace(r2, section=r2.section - span, addr=r2.addr + shift)
            or not r2.addr for r1, r2 in zip(m1, m2, strict=True)):
         return nr
-    res = mb.reserved.regions
-    i = bisect.bisect_right(res, low, key=lambda r: r.base) - 1
-    if i < 0 or res[i].base != low or res[i].end < low + 2 * shift:
+    if not req.reserved_run(low, low + 2 * shift):
         return nr  # the cycles do not make one reservation together
-    floor = mbk.free_floor(mb, low, max(MAX_DMA_ADDRESS, prof.page_size))
+    floor = req.floor(low)
     sps = prof.pages_per_section * prof.struct_page_size
     chunk, split = max(1, (1 << 30) // sps), q.nr - p.nr
     # cycles that fit in the free space below, and end a chunk or more before ``last``
@@ -316,19 +370,19 @@ def _repeat_cycles(mb: mbk.Memblock, prof: KernelProfile, tables: dict[str, int]
         k += 1
     if k <= 0:
         return nr
-    mb.events.append(mbk.Repeat(tuple(ev2), k, shift))
+    req.events.append(mbk.Repeat(tuple(ev2), k, shift))
     for j in range(1, k + 1):
         down = j * shift
         out.tables += [(a - down, n, s) for a, n, s in t2]
         for r in m2:
             out.add_run(r.section + j * span, r.count, r.nid, r.addr - down, r.step,
                         r.from_buffer)
-    mbk.memblock_add_range(mb.reserved, low - k * shift, k * shift, res[i].nid, res[i].flags)
+    req.reserve(low - k * shift, k * shift, ev2[0].fallback)
     new_tables(prof, tables, nr, nr + k * span)
     return nr + k * span
 
 
-def _batch_end(mb: mbk.Memblock, prof: KernelProfile, tables: dict[str, int], nr: int,
+def _batch_end(req: _Requests, prof: KernelProfile, tables: dict[str, int], nr: int,
                end: int, last: int, chunk: int, out: SparseAllocs) -> int:
     """How far the table-then-struct-pages requests from section ``nr`` on can be made as
     two runs, all the tables and then all the struct pages, with the same outcome as the
@@ -340,11 +394,11 @@ def _batch_end(mb: mbk.Memblock, prof: KernelProfile, tables: dict[str, int], nr
         return end
     addr, n, step = out.tables[-1]
     low = min(addr, addr + (n - 1) * step)
-    regs = mb.memory.regions
+    regs = req.mb.memory.regions
     i = bisect.bisect_right(regs, low - 1, key=lambda r: r.end)
     if i >= len(regs) or not regs[i].base < low < regs[i].end:
         return end  # the gap below is another region (maybe another node)
-    floor = mbk.free_floor(mb, low, max(MAX_DMA_ADDRESS, page))
+    floor = req.floor(low)
     if round_up(floor, PMD_SIZE) + PMD_SIZE <= low:
         return end  # a struct-page block fits in the gap: the order of requests matters
     slots = (low - floor) // page
