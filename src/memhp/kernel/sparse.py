@@ -13,6 +13,7 @@ buffer and puts the usemaps anywhere on the node (``sparse_usage_init``).
 from __future__ import annotations
 
 import bisect
+import itertools
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
@@ -347,27 +348,12 @@ def _repeat_cycles(req: _Requests, prof: KernelProfile, tables: dict[str, int],
     if span % chunk or nr % chunk:
         return nr  # each cycle's first pass starts where a PMD table does
 
-    shifts = [bits for _, bits in _levels(prof)]
-
-    def made_below(at: int) -> int:
-        # page-table pages (all levels) the vmemmap of the sections below ``at`` has
-        return sum((at * sps - 1) >> bits for bits in shifts)
-
-    def needs(at: int) -> tuple[int, ...]:
-        # the table pages of a cycle's two passes from section ``at`` on, and of one more
-        # chunk (what decided where the second pass ended), all sections below made: what
-        # new_tables() counts then is the difference of made_below()
-        c0, c1, c2, c3 = (made_below(x) for x in (at, at + split, at + span, at + span + chunk))
-        return c1 - c0, c2 - c1, c3 - c2
-
-    want = needs(p.nr)
+    want = _cycle_tables(prof, p.nr, split, span)
     if (want[:2] != (sum(n for _, n, _ in out.tables[p.tables:q.tables]),
                      sum(n for _, n, _ in out.tables[q.tables:c.tables]))
             or tables != {kind: (nr * sps - 1) >> bits for kind, bits in _levels(prof)}):
         return nr
-    k = 0
-    while k < most and needs(nr + k * span) == want:  # cycle k needs what the last one did
-        k += 1
+    k = min(most, _alike_cycles(prof, p.nr, split, span))
     if k <= 0:
         return nr
     req.events.append(mbk.Repeat(tuple(ev2), k, shift))
@@ -380,6 +366,50 @@ def _repeat_cycles(req: _Requests, prof: KernelProfile, tables: dict[str, int],
     req.reserve(low - k * shift, k * shift, ev2[0].fallback)
     new_tables(prof, tables, nr, nr + k * span)
     return nr + k * span
+
+
+def _cycle_tables(prof: KernelProfile, at: int, split: int, span: int) -> tuple[int, ...]:
+    """The page-table pages (all levels) of a cycle's two passes from section ``at`` on
+    (``split`` sections, then up to ``span``), and of one chunk more (what decided where the
+    second pass ended), all the sections below having theirs: a level's new pages are the
+    boundaries of its tables (1 << bits bytes of vmemmap each) the sections cross."""
+    sps = prof.pages_per_section * prof.struct_page_size
+    chunk = max(1, (1 << 30) // sps)
+    marks = (at, at + split, at + span, at + span + chunk)
+    below = [sum((x * sps - 1) >> bits for _, bits in _levels(prof)) for x in marks]
+    return tuple(b - a for a, b in itertools.pairwise(below))
+
+
+def _alike_cycles(prof: KernelProfile, at: int, split: int, span: int) -> int:
+    """How many cycles after the one at section ``at`` need the same table pages
+    (_cycle_tables), at least: the cycles move by ``span`` sections, so where a level's
+    table boundaries fall in a cycle moves by ``span`` modulo that level's period; the
+    count is of the cycles before one of them leaves the stretch where the cycle's three
+    parts hold as many of them as at ``at`` (it may come back later: not counted)."""
+    sps = prof.pages_per_section * prof.struct_page_size
+    chunk = max(1, (1 << 30) // sps)
+    if split % chunk or span % chunk or at % chunk:
+        return 0
+    a, s, x = split // chunk, span // chunk, at // chunk  # in chunks, one PMD table each
+    most = 1 << 62
+    for _, bits in _levels(prof):
+        period = max(1, (1 << bits) // (sps * chunk))  # chunks between this level's tables
+        if period == 1:
+            continue  # a table every chunk: every cycle needs the same
+        r = -x % period  # chunks from the cycle's start to the next table boundary
+        # the boundary counts of the parts [0, a), [a, s), [s, s + 1) change where r
+        # meets a part's edge, less a whole number of periods
+        edges = {e - m * period for e in (0, a, s, s + 1) for m in range(e // period + 1)}
+        lo = max(e for e in edges | {0} if e <= r)
+        hi = min(e for e in edges | {period} if e > r)
+        step = -s % period  # how far r moves per cycle, up or (the shorter way) down
+        if step > period // 2:
+            step -= period
+        if step > 0:
+            most = min(most, (hi - 1 - r) // step)
+        elif step < 0:
+            most = min(most, (r - lo) // -step)
+    return most
 
 
 def _batch_end(req: _Requests, prof: KernelProfile, tables: dict[str, int], nr: int,
@@ -405,14 +435,20 @@ def _batch_end(req: _Requests, prof: KernelProfile, tables: dict[str, int], nr: 
     # chunks: at least one, at most to ``last``, and no more than the PMD pages (1 GiB of
     # vmemmap each) that fit in the gap, plus the one that may exist already, can span
     sps = prof.pages_per_section * prof.struct_page_size
-    lo, hi = 1, min((last - nr + chunk - 1) // chunk, ((slots + 2) << 30) // (chunk * sps))
-    while lo < hi:  # the most chunks whose tables fit in the gap
-        mid = (lo + hi + 1) // 2
-        if new_tables(prof, tables, nr, min(last, (nr // chunk + mid) * chunk), False) <= slots:
-            lo = mid
-        else:
-            hi = mid - 1
-    return max(end, min(last, (nr // chunk + lo) * chunk))
+    hi = min((last - nr + chunk - 1) // chunk, ((slots + 2) << 30) // (chunk * sps))
+
+    def over(k: int) -> int:  # table pages of ``k`` chunks beyond what the gap holds
+        return new_tables(prof, tables, nr, min(last, (nr // chunk + k) * chunk), False) - slots
+
+    # the most chunks whose tables fit in the gap (at least one): every chunk before
+    # ``last`` past the first needs a PMD table page of its own, so ``over(k)`` pages too
+    # many are at least as many chunks too far; then up while one more still fits
+    k = max(hi, 1)
+    while k > 1 and (excess := over(k)) > 0:
+        k = max(1, k - excess)
+    while k < hi and over(k + 1) <= 0:
+        k += 1
+    return max(end, min(last, (nr // chunk + k) * chunk))
 
 
 def sparse_init(mb: mbk.Memblock, sparse: SparseMap, node_data: dict[int, int],
