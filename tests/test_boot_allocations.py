@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from memhp.cli import main
 from memhp.firmware.acpi import load_srat
@@ -181,6 +183,45 @@ def test_fallback_order_matches_the_q35_log() -> None:
     assert lines == ["Fallback order for Node 0: 0 1 2 3 ", "Fallback order for Node 1: 1 2 3 0 ",
                      "Fallback order for Node 2: 2 3 0 1 ", "Fallback order for Node 3: 3 0 1 2 "]
     assert orders[2] == [2, 3, 0, 1]
+
+
+def _find_next_best_node_orders(online: list[int], memory: list[int], cpus: set[int],
+                                max_numnodes: int) -> dict[int, list[int]]:
+    """build_zonelists() as the kernel writes it: find_next_best_node() until none is left,
+    a load for a node whose distance differs from the previous one (no SLIT)."""
+    load = dict.fromkeys(memory, 0)
+    orders = {}
+    for local in sorted(online):
+        used, order, prev = {local}, [local], local
+        while True:
+            best, best_val = -1, 1 << 62
+            for n in sorted(memory):
+                if n in used:
+                    continue
+                val = (20 + (n < local) + (1 if n in cpus else 0)) * max_numnodes + load[n]
+                if val < best_val:
+                    best, best_val = n, val
+            if best < 0:
+                break
+            if (best == local) != (prev == local):
+                load[best] += 1
+            used.add(best)
+            order.append(best)
+            prev = best
+        orders[local] = order
+    return orders
+
+
+@given(st.lists(st.tuples(st.booleans(), st.booleans()), min_size=1, max_size=12))
+def test_fallback_orders_are_find_next_best_node(nodes: list[tuple[bool, bool]]) -> None:
+    # each node: (has memory, has CPUs); every node online (CPU-only ones come online too)
+    memory = [n for n, (mem, _) in enumerate(nodes) if mem]
+    cpus = [n for n, (_, cpu) in enumerate(nodes) if cpu]
+    online = list(range(len(nodes)))
+    orders, lines = build_all_zonelists(online, memory, cpus, 64)
+    assert orders == _find_next_best_node_orders(online, memory, set(cpus), 64)
+    assert lines == [f"Fallback order for Node {n}: " + "".join(f"{x} " for x in orders[n])
+                     for n in online]
 
 
 def test_nosave_regions_merge_like_the_kernel() -> None:

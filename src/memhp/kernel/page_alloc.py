@@ -28,39 +28,35 @@ PENALTY_FOR_NODE_WITH_CPUS = 1
 
 def build_all_zonelists(online: list[int], memory_nodes: list[int], cpu_node: list[int],
                         max_numnodes: int) -> tuple[dict[int, list[int]], list[str]]:
-    """__build_all_zonelists(): each online node's fallback node order, and its log lines.
+    """__build_all_zonelists() -> build_zonelists(): each online node's fallback node order
+    (find_next_best_node() until no node is left), and its log lines.
 
-    Without a SLIT every other node is REMOTE_DISTANCE away; ties go to nodes above the
-    local one, then to nodes without CPUs, then to the less loaded.
+    Without a SLIT every other node is REMOTE_DISTANCE away, so the value
+    find_next_best_node() gives a remote node ``n`` is ``(REMOTE_DISTANCE + (n < local) +
+    PENALTY_FOR_NODE_WITH_CPUS if n has CPUs) * MAX_NUMNODES + node_load[n]``, the lowest
+    ``n`` winning a tie: ties of distance go to nodes above the local one, then to nodes
+    without CPUs, then to the less loaded, then to the lower id (a load stays below
+    MAX_NUMNODES: each node adds one to one other).  build_zonelists() loads only the
+    first remote node of an order (all remote nodes are one distance group), so the rest
+    of the order is the same value's: the nodes kept in (load, id) order, sorted (stably)
+    by the value's first part.  Cost: the orders' size, no sort per node chosen.
     """
     node_load = dict.fromkeys(memory_nodes, 0)
+    by_load = sorted(memory_nodes)  # (load, id) order
     has_cpus = set(cpu_node)
+    penalty = {n: PENALTY_FOR_NODE_WITH_CPUS if n in has_cpus else 0 for n in by_load}
     orders: dict[int, list[int]] = {}
     log: list[str] = []
-
-    def distance(a: int, b: int) -> int:
-        return LOCAL_DISTANCE if a == b else REMOTE_DISTANCE
-
     for local in sorted(online):
-        # find_next_best_node(): the local node, then the best remote one (which alone
-        # gets a load penalty: without a SLIT all remote nodes are one distance group),
-        # then the rest in the order of the same key, which no longer changes
-        order = [local]
-
-        def key(n: int, local: int = local) -> tuple[int, int]:
-            val = distance(local, n) + (1 if n < local else 0)
-            val += PENALTY_FOR_NODE_WITH_CPUS if n in has_cpus else 0
-            return val * max_numnodes + node_load.get(n, 0), n
-
-        rest = sorted((n for n in memory_nodes if n != local), key=key)
-        if rest:
+        value = {n: penalty[n] + (n < local) for n in by_load}
+        rest = sorted((n for n in by_load if n != local), key=value.__getitem__)
+        if rest:  # the first remote node is a new distance group: it takes a load
             first = rest[0]
-            if distance(local, first) != distance(local, local):
-                node_load[first] = node_load.get(first, 0) + 1
-            order.append(first)
-            order += sorted(rest[1:], key=key)
-        orders[local] = order
-        log.append(f"Fallback order for Node {local}: " + "".join(f"{n} " for n in order))
+            node_load[first] += 1
+            by_load.remove(first)
+            bisect.insort(by_load, first, key=lambda n: (node_load[n], n))
+        orders[local] = [local, *rest]
+        log.append(f"Fallback order for Node {local}: {' '.join(map(str, orders[local]))} ")
     return orders, log
 
 
