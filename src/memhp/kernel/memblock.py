@@ -628,7 +628,7 @@ def memblock_search_pfn_nid(mb: Memblock, pfn: int, page_shift: int = 12) -> int
     """memblock_search_pfn_nid(): node of the memory region holding ``pfn``, or None."""
     addr = pfn << page_shift
     regs = mb.memory.regions
-    i = bisect.bisect_right([r.base for r in regs], addr) - 1
+    i = bisect.bisect_right(regs, addr, key=lambda r: r.base) - 1
     if i >= 0 and addr < regs[i].end:
         return regs[i].nid
     return None

@@ -22,7 +22,7 @@ from memhp.kernel.sparse import SparseMap
 __all__ = ["MAX_DMA32_PFN", "MAX_DMA_PFN", "MAX_NR_ZONES", "NodeZones", "ZONE_NAMES", "Zone",
            "ZoneLayout", "adjust_zone_range_for_zone_movable", "calc_memmap_size",
            "calculate_node_totalpages", "find_zone_movable_pfns_for_nodes", "free_area_init",
-           "get_pfn_range_for_nid", "memblock_find_dma_reserve", "memmap_init"]
+           "memblock_find_dma_reserve", "memmap_init", "node_pfn_ranges"]
 
 ZONE_DMA, ZONE_DMA32, ZONE_NORMAL, ZONE_MOVABLE, ZONE_DEVICE = range(5)
 MAX_NR_ZONES = 5
@@ -85,12 +85,15 @@ class ZoneLayout:
         return None
 
 
-def get_pfn_range_for_nid(mb: mbk.Memblock, nid: int) -> tuple[int, int]:
-    """get_pfn_range_for_nid(): lowest start and highest end pfn of the node's RAM."""
-    ranges = [(s, e) for s, e, _ in mbk.mem_pfn_ranges(mb, nid)]
-    if not ranges:
-        return 0, 0
-    return min(s for s, _ in ranges), max(e for _, e in ranges)
+def node_pfn_ranges(mb: mbk.Memblock) -> dict[int | None, tuple[int, int]]:
+    """get_pfn_range_for_nid() of every node in one walk of memblock.memory: the lowest start
+    and highest end pfn of each node's RAM (a node without RAM is absent: the kernel's
+    0, 0)."""
+    out: dict[int | None, tuple[int, int]] = {}
+    for s, e, nid in mbk.mem_pfn_ranges(mb):
+        lo, hi = out.get(nid, (s, e))
+        out[nid] = min(lo, s), max(hi, e)
+    return out
 
 
 def _core_pages(total: int, size: int | None, percent: int | None, page_shift: int) -> int:
@@ -151,9 +154,10 @@ def find_zone_movable_pfns_for_nodes(
 
     def decided(cause: MovableCause | None, **kw: object) -> tuple[MovableDecision, int]:
         out: dict[int, int] = {}
+        node_ranges = node_pfn_ranges(mb)
         for nid, pfn in zmp.items():
             pfn = round_up(pfn, step)
-            _, end_pfn = get_pfn_range_for_nid(mb, nid)
+            _, end_pfn = node_ranges.get(nid, (0, 0))
             if pfn and pfn < end_pfn:
                 out[nid] = pfn
         return MovableDecision(out, cause, totalpages=totalpages, **kw), movable_zone  # type: ignore[arg-type]
@@ -410,6 +414,7 @@ def free_area_init(
     # (a CPU-only node was not online yet), from 7.0 those with NODE_DATA (a CPU-only node
     # is online already, set so by init_cpu_to_node() in setup_arch())
     has_pgdat = set(node_data if prof.has("pgdat_for_nodes_without_node_data") else online)
+    node_ranges = node_pfn_ranges(mb)
     for nid in sorted(set(online) | offline):
         if nid not in has_pgdat:
             # a possible node without memory (CPU-only in the SRAT): its pg_data_t comes
@@ -423,7 +428,7 @@ def free_area_init(
         if nid not in online:  # no zoneinfo for a node that is not online
             log.append(f"Initmem setup node {nid} as memoryless")
             continue
-        s, e = get_pfn_range_for_nid(mb, nid)
+        s, e = node_ranges.get(nid, (0, 0))
         if s != e:
             log.append(f"Initmem setup node {nid} [mem {s << prof.page_shift:#018x}-"
                        f"{(e << prof.page_shift) - 1 if e else 0:#018x}]")

@@ -238,9 +238,12 @@ def numa_register_memblks(mb: mbk.Memblock, mi: list[NumaMemblk], nodes_parsed: 
             else numa_meminfo_cover_memory(mb, mi, max_pfn, prof.page_shift, res.log)):
         res.failure = res.log[-1]
         return False
+    spans: dict[int, tuple[int, int]] = {}  # each node's lowest start and highest end
+    for b in mi:
+        lo, hi = spans.get(b.nid, (b.start, b.end))
+        spans[b.nid] = min(lo, b.start), max(hi, b.end)
     for nid in sorted(possible):
-        spans = [b for b in mi if b.nid == nid]
-        if not spans or min(b.start for b in spans) >= max(b.end for b in spans):
+        if nid not in spans or spans[nid][0] >= spans[nid][1]:
             res.no_memory.add(nid)  # named by the SRAT, but no memory of it is left
             continue
         alloc_node_data(mb, nid, prof, res)
