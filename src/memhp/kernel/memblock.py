@@ -799,6 +799,7 @@ class RunsAhead:
         self.free: list[list[int]] = []  # free ranges [lo, hi) pulled so far, top down
         self.events: list[Event | Repeat] = []
         self.taken: list[tuple[int, int]] = []  # [lo, hi) answered, to reserve on commit
+        self.low = 0  # the lowest address answered (0: none yet)
 
     def _pull(self) -> bool:
         """One more free range from memblock (clipped as a search clips it)."""
@@ -815,6 +816,7 @@ class RunsAhead:
         assert flo <= lo < hi <= fhi
         self.free[i:i + 1] = [r for r in ([hi, fhi], [flo, lo]) if r[0] < r[1]]
         self.taken.append((lo, hi))
+        self.low = min(self.low, lo) if self.low else lo
 
     def alloc_runs(self, count: int, size: int, align: int,
                    caller: str) -> list[tuple[int, int, int]]:
@@ -862,15 +864,15 @@ class RunsAhead:
         i = self._holding(addr)
         return self.free[i][0] if i >= 0 else addr
 
-    def reserved_run(self, lo: int, hi: int) -> bool:
-        """Whether ``[lo, hi)`` is answered whole and the byte below ``lo`` is free (one
-        reservation starts at ``lo`` and covers the range)."""
-        return self._holding(lo) >= 0 and not any(a < hi and lo < b for a, b in self.free)
+    def nothing_free_above(self) -> bool:
+        """Whether the next answers can only come from right below the lowest one so far:
+        the free range there ends at it, and no free range above can hold a page."""
+        i = self._holding(self.low) if self.low else -1
+        return (i >= 0 and self.free[i][1] == self.low
+                and all(_fit_down(lo, hi, PAGE_SIZE, PAGE_SIZE) < 0 for lo, hi in self.free[:i]))
 
-    def reserve(self, lo: int, size: int, fallback: bool) -> None:
-        """Answered in closed form (by the any-node retry when ``fallback``): ``[lo, lo +
-        size)``, at the top of a free range."""
-        assert fallback == self.fallback
+    def reserve(self, lo: int, size: int) -> None:
+        """Answered in closed form: ``[lo, lo + size)``, at the top of a free range."""
         i = self._holding(lo + size)
         self._cut(i, lo, lo + size)
 

@@ -182,14 +182,6 @@ class _OnMemblock:
     def floor(self, addr: int) -> int:
         return mbk.free_floor(self.mb, addr, max(MAX_DMA_ADDRESS, mbk.PAGE_SIZE))
 
-    def reserved_run(self, lo: int, hi: int) -> bool:
-        res = self.mb.reserved.regions
-        i = bisect.bisect_right(res, lo, key=lambda r: r.base) - 1
-        return i >= 0 and res[i].base == lo and res[i].end >= hi
-
-    def reserve(self, lo: int, size: int, fallback: bool) -> None:
-        mbk._reserve_found(self.mb, lo, size, self.nid, fallback)
-
     def commit(self) -> None:
         pass
 
@@ -247,12 +239,12 @@ def _populate_requests(req: _Requests, prof: KernelProfile, tables: dict[str, in
         tabled = False  # the last request of this node was a page-table page
         marks: list[_Mark] = []
         while nr < b:  # a PMD table's worth of sections at a time
-            if not take and per_section == 1:
-                marks.append(_Mark(nr, len(req.events), len(out.tables), len(out.memmaps)))
-                if tabled and len(marks) >= 5:
+            if isinstance(req, mbk.RunsAhead) and not take and per_section == 1:
+                marks.append(_mark(req, nr, out))
+                if tabled and len(marks) >= 3:
                     nr = _repeat_cycles(req, prof, tables, marks, b, out)
                     if nr != marks[-1].nr:
-                        marks = [_Mark(nr, len(req.events), len(out.tables), len(out.memmaps))]
+                        marks = [_mark(req, nr, out)]
             end = min(b, (nr // chunk + 1) * chunk)
             if not take and per_section == 1 and tabled:
                 end = _batch_end(req, prof, tables, nr, end, b, chunk, out)
@@ -286,84 +278,84 @@ def _populate_requests(req: _Requests, prof: KernelProfile, tables: dict[str, in
 
 
 class _Mark(NamedTuple):
-    """Where one pass of populate_section_memmaps' loop started: its first section and how
-    many events, table runs and memmap runs there were."""
+    """Where one pass of populate_section_memmaps' loop started: its first section; how
+    many events, table runs and memmap runs there were, and the count of the last memmap
+    run; the lowest address answered so far, and whether the state there is settled
+    (``_settled``)."""
 
     nr: int
     events: int
     tables: int
     memmaps: int
+    last_count: int
+    low: int
+    settled: bool
 
 
-def _repeat_cycles(req: _Requests, prof: KernelProfile, tables: dict[str, int],
+def _mark(req: mbk.RunsAhead, nr: int, out: SparseAllocs) -> _Mark:
+    settled = bool(out.tables) and req.nothing_free_above()
+    if settled:  # and no free space right below the last page-table page (_batch_end)
+        addr, n, step = out.tables[-1]
+        lowest = min(addr, addr + (n - 1) * step)
+        settled = addr != 0 and req.floor(lowest) == lowest
+    return _Mark(nr, len(req.events), len(out.tables), len(out.memmaps),
+                 out.memmaps[-1].count if out.memmaps else 0, req.low, settled)
+
+
+def _repeat_cycles(req: mbk.RunsAhead, prof: KernelProfile, tables: dict[str, int],
                    marks: list[_Mark], last: int, out: SparseAllocs) -> int:
     """Closed form of a repeating cycle of page-table pages and struct-page blocks.
 
     Without a sparse buffer (a hot-pluggable node's struct pages come from another node
     under movable_node) the kernel's table pages and struct pages alternate: each cycle
     fills the page-table gap the last one left and leaves a new one below its struct
-    pages.  When the last two cycles (two passes each, ``marks[-5:]``) made the same
-    requests with the same outcome, moved down by the same number of bytes, and the free
-    space below is one free range that can hold ``k`` more of them, whose passes need
-    the same numbers of table pages, those ``k`` cycles come out the same again, moved down
-    further: their events (one ``memblock.Repeat`` of the last cycle's), table and memmap
-    runs and reservation are written here with arithmetic.  Returns the section the loop
-    goes on from (``marks[-1].nr``: none done).
+    pages.  A cycle here is the last two passes (``marks[-3:]``).  Where it started and
+    where it ended the state was settled: nothing free above the lowest answer that a
+    request could take (RunsAhead.nothing_free_above) and none right below the last
+    table page, so the next requests only see the free range below, moved down by what
+    the cycle took (``shift``).  When the cycles that follow need the same numbers of
+    table pages (_alike_cycles) and that free range holds ``k`` of them, they come out as
+    this one, moved down: their events (one ``memblock.Repeat`` of this cycle's), table
+    and memmap runs and reservation are written here with arithmetic.  Returns the
+    section the loop goes on from (``marks[-1].nr``: none done).
     """
-    p2, q2, p, q, c = marks[-5:]
-    nr, span = c.nr, c.nr - p.nr
-    if span <= 0 or p.nr - p2.nr != span or q.nr - p.nr != q2.nr - p2.nr:
-        return nr
-    if (q.events - p.events != q2.events - p2.events or c.events - p.events != p.events - p2.events
-            or c.tables - p.tables != p.tables - p2.tables
-            or q.tables - p.tables != q2.tables - p2.tables
-            or c.memmaps - p.memmaps != p.memmaps - p2.memmaps or c.memmaps == p.memmaps):
-        return nr
-    ev1 = [e for e in req.events[p2.events:p.events] if isinstance(e, mbk.Event)]
-    ev2 = [e for e in req.events[p.events:c.events] if isinstance(e, mbk.Event)]
-    if (not ev2 or len(ev2) != c.events - p.events
-            or any(e.kind != "alloc" or e.up for e in ev2)):
-        return nr
-    shift = ev1[0].base - ev2[0].base
-    if shift <= 0 or any(e1 != mbk.moved(e2, shift) for e1, e2 in zip(ev1, ev2, strict=True)):
-        return nr
-    low, high = min(e.span[0] for e in ev2), max(e.span[1] for e in ev2)
-    if high - low > shift or min(e.span[0] for e in ev1) != low + shift:
-        return nr
-    t1, t2 = out.tables[p2.tables:p.tables], out.tables[p.tables:c.tables]
-    if any(not a2 or (a1, n1, s1) != (a2 + shift, n2, s2)
-           for (a1, n1, s1), (a2, n2, s2) in zip(t1, t2, strict=True)):
-        return nr
-    m1, m2 = out.memmaps[p2.memmaps:p.memmaps], out.memmaps[p.memmaps:c.memmaps]
-    if any(r1 != replace(r2, section=r2.section - span, addr=r2.addr + shift)
-           or not r2.addr for r1, r2 in zip(m1, m2, strict=True)):
-        return nr
-    if not req.reserved_run(low, low + 2 * shift):
-        return nr  # the cycles do not make one reservation together
-    floor = req.floor(low)
+    p, q, c = marks[-3:]
+    nr, span, split = c.nr, c.nr - p.nr, q.nr - p.nr
+    shift = p.low - c.low
     sps = prof.pages_per_section * prof.struct_page_size
-    chunk, split = max(1, (1 << 30) // sps), q.nr - p.nr
-    # cycles that fit in the free space below, and end a chunk or more before ``last``
-    most = min((low - floor) // shift - 1, (last - nr - chunk) // span)
-    if span % chunk or nr % chunk:
-        return nr  # each cycle's first pass starts where a PMD table does
-
+    chunk = max(1, (1 << 30) // sps)
+    if (not (p.settled and c.settled) or shift <= 0 or shift % PMD_SIZE or span % chunk
+            or nr % chunk or c.memmaps == p.memmaps):
+        return nr
+    if p.memmaps and out.memmaps[p.memmaps - 1].count != p.last_count:
+        return nr  # the cycle's struct pages joined the run before it
+    # cycles that fit in the free space below and end a chunk or more before ``last``
+    most = min((c.low - req.floor(c.low)) // shift - 1, (last - nr - chunk) // span)
+    if most <= 0:
+        return nr
+    calls = req.events[p.events:c.events]
+    t2, m2 = out.tables[p.tables:c.tables], out.memmaps[p.memmaps:c.memmaps]
+    if (not calls or any(not isinstance(e, mbk.Event) or e.kind != "alloc" or e.up
+                         for e in calls)
+            or any(not a for a, _, _ in t2) or any(not r.addr for r in m2)):
+        return nr
     want = _cycle_tables(prof, p.nr, split, span)
     if (want[:2] != (sum(n for _, n, _ in out.tables[p.tables:q.tables]),
                      sum(n for _, n, _ in out.tables[q.tables:c.tables]))
             or tables != {kind: (nr * sps - 1) >> bits for kind, bits in _levels(prof)}):
         return nr
-    k = min(most, _alike_cycles(prof, p.nr, split, span))
+    k = min(most, _alike_cycles(prof, p.nr, split, span))  # and need the same tables
     if k <= 0:
         return nr
-    req.events.append(mbk.Repeat(tuple(ev2), k, shift))
+    req.events.append(mbk.Repeat(tuple(e for e in calls if isinstance(e, mbk.Event)), k,
+                                 shift))
     for j in range(1, k + 1):
         down = j * shift
         out.tables += [(a - down, n, s) for a, n, s in t2]
         for r in m2:
             out.add_run(r.section + j * span, r.count, r.nid, r.addr - down, r.step,
                         r.from_buffer)
-    req.reserve(low - k * shift, k * shift, ev2[0].fallback)
+    req.reserve(c.low - k * shift, k * shift)
     new_tables(prof, tables, nr, nr + k * span)
     return nr + k * span
 
