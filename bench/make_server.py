@@ -39,13 +39,15 @@ G = 1 << 30
 
 def server(nodes: int, tib: float, cpus_per_node: int = 4, cmdline: str = "movable_node",
            name: str = "", hotplug: set[int] | None = None, riser_gib: int = 0) -> Machine:
-    """The machine: RAM [0, 1.75G) and [4G, TIB) split evenly into nodes, PCI hole below 4G.
+    """The machine: RAM [0, 1.75G) and [4G, TIB), PCI hole below 4G; every node has an
+    equal share of the RAM (its bounds 1 GiB aligned, 2 MiB on a machine with less than a
+    GiB per node; the last node to the end), so that on a small machine the hole does not
+    leave the upper nodes without memory.
 
     ``hotplug`` (default: the upper half of the nodes) are hot-pluggable as a whole; with
     ``riser_gib`` every node instead ends in a hot-pluggable riser of that size.
     """
     total = int(tib * (1 << 40))
-    per_node = total // nodes
     riser = riser_gib * G
     hot = set(range(nodes // 2, nodes)) if hotplug is None else hotplug
     if riser:
@@ -73,8 +75,16 @@ def server(nodes: int, tib: float, cpus_per_node: int = 4, cmdline: str = "movab
         for c in range(cpus_per_node):
             entries.append(SratCpu(pxm=n, apic_id=n * cpus_per_node + c, x2apic=True))
     hp = SRAT_MEM_ENABLED | SRAT_MEM_HOT_PLUGGABLE
+    low_ram = low_end - 0x100000
+    share = (low_ram + max(0, total - (1 << 32))) // nodes
+    align = G if share >= G else 2 << 20
+
+    def bound(n: int) -> int:  # where node n starts: below it, n shares of the RAM
+        c = n * share
+        return (0x100000 + c if c < low_ram else (1 << 32) + c - low_ram) // align * align
+
     for n in range(nodes):
-        base, end = n * per_node, (n + 1) * per_node
+        base, end = bound(n), bound(n + 1) if n < nodes - 1 else max(total, low_end)
         flags = hp if n in hot else SRAT_MEM_ENABLED
         if n == 0:
             entries.append(SratMemory(0, 0, 0xA0000, SRAT_MEM_ENABLED))

@@ -424,6 +424,8 @@ def _batch_end(req: _Requests, prof: KernelProfile, tables: dict[str, int], nr: 
     if round_up(floor, PMD_SIZE) + PMD_SIZE <= low:
         return end  # a struct-page block fits in the gap: the order of requests matters
     slots = (low - floor) // page
+    if not slots:
+        return end  # no table page fits there: each chunk past the first needs one
     # chunks: at least one, at most to ``last``, and no more than the PMD pages (1 GiB of
     # vmemmap each) that fit in the gap, plus the one that may exist already, can span
     sps = prof.pages_per_section * prof.struct_page_size
