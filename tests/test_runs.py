@@ -83,6 +83,10 @@ def test_segments_isolate_the_cuts() -> None:
     assert list(segments(0, 10, [3, 4, 8])) == [(0, 3), (3, 4), (4, 5), (5, 8), (8, 9),
                                                  (9, 10)]
     assert list(segments(5, 7, [1, 20])) == [(5, 7)]
+    # a start splits without a segment of its own; a cut inside a start's piece still counts
+    assert list(segments(0, 10, [3, 8], [5, 9])) == [(0, 3), (3, 4), (4, 5), (5, 8), (8, 9),
+                                                     (9, 10)]
+    assert list(segments(2, 6, [], [0, 2, 4, 9])) == [(2, 4), (4, 6)]
 
 
 def test_id_runs_and_int_set() -> None:

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import TypeVar, overload
+from itertools import accumulate
+from typing import Generic, TypeVar, overload
 
-__all__ = ["IdRuns", "IntSet", "Ranges", "T", "intersect", "segments"]
+__all__ = ["IdRuns", "IntSet", "Ranges", "Spans", "T", "intersect", "segments"]
 
 T = TypeVar("T")
 
@@ -59,11 +60,46 @@ class Ranges:
         return Ranges(out)
 
 
-def segments(lo: int, hi: int, cuts: list[int]) -> Iterator[tuple[int, int]]:
+class Spans(Generic[T]):
+    """``[start, end)`` spans with a value each, which may overlap (nodes that interleave):
+    the ones that meet a window found by bisection (by start, with the highest end reached
+    so far), at the cost of the answer rather than of all the spans."""
+
+    def __init__(self, spans: Iterable[tuple[int, int, T]]) -> None:
+        self.items = sorted(spans, key=lambda s: (s[0], s[1]))
+        self._starts = [s for s, _, _ in self.items]
+        self._reach = list(accumulate((e for _, e, _ in self.items), max))
+
+    def _window(self, lo: int, hi: int) -> tuple[int, int]:
+        """Indexes ``[first, last)`` of the items that can meet ``[lo, hi)``: those after
+        ``last`` start at or above ``hi``, those before ``first`` all end at or below ``lo``."""
+        return bisect.bisect_right(self._reach, lo), bisect.bisect_left(self._starts, hi)
+
+    def meeting(self, lo: int, hi: int) -> list[tuple[int, int, T]]:
+        """The spans with a part in ``[lo, hi)`` (start below ``hi``, end above ``lo``), by
+        start."""
+        first, last = self._window(lo, hi)
+        return [s for s in self.items[first:last] if s[1] > lo]
+
+    def meets(self, lo: int, hi: int) -> bool:
+        """Whether some span has a part in ``[lo, hi)``."""
+        first, last = self._window(lo, hi)
+        return first < last
+
+
+def segments(lo: int, hi: int, cuts: list[int],
+             starts: Sequence[int] = ()) -> Iterator[tuple[int, int]]:
     """``[lo, hi)`` split so that every id in ``cuts`` (sorted) is a segment of its own and
-    the ids between cuts are one segment each.  Where the cuts are the ids that hold a
-    boundary of anything a verdict depends on, each segment is uniform: its first element
-    stands for all of it."""
+    the ids between cuts are one segment each; a segment also begins at every id in
+    ``starts`` (sorted).  Where the cuts are the ids that hold a boundary of anything a
+    verdict depends on, and the starts the ids that a boundary falls right before, each
+    segment is uniform: its first element stands for all of it."""
+    if starts:
+        inner = starts[bisect.bisect_right(starts, lo):bisect.bisect_left(starts, hi)]
+        bounds = [lo, *inner, hi]
+        for a, b in zip(bounds, bounds[1:], strict=False):
+            yield from segments(a, b, cuts)
+        return
     i = bisect.bisect_left(cuts, lo)
     at = lo
     while at < hi:

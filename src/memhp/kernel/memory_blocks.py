@@ -13,7 +13,7 @@ import bisect
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from memhp.intervals import IdRuns, segments
+from memhp.intervals import IdRuns, Spans, segments
 from memhp.kernel import memblock as mbk
 from memhp.kernel import memory_hotplug as mh
 from memhp.kernel.mm_init import ZONE_NAMES, ZoneLayout
@@ -131,18 +131,22 @@ def memory_dev_init(
     sections_per_block = block_size >> prof.section_size_bits
     block_pages = sections_per_block * sparse.pages_per_section
     first_online = min(online) if online else 0
-    spans = sorted((nz.start_pfn, nz.end_pfn, nid) for nid, nz in layout.nodes.items()
-                   if nid in online and nz.start_pfn != nz.end_pfn)
+    is_online = set(online)
+    spans = Spans((nz.start_pfn, nz.end_pfn, nid) for nid, nz in layout.nodes.items()
+                  if nid in is_online and nz.start_pfn != nz.end_pfn)
     page = prof.page_size
     edges = [pfn for a, b, _ in sparse.runs for pfn in (a * sparse.pages_per_section,
                                                          b * sparse.pages_per_section)]
     edges += [pfn for r in mb.memory.regions
               for pfn in (r.base // page, div_round_up(r.base, page), r.end // page,
                           div_round_up(r.end, page))]
-    edges += [pfn for s, e, _ in spans for pfn in (s, e)]
+    edges += [pfn for s, e, _ in spans.items for pfn in (s, e)]
     edges += [pfn for nz in layout.nodes.values() for z in nz.zones if z.present
               for pfn in (z.start_pfn, z.end_pfn)]
-    cuts = sorted({pfn // block_pages for pfn in edges})
+    # a boundary inside a block makes that block differ from both sides; one at a block's
+    # first pfn only starts a new kind of block
+    cuts = sorted({pfn // block_pages for pfn in edges if pfn % block_pages})
+    starts = sorted({pfn // block_pages for pfn in edges if not pfn % block_pages})
     ids: list[tuple[int, int]] = []  # blocks with a present section
     for a, b, _ in sparse.runs:
         lo, hi = a // sections_per_block, (b - 1) // sections_per_block + 1
@@ -156,7 +160,7 @@ def memory_dev_init(
         epfn = spfn + block_pages
         nodes: list[int] = []
         zone: str | None = None
-        for nid, nstart, nend in sorted((n, s, e) for s, e, n in spans if s < epfn and spfn < e):
+        for nid, nstart, nend in sorted((n, s, e) for s, e, n in spans.meeting(spfn, epfn)):
             lo, hi = max(spfn, nstart), min(epfn, nend)
             nids, covered = _pfn_nids(mb, lo, hi, prof.page_shift)
             holes = sparse.present_pages_in(lo, hi) - covered
@@ -173,8 +177,9 @@ def memory_dev_init(
         return MemoryBlock(bid, spfn, block_pages, "online", tuple(nodes), zone)
 
     if per_block:  # every block on its own (the reference the tests compare the runs with)
-        cuts = [i for lo, hi in ids for i in range(lo, hi)]
-    return Blocks((a, b - a, block(a)) for lo, hi in ids for a, b in segments(lo, hi, cuts))
+        cuts, starts = [i for lo, hi in ids for i in range(lo, hi)], []
+    return Blocks((a, b - a, block(a)) for lo, hi in ids
+                  for a, b in segments(lo, hi, cuts, starts))
 
 
 # --- After boot: the sysfs files of a block (drivers/base/memory.c) ---

@@ -10,11 +10,11 @@ node that holds kernel (reserved) memory and allocates each node's ``NODE_DATA``
 from __future__ import annotations
 
 import bisect
-import itertools
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from memhp.firmware.types import Srat
+from memhp.intervals import Spans
 from memhp.kernel import efi
 from memhp.kernel import memblock as mbk
 from memhp.kernel.acpi_numa import NumaMemblk, SratState, acpi_numa_init
@@ -101,7 +101,7 @@ def numa_cleanup_meminfo(mi: list[NumaMemblk], mb: mbk.Memblock, max_pfn: int,
     i = 0
     while i < len(blks):
         j = i + 1
-        others: tuple[list[int], list[int]] | None = None
+        others: Spans[int] | None = None
         while j < len(blks):
             bi, bj = blks[i], blks[j]
             if bi.end > bj.start and bi.start < bj.end:
@@ -117,10 +117,8 @@ def numa_cleanup_meminfo(mi: list[NumaMemblk], mb: mbk.Memblock, max_pfn: int,
                 continue
             start, end = min(bi.start, bj.start), max(bi.end, bj.end)
             if others is None:  # other nodes' blocks do not change while bi merges
-                other = sorted((b.start, b.end) for b in blks if b.nid != bi.nid)
-                reach = list(itertools.accumulate((e for _, e in other), max, initial=0))
-                others = ([s for s, _ in other], reach)
-            if others[1][bisect.bisect_left(others[0], end)] > start:
+                others = Spans((b.start, b.end, b.nid) for b in blks if b.nid != bi.nid)
+            if others.meets(start, end):
                 j += 1
                 continue
             log.append(

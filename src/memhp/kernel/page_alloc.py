@@ -9,9 +9,8 @@ hands every page memblock did not reserve to the buddy allocator, which is what
 from __future__ import annotations
 
 import bisect
-from itertools import accumulate
 
-from memhp.intervals import Ranges
+from memhp.intervals import Ranges, Spans
 from memhp.kernel import memblock as mbk
 from memhp.kernel.mm_init import ZONE_MOVABLE, ZoneLayout
 from memhp.kernel.pfn import pfn_up, round_up
@@ -85,28 +84,17 @@ def managed_pages(zones: ZoneLayout, freed: list[tuple[int, int]],
     memory lies inside this node's zone span (interleaved nodes), those pages are not this
     zone's.  ``node_pfns``: the memory's pfn ranges and nodes (mem_pfn_ranges)."""
     out: dict[tuple[int, int], int] = {}
-    spans = sorted(freed)  # by start; ``reach``: the highest end so far, to find the first
-    starts = [lo for lo, _ in spans]  # one that can meet a window
-    reach = list(accumulate((hi for _, hi in spans), max))
-    mem = sorted((s, e, n) for s, e, n in node_pfns or () if n is not None)
-    mem_starts = [s for s, _, _ in mem]
-    mem_reach = list(accumulate((e for _, e, _ in mem), max))
-
-    def meeting(spans_reach: list[int], spans_starts: list[int], lo: int, hi: int) -> range:
-        """The indexes of the sorted spans that can meet ``[lo, hi)``."""
-        return range(bisect.bisect_right(spans_reach, lo), bisect.bisect_left(spans_starts, hi))
-
+    spans = Spans((lo, hi, None) for lo, hi in freed)
+    mem = Spans((s, e, n) for s, e, n in node_pfns or () if n is not None)
     for nid, node in zones.nodes.items():
         spanned = [z for z in node.zones if z.spanned]
         if not spanned:
             continue
         lo_n, hi_n = min(z.start_pfn for z in spanned), max(z.end_pfn for z in spanned)
-        others = Ranges([mem[i][:2] for i in meeting(mem_reach, mem_starts, lo_n, hi_n)
-                         if mem[i][2] != nid])
+        others = Ranges([(s, e) for s, e, n in mem.meeting(lo_n, hi_n) if n != nid])
         for z in spanned:
             n = 0
-            for i in meeting(reach, starts, z.start_pfn, z.end_pfn):
-                s, e = spans[i]
+            for s, e, _ in spans.meeting(z.start_pfn, z.end_pfn):
                 lo, hi = max(s, z.start_pfn), min(e, z.end_pfn)
                 if lo < hi:
                     n += hi - lo - others.overlap(lo, hi)
