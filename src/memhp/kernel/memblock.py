@@ -172,6 +172,9 @@ class Memblock:
     # finds nothing above (below) its last answer, as long as no free space came back.
     memo: dict[tuple[int, ...], int] = field(default_factory=dict, repr=False)
     memo_version: tuple[int, int] = (0, 0)
+    # The memory regions each kind of walk visits, for one version of memory (_walked)
+    walked: dict[tuple[int, int, bool], list[Region]] = field(default_factory=dict, repr=False)
+    walked_version: int = -1
 
 
 def _cap_size(base: int, size: int) -> int:
@@ -432,6 +435,25 @@ def _reserved_gaps_down(res: list[Region], m_start: int, m_end: int,
         yield m_start, hi
 
 
+def _walked(mb: Memblock, nid: int, flags: int) -> list[Region]:
+    """The memory regions a walk of free ranges for ``nid`` with ``flags`` visits (those
+    should_skip_region() keeps), in address order: sorted out once per change of
+    memblock.memory, so that a search does not pass, region by region, every other node's
+    memory or the hot-pluggable memory that movable_node keeps it from."""
+    if mb.walked_version != mb.memory.version:
+        mb.walked = {}
+        mb.walked_version = mb.memory.version
+    key = (nid, flags, mb.movable_node)
+    regs = mb.walked.get(key)
+    if regs is None:
+        regs = mb.memory.regions
+        if nid != NUMA_NO_NODE:
+            regs = [r for r in regs if r.nid == nid]
+        regs = [r for r in regs if not should_skip_region(mb, r, nid, flags)]
+        mb.walked[key] = regs
+    return regs
+
+
 def free_mem_ranges(
     mb: Memblock, nid: int = NUMA_NO_NODE, flags: int = MEMBLOCK_NONE, reverse: bool = False,
     start: int = 0, end: int = PHYS_ADDR_MAX,
@@ -442,14 +464,12 @@ def free_mem_ranges(
     ranges), so a search near one end of a large machine, or of a node with many
     reservations, does not visit the rest.
     """
-    regs, res = mb.memory.regions, mb.reserved.regions
+    regs, res = _walked(mb, nid, flags), mb.reserved.regions
     if reverse:
         i = bisect.bisect_left(regs, end, key=lambda r: r.base) - 1
         while i >= 0:
             m = regs[i]
             i -= 1
-            if (nid != NUMA_NO_NODE and m.nid != nid) or should_skip_region(mb, m, nid, flags):
-                continue  # (the node test first: a search for one node passes many others)
             for lo, hi in _reserved_gaps_down(res, m.base, m.end, end):
                 yield lo, hi, m.nid
     else:
@@ -457,8 +477,6 @@ def free_mem_ranges(
         while i < len(regs):
             m = regs[i]
             i += 1
-            if (nid != NUMA_NO_NODE and m.nid != nid) or should_skip_region(mb, m, nid, flags):
-                continue
             for lo, hi in _reserved_gaps(res, m.base, m.end, start):
                 yield lo, hi, m.nid
 
