@@ -45,7 +45,7 @@ class DirectMap:
     tables: dict[str, IntSet] = field(  # page tables made, by level: the indexes they map
         default_factory=lambda: {k: IntSet() for k in ("p4d", "pud", "pmd", "pte")})
     pud_large: IntSet = field(default_factory=IntSet)  # GB indexes mapped by a 1G page
-    pmd_large: set[int] = field(default_factory=set)  # 2M indexes mapped by a 2M page
+    pmd_large: IntSet = field(default_factory=IntSet)  # 2M indexes mapped by a 2M page
     can_use_brk_pgt: bool = True
     brk_pages: int = 0
 
@@ -118,6 +118,17 @@ def kernel_physical_mapping_init(dm: DirectMap, mb: mbk.Memblock, start: int, en
             continue
         _need_table(dm, mb, "pmd", gb, page_size)  # new table, or a 1G page split
         dm.pud_large.discard(gb)
+        if mask & (1 << PG_LEVEL_2M):
+            # a 2M page for each 2M without a PTE table (one with a table keeps it), as
+            # the loop below does them one by one: done a run at a time
+            m2, stop = paddr // PMD_SIZE, div_round_up(gb_next, PMD_SIZE)
+            while m2 < stop:
+                pte = dm.tables["pte"].first_from(m2)
+                upto = stop if pte is None else min(pte, stop)
+                dm.pmd_large.add_range(m2, upto)
+                m2 = upto + 1
+            paddr = gb_next
+            continue
         while paddr < gb_next:
             m2 = paddr // PMD_SIZE
             m2_next = min((m2 + 1) * PMD_SIZE, end)
