@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from memhp.intervals import IdRuns, IntSet, segments
+from memhp.intervals import IdRuns, IntSet, Ranges, segments
 from memhp.kernel import memblock as mbk
 from memhp.kernel import sparse
 from memhp.kernel.efi import boot_services_freed
@@ -101,6 +103,33 @@ def test_id_runs_and_int_set() -> None:
     assert s.missing(0, 50) == 50 - 25 and 24 in s and 25 not in s
     s.discard(15)
     assert 15 not in s and s.first_from(15) == 16 and s.first_from(41) is None
+
+
+@given(st.lists(st.tuples(st.integers(0, 60), st.integers(0, 60)), max_size=6),
+       st.lists(st.tuples(st.integers(0, 60), st.integers(0, 60)), max_size=4))
+def test_ranges_minus_every_cut(ranges: list[tuple[int, int]],
+                                cuts: list[tuple[int, int]]) -> None:
+    """Ranges less several cuts at once: the addresses in a range and in no cut."""
+    left = Ranges(ranges).minus(*cuts)
+    want = {x for s, e in ranges for x in range(s, e)
+            if not any(lo <= x < hi for lo, hi in cuts)}
+    assert {x for s, e in zip(left.starts, left.ends, strict=True) for x in range(s, e)} == want
+    assert all(e < s for e, s in zip(left.ends, left.starts[1:], strict=False))  # apart
+    assert [left.overlap(0, x) for x in range(62)] == [len({y for y in want if y < x})
+                                                       for x in range(62)]
+
+
+def test_id_runs_replaced() -> None:
+    """Three runs; ids 1, 5 and 9 replaced: each its own run, the rest of the run it split
+    made at its own first id (here: the element and its id)."""
+    runs = IdRuns([(0, 4, "a"), (4, 3, "b"), (9, 1, "c")], lambda v, i: v[0] + str(i))
+    assert runs.replaced({1: "x1", 5: "y5", 9: "z9"}) == [
+        (0, 1, "a"), (1, 1, "x1"), (2, 2, "a2"), (4, 1, "b"), (5, 1, "y5"), (6, 1, "b6"),
+        (9, 1, "z9")]
+    assert runs.replaced({}) == runs.runs
+    assert [r[0] for r in runs.runs_from(5)] == [4, 9]
+    assert [r[0] for r in runs.runs_from(8)] == [9] and not list(runs.runs_from(10))
+    assert [r[0] for r in runs.runs_from(-1)] == [0, 4, 9]
 
 
 def boot_facts(b: Boot) -> tuple[object, ...]:

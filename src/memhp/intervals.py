@@ -5,6 +5,7 @@ runs of identical elements."""
 from __future__ import annotations
 
 import bisect
+import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import accumulate
 from typing import Generic, TypeVar, overload
@@ -17,18 +18,24 @@ T = TypeVar("T")
 class Ranges:
     """Sorted, disjoint ``[start, end)`` ranges; how much of a window they cover, in log time."""
 
-    def __init__(self, ranges: list[tuple[int, int]]) -> None:
-        merged: list[list[int]] = []
-        for s, e in sorted(r for r in ranges if r[0] < r[1]):
-            if merged and s <= merged[-1][1]:
-                merged[-1][1] = max(merged[-1][1], e)
+    def __init__(self, ranges: Iterable[tuple[int, int]]) -> None:
+        starts: list[int] = []
+        ends: list[int] = []
+        for s, e in sorted(ranges):
+            if s >= e:
+                continue
+            if ends and s <= ends[-1]:
+                if e > ends[-1]:
+                    ends[-1] = e
             else:
-                merged.append([s, e])
-        self.starts = [s for s, _ in merged]
-        self.ends = [e for _, e in merged]
-        self.prefix = [0]
-        for s, e in merged:
-            self.prefix.append(self.prefix[-1] + e - s)
+                starts.append(s)
+                ends.append(e)
+        self._set(starts, ends)
+
+    def _set(self, starts: list[int], ends: list[int]) -> None:
+        """Take sorted, disjoint, non-touching ranges as they are."""
+        self.starts, self.ends = starts, ends
+        self.prefix = [0, *itertools.accumulate(e - s for s, e in zip(starts, ends, strict=True))]
 
     def _upto(self, x: int) -> int:
         """Bytes covered below ``x``."""
@@ -50,14 +57,19 @@ class Ranges:
         i = bisect.bisect_right(self.starts, lo) - 1
         return lo >= hi or (i >= 0 and hi <= self.ends[i])
 
-    def minus(self, cut: tuple[int, int]) -> Ranges:
-        out = []
-        for s, e in zip(self.starts, self.ends, strict=True):
-            if s < cut[0]:
-                out.append((s, min(e, cut[0])))
-            if e > cut[1]:
-                out.append((max(s, cut[1]), e))
-        return Ranges(out)
+    def minus(self, *cuts: tuple[int, int]) -> Ranges:
+        """These ranges less every ``[lo, hi)`` of ``cuts``."""
+        starts, ends = self.starts[:], self.ends[:]
+        for lo, hi in cuts:
+            i = bisect.bisect_right(ends, lo)  # the first range that ends above lo
+            j = bisect.bisect_left(starts, hi)  # the ranges before j start below hi
+            if lo < hi and i < j:
+                keep = [(a, b) for a, b in ((starts[i], lo), (hi, ends[j - 1])) if a < b]
+                starts[i:j] = [a for a, _ in keep]
+                ends[i:j] = [b for _, b in keep]
+        out = Ranges(())
+        out._set(starts, ends)
+        return out
 
 
 class Spans(Generic[T]):
@@ -129,22 +141,22 @@ class IdRuns(Sequence[T]):
 
     def __init__(self, runs: Iterable[tuple[int, int, T]], make: Callable[[T, int], T],
                  alike: Callable[[T, T], bool] | None = None) -> None:
-        self.runs: list[tuple[int, int, T]] = []
+        out: list[tuple[int, int, T]] = []
         for first, count, value in runs:
             if count <= 0:
                 continue
-            if self.runs:
-                f0, c0, v0 = self.runs[-1]
+            if out:
+                f0, c0, v0 = out[-1]
                 if f0 + c0 == first and (v0 is value or (
                         alike(v0, value) if alike else make(v0, first) == make(value, first))):
-                    self.runs[-1] = (f0, c0 + count, v0)
+                    out[-1] = (f0, c0 + count, v0)
                     continue
-            self.runs.append((first, count, value))
+            out.append((first, count, value))
+        self.runs = out
         self.make = make
-        self._index = [0]  # position of each run's first element in the sequence
-        for _, count, _ in self.runs:
-            self._index.append(self._index[-1] + count)
-        self._firsts = [f for f, _, _ in self.runs]
+        # position of each run's first element in the sequence
+        self._index = [0, *itertools.accumulate(c for _, c, _ in out)]
+        self._firsts = [f for f, _, _ in out]
 
     def __len__(self) -> int:
         return self._index[-1]
@@ -185,6 +197,29 @@ class IdRuns(Sequence[T]):
         if r < 0 or ident >= self.runs[r][0] + self.runs[r][1]:
             return ident
         return self.runs[r][0] + self.runs[r][1]
+
+    def replaced(self, new: dict[int, T]) -> list[tuple[int, int, T]]:
+        """The runs with the element of each id in ``new`` replaced: a run of its own, and
+        the rest of the run it split keeps its element, made at the rest's first id."""
+        out: list[tuple[int, int, T]] = []
+        ids = sorted(new)
+        done = 0  # the runs before this one are in ``out``
+        for r in sorted({bisect.bisect_right(self._firsts, i) - 1 for i in ids} - {-1}):
+            first, count, value = self.runs[r]
+            out += self.runs[done:r]
+            out += [(lo, hi - lo, new[lo] if lo in new else
+                     value if lo == first else self.make(value, lo))
+                    for lo, hi in segments(first, first + count, ids)]
+            done = r + 1
+        out += self.runs[done:]
+        return out
+
+    def runs_from(self, ident: int) -> Iterator[tuple[int, int, T]]:
+        """The runs from the one that holds ``ident`` (or the first one above it) on."""
+        r = bisect.bisect_right(self._firsts, ident) - 1
+        if r < 0 or ident >= self.runs[r][0] + self.runs[r][1]:
+            r += 1
+        return itertools.islice(self.runs, r, None)
 
     def spans(self, keep: Callable[[T], bool] = lambda _: True) -> list[tuple[int, int]]:
         """``[first, end)`` id spans of the elements that ``keep`` accepts, joined."""

@@ -229,9 +229,7 @@ def efi_freed_late(b: Boot, efi: EfiBoot) -> list[tuple[int, int]]:
     kept = efi.mem_reserved
     out: list[tuple[int, int]] = []
     for s, e in efi.reserved:
-        ranges = Ranges([(max(s, SZ_1M), e)])
-        for cut in kept:
-            ranges = ranges.minus(cut)
+        ranges = Ranges([(max(s, SZ_1M), e)]).minus(*kept)
         out.extend(zip(ranges.starts, ranges.ends, strict=True))
     return out
 

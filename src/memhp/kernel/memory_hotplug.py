@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from operator import itemgetter
 from typing import TYPE_CHECKING
 
 from memhp.firmware.cmdline import split_cmdline
@@ -75,13 +74,22 @@ class OfflineVerdict:
 
 def collapse_owners(owners: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
     """Owners with the same name that touch or overlap become one, sorted by start."""
+    spans: dict[str, list[tuple[int, int]]] = {}
+    for s, e, what in owners:
+        spans.setdefault(what, []).append((s, e))
     out: list[tuple[int, int, str]] = []
-    for s, e, what in sorted(owners, key=itemgetter(2, 0)):
-        if out and out[-1][2] == what and s <= out[-1][1]:
-            out[-1] = (out[-1][0], max(out[-1][1], e), what)
-        else:
-            out.append((s, e, what))
-    return sorted(out)
+    for what, each in spans.items():
+        each.sort()
+        lo, hi = each[0]
+        for s, e in each:
+            if s > hi:
+                out.append((lo, hi, what))
+                lo, hi = s, e
+            elif e > hi:
+                hi = e
+        out.append((lo, hi, what))
+    out.sort()
+    return out
 
 
 class Verdicts(IdRuns[OfflineVerdict]):
@@ -115,11 +123,10 @@ def predict_offline(
     """
     ps = prof.page_size
     ram = Ranges([(e.start, e.end) for e in e820 if e.type == E820_USABLE])
-    pinned = Ranges([(r.base, r.end) for r in mb.reserved.regions])
-    if initrd:  # free_initrd_mem() gives the initrd back before user space runs
-        pinned = pinned.minus((initrd[0], round_up(initrd[1], ps)))
-    for cut in freed_late or ():
-        pinned = pinned.minus(cut)
+    # free_initrd_mem() gives the initrd back before user space runs
+    given_back = [(initrd[0], round_up(initrd[1], ps))] if initrd else []
+    pinned = Ranges([(r.base, r.end) for r in mb.reserved.regions]).minus(
+        *given_back, *(freed_late or ()))
     named = collapse_owners(owners)
     # an owner the reserved memory covers whole is kept wherever it meets a block
     kept = [(s, e, what, pinned.covers(s, e)) for s, e, what in named]
@@ -133,10 +140,11 @@ def predict_offline(
         result, cause = "failed", "boot_memory"
         start_pfn = bid * b.nr_pages
         lo, hi = start_pfn * ps, (start_pfn + b.nr_pages) * ps
-        while nxt < len(kept) and kept[nxt][0] < hi:
-            active.append(kept[nxt])
-            nxt += 1
-        active = [o for o in active if o[1] > lo]
+        if nxt < len(kept) and kept[nxt][0] < hi:
+            active = [o for o in active if o[1] > lo]
+            while nxt < len(kept) and kept[nxt][0] < hi:
+                active.append(kept[nxt])
+                nxt += 1
         if b.zone is None:
             if len(b.nodes) > 1:
                 why = "spans nodes " + " and ".join(str(n) for n in b.nodes)
@@ -151,8 +159,8 @@ def predict_offline(
                       f"{(hi - lo) >> 20} MiB are System RAM")
             cause = "memory_holes"
         elif pinned.meets(lo, hi):
-            names = sorted({what for s, e, what, whole in active
-                            if whole or pinned.overlap(max(s, lo), min(e, hi))})
+            names = sorted({what for s, e, what, whole in active if e > lo and (
+                whole or pinned.meets(max(s, lo), min(e, hi)))})
             reason = ("holds boot memory the kernel keeps: "
                       + (", ".join(names) if names else "reserved pages"))
         else:
@@ -166,16 +174,15 @@ def predict_offline(
     runs: list[tuple[int, int, OfflineVerdict]] = []
     if blocks.runs:
         block_bytes = blocks.runs[0][2].nr_pages * ps
-        edges = [*ram.starts, *ram.ends, *pinned.starts, *pinned.ends]
-        edges += [x for s, e, _ in named for x in (s, e)]
+        edges = [*ram.starts, *ram.ends, *pinned.starts, *pinned.ends,
+                 *(s for s, _, _ in named), *(e for _, e, _ in named)]
         edges += [x * ps for nz in zones.nodes.values() for z in nz.zones if z.present
                   for x in (z.start_pfn, z.end_pfn)]
         cuts = sorted({x // block_bytes for x in edges})
         if per_block:
             cuts = [i for first, count, _ in blocks.runs for i in range(first, first + count)]
-        for first, count, b in blocks.runs:
-            for lo, hi in segments(first, first + count, cuts):
-                runs.append((lo, hi - lo, verdict(lo, b)))
+        runs = [(lo, hi - lo, verdict(lo, b)) for first, count, b in blocks.runs
+                for lo, hi in segments(first, first + count, cuts)]
     base = Verdicts(runs)
     changed: dict[int, OfflineVerdict] = {}
 
@@ -225,10 +232,7 @@ def predict_offline(
                     f"allocations (about {human(len(cpus) * prof.runtime_pages_per_cpu * ps)})"
                     f" may not fit in the {human(room * ps)} left free in the block below; "
                     "where they land varies from boot to boot", "runtime_spill")
-    cuts_changed = sorted(changed)
-    return Verdicts((lo, hi - lo, changed.get(lo) or (v if lo == first else base.make(v, lo)))
-                    for first, count, v in base.runs for lo, hi in segments(first, first + count,
-                                                                            cuts_changed))
+    return Verdicts(base.replaced(changed)) if changed else base
 
 
 def _lowest_free_blocks(blocks: Blocks, nid: int, start_pfn: int, end_pfn: int,
@@ -236,10 +240,14 @@ def _lowest_free_blocks(blocks: Blocks, nid: int, start_pfn: int, end_pfn: int,
     """The lowest ``want`` blocks of node ``nid`` meeting ``[start_pfn, end_pfn)`` that are
     not wholly reserved."""
     out: list[MemoryBlock] = []
-    for first, count, b in blocks.runs:
+    if not blocks.runs:
+        return out
+    bp = blocks.runs[0][2].nr_pages  # every memory block has the same size
+    for first, count, b in blocks.runs_from(start_pfn // bp):
+        if first >= div_round_up(end_pfn, bp):
+            break
         if nid not in b.nodes:
             continue
-        bp = b.nr_pages
         lo = max(first, start_pfn // bp)
         hi = min(first + count, div_round_up(end_pfn, bp))
         for bid in range(lo, hi):
