@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from memhp.intervals import IdRuns, IntSet, Ranges, segments
+from memhp.intervals import IdRuns, IntSet, Ranges, Spans, segments
 from memhp.kernel import memblock as mbk
 from memhp.kernel import sparse
 from memhp.kernel.efi import boot_services_freed
@@ -117,6 +117,16 @@ def test_ranges_minus_every_cut(ranges: list[tuple[int, int]],
     assert all(e < s for e, s in zip(left.ends, left.starts[1:], strict=False))  # apart
     assert [left.overlap(0, x) for x in range(62)] == [len({y for y in want if y < x})
                                                        for x in range(62)]
+
+
+@given(st.lists(st.tuples(st.integers(0, 40), st.integers(0, 40)), max_size=8),
+       st.integers(0, 40), st.integers(0, 40))
+def test_spans_covering(spans: list[tuple[int, int]], lo: int, hi: int) -> None:
+    """The spans holding a whole window: those that start at or below it and end at or
+    above its end, whatever the others (overlapping, nested, empty) around them."""
+    index = Spans((s, e, k) for k, (s, e) in enumerate(spans))
+    assert sorted(k for _, _, k in index.covering(lo, hi)) == [
+        k for k, (s, e) in enumerate(spans) if s <= lo and hi <= e]
 
 
 def test_id_runs_replaced() -> None:

@@ -5,9 +5,8 @@ runs of identical elements."""
 from __future__ import annotations
 
 import bisect
-import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from itertools import accumulate
+from itertools import accumulate, islice
 from typing import Generic, TypeVar, overload
 
 __all__ = ["IdRuns", "IntSet", "Ranges", "Spans", "T", "intersect", "segments"]
@@ -35,7 +34,7 @@ class Ranges:
     def _set(self, starts: list[int], ends: list[int]) -> None:
         """Take sorted, disjoint, non-touching ranges as they are."""
         self.starts, self.ends = starts, ends
-        self.prefix = [0, *itertools.accumulate(e - s for s, e in zip(starts, ends, strict=True))]
+        self.prefix = [0, *accumulate(e - s for s, e in zip(starts, ends, strict=True))]
 
     def _upto(self, x: int) -> int:
         """Bytes covered below ``x``."""
@@ -92,6 +91,15 @@ class Spans(Generic[T]):
         start."""
         first, last = self._window(lo, hi)
         return [s for s in self.items[first:last] if s[1] > lo]
+
+    def covering(self, lo: int, hi: int) -> list[tuple[int, int, T]]:
+        """The spans that hold all of ``[lo, hi)`` (start at or below ``lo``, end at or above
+        ``hi``), by start."""
+        last = bisect.bisect_right(self._starts, lo)  # the spans before it start at or below lo
+        if not last or self._reach[last - 1] < hi:
+            return []
+        first = bisect.bisect_left(self._reach, hi, 0, last)
+        return [s for s in self.items[first:last] if s[1] >= hi]
 
     def meets(self, lo: int, hi: int) -> bool:
         """Whether some span has a part in ``[lo, hi)``."""
@@ -155,7 +163,7 @@ class IdRuns(Sequence[T]):
         self.runs = out
         self.make = make
         # position of each run's first element in the sequence
-        self._index = [0, *itertools.accumulate(c for _, c, _ in out)]
+        self._index = [0, *accumulate(c for _, c, _ in out)]
         self._firsts = [f for f, _, _ in out]
 
     def __len__(self) -> int:
@@ -219,7 +227,7 @@ class IdRuns(Sequence[T]):
         r = bisect.bisect_right(self._firsts, ident) - 1
         if r < 0 or ident >= self.runs[r][0] + self.runs[r][1]:
             r += 1
-        return itertools.islice(self.runs, r, None)
+        return islice(self.runs, r, None)
 
     def spans(self, keep: Callable[[T], bool] = lambda _: True) -> list[tuple[int, int]]:
         """``[first, end)`` id spans of the elements that ``keep`` accepts, joined."""

@@ -9,11 +9,12 @@ memory, so that each reservation keeps a name (``reservation_owners``).
 
 from __future__ import annotations
 
-import bisect
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from memhp.firmware.types import E820Entry, Machine
+from memhp.intervals import Spans
 from memhp.kernel import memblock as mbk
 from memhp.kernel.profile import KernelProfile
 
@@ -136,7 +137,7 @@ def reservation_owners(b: Boot, upto: int | None = None) -> list[tuple[int, int,
     memblock events only, when given): the allocations no later free gives back."""
     out = list(b.reservations)
     events = b.memblock.events[:upto]
-    frees = _Frees(events)
+    frees, kept = _kept(events)
     for i, e in enumerate(events):
         if isinstance(e, mbk.Repeat):  # the rounds of a cycle: its calls' owners, moved down
             one = [(*c.span, _what(c, b.profile)) for c in e.calls if c.kind == "alloc"]
@@ -146,41 +147,31 @@ def reservation_owners(b: Boot, upto: int | None = None) -> list[tuple[int, int,
                       for j in range(1, e.times + 1) for lo, hi, what in one]
             whole = (min(lo for lo, _, _ in one) - e.times * e.shift,
                      max(hi for _, hi, _ in one) - e.shift)
-            out += (rounds if not frees.meet(*whole)
-                    else [o for o in rounds if frees.keep(i, *o[:2])])
+            out += (rounds if not frees.meets(*whole)
+                    else [o for o in rounds if kept(i, *o[:2])])
         elif e.kind == "alloc":
             lo, hi = e.span
-            if frees.keep(i, lo, hi):
+            if kept(i, lo, hi):
                 out.append((lo, hi, _what(e, b.profile)))
     return out
 
 
-class _Frees:
-    """The memblock_free() events of a boot, sorted by start, with the highest end reached
-    up to each, so that a question costs the frees that reach it, not all of them."""
+def _kept(events: list[mbk.Event | mbk.Repeat]
+          ) -> tuple[Spans[int], Callable[[int, int, int], bool]]:
+    """The memblock_free() calls of ``events`` (each with its place among them), and
+    whether ``[lo, hi)``, allocated by event ``i``, stays reserved: no single later free
+    gives all of it back."""
+    frees = Spans((e.base, e.base + e.size, i) for i, e in enumerate(events)
+                  if isinstance(e, mbk.Event) and e.kind == "free" and e.size)
 
-    def __init__(self, events: list[mbk.Event | mbk.Repeat]) -> None:
-        self.frees = sorted((e.base, e.base + e.size, i) for i, e in enumerate(events)
-                            if isinstance(e, mbk.Event) and e.kind == "free" and e.size)
-        self.starts = [s for s, _, _ in self.frees]
-        self.reach: list[int] = []
-        for _, t, _ in self.frees:
-            self.reach.append(max(t, self.reach[-1]) if self.reach else t)
-
-    def meet(self, lo: int, hi: int) -> bool:
-        """Whether some free has a part in ``[lo, hi)``."""
-        k = bisect.bisect_left(self.starts, hi) - 1  # the frees up to k start below hi
-        return lo < hi and k >= 0 and self.reach[k] > lo
-
-    def keep(self, i: int, lo: int, hi: int) -> bool:
-        """Whether ``[lo, hi)``, allocated by event ``i``, stays reserved: no single later
-        free gives all of it back."""
-        k = bisect.bisect_right(self.starts, lo) - 1  # the frees up to k start at or below lo
-        while lo < hi and k >= 0 and self.reach[k] >= hi:
-            if self.frees[k][1] >= hi and self.frees[k][2] > i:
-                return False
-            k -= 1
+    def kept(i: int, lo: int, hi: int) -> bool:
+        if lo < hi:
+            for _, _, j in frees.covering(lo, hi):
+                if j > i:
+                    return False
         return True
+
+    return frees, kept
 
 
 def _what(e: mbk.Event, prof: KernelProfile) -> str:
