@@ -19,7 +19,9 @@ from memhp.firmware.bootlog import machine_from_boot_log
 from memhp.firmware.machine_file import load_machine
 from memhp.kernel import memblock as mbk
 from memhp.kernel import percpu
+from memhp.kernel.acpi_numa import NumaMemblk
 from memhp.kernel.e820 import nosave_regions
+from memhp.kernel.numa import numa_cleanup_meminfo
 from memhp.kernel.page_alloc import build_all_zonelists
 from memhp.kernel.profile import choose_profile, load_profile
 from memhp.kernel.setup import boot
@@ -222,6 +224,53 @@ def test_fallback_orders_are_find_next_best_node(nodes: list[tuple[bool, bool]])
     assert orders == _find_next_best_node_orders(online, memory, set(cpus), 64)
     assert lines == [f"Fallback order for Node {n}: " + "".join(f"{x} " for x in orders[n])
                      for n in online]
+
+
+def _cleanup_pairwise(blks: list[NumaMemblk]) -> tuple[list[NumaMemblk], list[str], bool]:
+    """numa_cleanup_meminfo()'s merge loop as the kernel writes it: every pair (i, j > i),
+    every other block (k) for the hole test; (blocks, log, rejected)."""
+    blks, log = list(blks), []
+    i = 0
+    while i < len(blks):
+        j = i + 1
+        while j < len(blks):
+            bi, bj = blks[i], blks[j]
+            if bi.end > bj.start and bi.start < bj.end:
+                if bi.nid != bj.nid:
+                    return blks, [*log, f"node {bi.nid} [mem {bi.start:#010x}-{bi.end - 1:#010x}] "
+                                        f"overlaps with node {bj.nid} [mem {bj.start:#010x}-"
+                                        f"{bj.end - 1:#010x}]"], True
+                log.append(f"Warning: node {bi.nid} [mem {bi.start:#010x}-{bi.end - 1:#010x}] "
+                           f"overlaps with itself [mem {bj.start:#010x}-{bj.end - 1:#010x}]")
+            if bi.nid != bj.nid:
+                j += 1
+                continue
+            start, end = min(bi.start, bj.start), max(bi.end, bj.end)
+            if any(bk.nid != bi.nid and start < bk.end and end > bk.start for bk in blks):
+                j += 1
+                continue
+            log.append(f"NUMA: Node {bi.nid} [mem {bi.start:#010x}-{bi.end - 1:#010x}] + "
+                       f"[mem {bj.start:#010x}-{bj.end - 1:#010x}] -> "
+                       f"[mem {start:#010x}-{end - 1:#010x}]")
+            blks[i] = NumaMemblk(start, end, bi.nid)
+            del blks[j]
+        i += 1
+    return blks, log, False
+
+
+@given(st.lists(st.tuples(st.integers(0, 40), st.integers(1, 8), st.integers(0, 3)),
+                max_size=10))
+def test_meminfo_cleanup_is_the_pairwise_loop(spec: list[tuple[int, int, int]]) -> None:
+    # blocks of a few nodes, in any order, some overlapping (ranges in MiB)
+    mi = [NumaMemblk(s << 20, (s + n) << 20, nid) for s, n, nid in spec]
+    mb = mbk.Memblock()
+    mbk.memblock_add(mb, 0, 64 << 20)
+    log: list[str] = []
+    got, err = numa_cleanup_meminfo(mi, mb, (64 << 20) >> 12, PROFILE, log)
+    want, steps, rejected = _cleanup_pairwise(mi)
+    assert (log, bool(err)) == (steps, rejected)
+    if not rejected:
+        assert got == want
 
 
 def test_nosave_regions_merge_like_the_kernel() -> None:

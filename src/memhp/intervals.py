@@ -81,15 +81,12 @@ class Spans(Generic[T]):
         self._starts = [s for s, _, _ in self.items]
         self._reach = list(accumulate((e for _, e, _ in self.items), max))
 
-    def _window(self, lo: int, hi: int) -> tuple[int, int]:
-        """Indexes ``[first, last)`` of the items that can meet ``[lo, hi)``: those after
-        ``last`` start at or above ``hi``, those before ``first`` all end at or below ``lo``."""
-        return bisect.bisect_right(self._reach, lo), bisect.bisect_left(self._starts, hi)
-
     def meeting(self, lo: int, hi: int) -> list[tuple[int, int, T]]:
         """The spans with a part in ``[lo, hi)`` (start below ``hi``, end above ``lo``), by
-        start."""
-        first, last = self._window(lo, hi)
+        start.  Those from ``last`` on start at or above ``hi``; those before ``first`` all
+        end at or below ``lo``."""
+        first = bisect.bisect_right(self._reach, lo)
+        last = bisect.bisect_left(self._starts, hi)
         return [s for s in self.items[first:last] if s[1] > lo]
 
     def covering(self, lo: int, hi: int) -> list[tuple[int, int, T]]:
@@ -103,8 +100,7 @@ class Spans(Generic[T]):
 
     def meets(self, lo: int, hi: int) -> bool:
         """Whether some span has a part in ``[lo, hi)``."""
-        first, last = self._window(lo, hi)
-        return first < last
+        return bisect.bisect_right(self._reach, lo) < bisect.bisect_left(self._starts, hi)
 
 
 def segments(lo: int, hi: int, cuts: list[int],

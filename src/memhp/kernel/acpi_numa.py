@@ -51,10 +51,11 @@ def acpi_map_pxm_to_node(st: SratState, pxm: int, prof: KernelProfile) -> int:
         return -1
     if pxm in st.pxm_to_node:
         return st.pxm_to_node[pxm]
-    used = set(st.pxm_to_node.values())
-    if len(used) >= prof.max_numnodes:
+    # first_unset_node(nodes_found_map): nodes are handed out from 0 up and never taken
+    # back, so the first free one is the number handed out
+    node = len(st.pxm_to_node)
+    if node >= prof.max_numnodes:
         return -1
-    node = next(n for n in range(prof.max_numnodes) if n not in used)
     st.pxm_to_node[pxm] = node
     return node
 

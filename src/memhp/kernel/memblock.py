@@ -609,15 +609,21 @@ def memblock_alloc_internal(
 
 
 def memblock_overlaps_region(type_: MemblockType, base: int, size: int) -> bool:
-    """memblock_overlaps_region()."""
+    """memblock_overlaps_region(): the first region that ends above ``base`` (the regions
+    are sorted and disjoint) starts below the range's end."""
     end = base + _cap_size(base, size)
-    return any(r.base < end and base < r.end for r in type_.regions)
+    regs = type_.regions
+    i = bisect.bisect_right(regs, base, key=lambda r: r.end)
+    return i < len(regs) and regs[i].base < end
 
 
 def memblock_is_region_memory(mb: Memblock, base: int, size: int) -> bool:
-    """memblock_is_region_memory(): the whole range lies inside one memory region."""
+    """memblock_is_region_memory(): the whole range lies inside one memory region (the one
+    holding ``base``: the regions are sorted and disjoint)."""
     end = base + _cap_size(base, size)
-    return any(r.base <= base and end <= r.end for r in mb.memory.regions)
+    regs = mb.memory.regions
+    i = bisect.bisect_right(regs, base, key=lambda r: r.base) - 1
+    return i >= 0 and end <= regs[i].end
 
 
 def memblock_start_of_dram(mb: Memblock) -> int:

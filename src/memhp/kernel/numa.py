@@ -98,37 +98,45 @@ def numa_cleanup_meminfo(mi: list[NumaMemblk], mb: mbk.Memblock, max_pfn: int,
         start, end = max(b.start, low), min(b.end, high)
         if start < end:
             blks.append(NumaMemblk(start, end, b.nid))
-    i = 0
-    while i < len(blks):
-        j = i + 1
-        others: Spans[int] | None = None
-        while j < len(blks):
+    # The kernel compares every pair (i, j > i).  Only the pairs of one node's blocks, and a
+    # block with another node's block that overlaps it, can log or change anything; they
+    # are taken in the kernel's order.  A block grows only over a span that meets no other
+    # node's block, so it never comes to overlap one it did not overlap as given, and such a
+    # span meets another node's merged block exactly when it meets one of its blocks as
+    # given: both tests read the blocks as given (``given``).
+    given = Spans((b.start, b.end, k) for k, b in enumerate(blks))
+    of_node: dict[int, list[int]] = {}
+    for k, b in enumerate(blks):
+        of_node.setdefault(b.nid, []).append(k)
+    gone: set[int] = set()  # merged into an earlier block (numa_remove_memblk_from)
+    for i, b in enumerate(blks):
+        if i in gone:
+            continue
+        mine = of_node[b.nid]
+        pairs = set(mine[bisect.bisect_right(mine, i):])
+        pairs.update(k for _, _, k in given.meeting(b.start, b.end) if k > i)
+        for j in sorted(pairs - gone):
             bi, bj = blks[i], blks[j]
             if bi.end > bj.start and bi.start < bj.end:
                 if bi.nid != bj.nid:
                     msg = (f"node {bi.nid} [mem {bi.start:#010x}-{bi.end - 1:#010x}] overlaps with "
                            f"node {bj.nid} [mem {bj.start:#010x}-{bj.end - 1:#010x}]")
                     log.append(msg)
-                    return blks, msg
+                    return [b for k, b in enumerate(blks) if k not in gone], msg
                 log.append(f"Warning: node {bi.nid} [mem {bi.start:#010x}-{bi.end - 1:#010x}] "
                            f"overlaps with itself [mem {bj.start:#010x}-{bj.end - 1:#010x}]")
             if bi.nid != bj.nid:
-                j += 1
                 continue
             start, end = min(bi.start, bj.start), max(bi.end, bj.end)
-            if others is None:  # other nodes' blocks do not change while bi merges
-                others = Spans((b.start, b.end, b.nid) for b in blks if b.nid != bi.nid)
-            if others.meets(start, end):
-                j += 1
-                continue
+            if any(blks[k].nid != bi.nid for _, _, k in given.meeting(start, end)):
+                continue  # the hole between them holds another node's memory
             log.append(
                 f"NUMA: Node {bi.nid} [mem {bi.start:#010x}-{bi.end - 1:#010x}] + "
                 f"[mem {bj.start:#010x}-{bj.end - 1:#010x}] -> [mem {start:#010x}-{end - 1:#010x}]"
             )
             blks[i] = NumaMemblk(start, end, bi.nid)
-            del blks[j]
-        i += 1
-    return blks, ""
+            gone.add(j)
+    return [b for k, b in enumerate(blks) if k not in gone], ""
 
 
 @dataclass(frozen=True)
