@@ -132,43 +132,36 @@ def predict_offline(
     kept = [(s, e, what, pinned.covers(s, e)) for s, e, what in named]
     nxt = 0
     active: list[tuple[int, int, str, bool]] = []
-    shared: dict[tuple[str, str, str], OfflineVerdict] = {}  # one verdict object per outcome
+    shared: dict[str, OfflineVerdict] = {}  # one verdict object per outcome (reason)
 
     def verdict(bid: int, b: MemoryBlock) -> OfflineVerdict:
         """The verdict of block ``bid`` of the run ``b`` stands for."""
         nonlocal nxt, active
-        result, cause = "failed", "boot_memory"
-        start_pfn = bid * b.nr_pages
-        lo, hi = start_pfn * ps, (start_pfn + b.nr_pages) * ps
+        lo = bid * b.nr_pages * ps
+        hi = lo + b.nr_pages * ps
         if nxt < len(kept) and kept[nxt][0] < hi:
             active = [o for o in active if o[1] > lo]
             while nxt < len(kept) and kept[nxt][0] < hi:
                 active.append(kept[nxt])
                 nxt += 1
         if b.zone is None:
-            if len(b.nodes) > 1:
-                why = "spans nodes " + " and ".join(str(n) for n in b.nodes)
-            else:
-                hit = [z.name for z in zones.nodes[b.nodes[0]].zones
-                       if z.present and z.start_pfn < start_pfn + b.nr_pages
-                       and start_pfn < z.end_pfn] if b.nodes else []
-                why = "spans zones " + " and ".join(hit)
-            reason, cause = why + ": valid_zones is none", "spans_zones"
+            reason, cause, result = _no_zone(b, bid, zones), "spans_zones", "failed"
         elif not ram.covers(lo, hi):
             reason = (f"memory holes: only {ram.overlap(lo, hi) >> 20} MiB of its "
                       f"{(hi - lo) >> 20} MiB are System RAM")
-            cause = "memory_holes"
+            cause, result = "memory_holes", "failed"
         elif pinned.meets(lo, hi):
             names = sorted({what for s, e, what, whole in active if e > lo and (
                 whole or pinned.meets(max(s, lo), min(e, hi)))})
             reason = ("holds boot memory the kernel keeps: "
                       + (", ".join(names) if names else "reserved pages"))
+            cause, result = "boot_memory", "failed"
         else:
             result, reason, cause = "offlined", f"all pages movable or free ({b.zone})", \
                 "movable_or_free"
-        v = shared.get((result, reason, cause))
+        v = shared.get(reason)
         if v is None:
-            v = shared[result, reason, cause] = OfflineVerdict(bid, result, reason, cause)
+            v = shared[reason] = OfflineVerdict(bid, result, reason, cause)
         return v
 
     runs: list[tuple[int, int, OfflineVerdict]] = []
@@ -209,9 +202,9 @@ def predict_offline(
         if zidx == ZONE_MOVABLE:
             continue
         free = _lowest_free_blocks(blocks, nid, zone.start_pfn, zone.end_pfn, pinned, ps, 2)
-        who = f"CPU{'s' if len(cpus) > 1 else ''} {id_ranges(cpus)}"
         where = f"{ZONE_NAMES[zidx]} on node {nid}"
         if free and result(free[0].id) == "offlined":
+            who = f"CPU{'s' if len(cpus) > 1 else ''} {id_ranges(cpus)}"
             why = (f"kernel allocations of {who} take the lowest free pages of {where}"
                    if (nid, zidx) in kernel_zones else
                    f"kernel allocations at runtime take a page at the bottom of {where}, "
@@ -233,6 +226,19 @@ def predict_offline(
                     f" may not fit in the {human(room * ps)} left free in the block below; "
                     "where they land varies from boot to boot", "runtime_spill")
     return Verdicts(base.replaced(changed)) if changed else base
+
+
+def _no_zone(b: MemoryBlock, bid: int, zones: ZoneLayout) -> str:
+    """Why block ``bid`` of the run ``b`` stands for has no zone (valid_zones none)."""
+    start_pfn = bid * b.nr_pages
+    if len(b.nodes) > 1:
+        why = "spans nodes " + " and ".join(str(n) for n in b.nodes)
+    else:
+        hit = [z.name for z in zones.nodes[b.nodes[0]].zones
+               if z.present and z.start_pfn < start_pfn + b.nr_pages
+               and start_pfn < z.end_pfn] if b.nodes else []
+        why = "spans zones " + " and ".join(hit)
+    return why + ": valid_zones is none"
 
 
 def _lowest_free_blocks(blocks: Blocks, nid: int, start_pfn: int, end_pfn: int,
