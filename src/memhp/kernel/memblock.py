@@ -399,27 +399,29 @@ def should_skip_region(mb: Memblock, r: Region, nid: int, flags: int) -> bool:
     return bool(not flags & MEMBLOCK_DRIVER_MANAGED and r.flags & MEMBLOCK_DRIVER_MANAGED)
 
 
-def _reserved_gaps(res: list[Region], m_start: int, m_end: int,
-                   at: int) -> Iterator[tuple[int, int]]:
+def _reserved_gaps(res: list[Region], m_start: int, m_end: int, at: int,
+                   min_size: int = 0) -> Iterator[tuple[int, int]]:
     """The parts of ``[m_start, m_end)`` no reserved region covers, in address order, from
-    the one that holds or follows ``at`` on (whole, not cut at ``at``)."""
+    the one that holds or follows ``at`` on (whole, not cut at ``at``); those shorter than
+    ``min_size`` left out."""
     cur = m_start
     i = bisect.bisect_right(res, max(m_start, at), key=lambda r: r.end)
     if i > 0:
         cur = max(cur, res[i - 1].end)  # the gap that holds ``at`` starts there
     while i < len(res) and res[i].base < m_end:
-        if res[i].base > cur:
+        if res[i].base > cur and res[i].base - cur >= min_size:
             yield cur, res[i].base
         cur = max(cur, res[i].end)
         i += 1
-    if cur < m_end:
+    if cur < m_end and m_end - cur >= min_size:
         yield cur, m_end
 
 
-def _reserved_gaps_down(res: list[Region], m_start: int, m_end: int,
-                        at: int) -> Iterator[tuple[int, int]]:
+def _reserved_gaps_down(res: list[Region], m_start: int, m_end: int, at: int,
+                        min_size: int = 0) -> Iterator[tuple[int, int]]:
     """The parts of ``[m_start, m_end)`` no reserved region covers, from the top down,
-    from the one that holds or precedes ``at`` on (whole, not cut at ``at``)."""
+    from the one that holds or precedes ``at`` on (whole, not cut at ``at``); those
+    shorter than ``min_size`` left out."""
     hi = m_end
     j = bisect.bisect_left(res, min(m_end, at), key=lambda r: r.base)
     if j < len(res):
@@ -427,11 +429,11 @@ def _reserved_gaps_down(res: list[Region], m_start: int, m_end: int,
     j -= 1
     while j >= 0 and hi > m_start:
         r = res[j]
-        if r.end < hi:
+        if r.end < hi and hi - max(r.end, m_start) >= min_size:
             yield max(r.end, m_start), hi
         hi = min(hi, r.base)
         j -= 1
-    if hi > m_start:
+    if hi > m_start and hi - m_start >= min_size:
         yield m_start, hi
 
 
@@ -456,13 +458,15 @@ def _walked(mb: Memblock, nid: int, flags: int) -> list[Region]:
 
 def free_mem_ranges(
     mb: Memblock, nid: int = NUMA_NO_NODE, flags: int = MEMBLOCK_NONE, reverse: bool = False,
-    start: int = 0, end: int = PHYS_ADDR_MAX,
+    start: int = 0, end: int = PHYS_ADDR_MAX, min_size: int = 0,
 ) -> Iterator[tuple[int, int, int | None]]:
     """for_each_free_mem_range(_reverse)(): memory not reserved, as (start, end, nid).
 
     Lazy: ``start``/``end`` only say where the walk may begin (it still yields whole free
     ranges), so a search near one end of a large machine, or of a node with many
-    reservations, does not visit the rest.
+    reservations, does not visit the rest.  ``min_size``: free ranges shorter than that are
+    passed over without a stop (a search for that many bytes cannot use them; the gaps
+    many small allocations leave between them are many).
     """
     regs, res = _walked(mb, nid, flags), mb.reserved.regions
     if reverse:
@@ -470,14 +474,14 @@ def free_mem_ranges(
         while i >= 0:
             m = regs[i]
             i -= 1
-            for lo, hi in _reserved_gaps_down(res, m.base, m.end, end):
+            for lo, hi in _reserved_gaps_down(res, m.base, m.end, end, min_size):
                 yield lo, hi, m.nid
     else:
         i = max(bisect.bisect_right(regs, start, key=lambda r: r.end), 0)
         while i < len(regs):
             m = regs[i]
             i += 1
-            for lo, hi in _reserved_gaps(res, m.base, m.end, start):
+            for lo, hi in _reserved_gaps(res, m.base, m.end, start, min_size):
                 yield lo, hi, m.nid
 
 
@@ -510,7 +514,8 @@ def _find(mb: Memblock, size: int, align: int, start: int, end: int, nid: int, f
             start = max(start, last + size)
         else:
             end = min(end, last)
-    for this_start, this_end, _ in free_mem_ranges(mb, nid, flags, not mb.bottom_up, start, end):
+    for this_start, this_end, _ in free_mem_ranges(mb, nid, flags, not mb.bottom_up, start, end,
+                                                   size):
         this_start = min(max(this_start, start), end)
         this_end = min(max(this_end, start), end)
         if mb.bottom_up:
