@@ -15,6 +15,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 from memhp.kernel.pfn import round_up
 
@@ -35,7 +36,8 @@ __all__ = ["Event", "MEMBLOCK_ALLOC_ACCESSIBLE", "MEMBLOCK_ALLOC_ANYWHERE",
            "memblock_phys_alloc_try_nid", "memblock_phys_free", "memblock_remove",
            "memblock_remove_range", "memblock_reserve", "memblock_reserve_kern",
            "memblock_search_pfn_nid", "memblock_set_node", "memblock_setclr_flag",
-           "memblock_start_of_dram", "memblock_trim_memory", "moved", "should_skip_region",
+           "memblock_start_of_dram", "memblock_trim_memory", "moved", "region_base", "region_end",
+           "should_skip_region",
            "snapshot"]
 
 NUMA_NO_NODE = -1
@@ -71,6 +73,11 @@ class Region:
     @property
     def end(self) -> int:
         return self.base + self.size
+
+
+# bisect keys over a region array (sorted, disjoint: bases and ends ascend alike)
+region_base = attrgetter("base")
+region_end = attrgetter("end")
 
 
 @dataclass
@@ -213,7 +220,7 @@ def memblock_add_range(
     end = base + size
     regs = type_.regions
     new: list[Region] = []
-    idx = bisect.bisect_left(regs, base + 1, key=lambda r: r.end)
+    idx = bisect.bisect_left(regs, base + 1, key=region_end)
     insert_at: list[int] = []
     cur = base
     i = idx
@@ -248,7 +255,7 @@ def memblock_isolate_range(type_: MemblockType, base: int, size: int) -> tuple[i
     end = base + size
     regs = type_.regions
     start_rgn = end_rgn = 0
-    i = bisect.bisect_right(regs, base, key=lambda r: r.end)  # those below end at or before
+    i = bisect.bisect_right(regs, base, key=region_end)  # those below end at or before
     while i < len(regs):
         r = regs[i]
         if r.base >= end:
@@ -405,7 +412,7 @@ def _reserved_gaps(res: list[Region], m_start: int, m_end: int, at: int,
     the one that holds or follows ``at`` on (whole, not cut at ``at``); those shorter than
     ``min_size`` left out."""
     cur = m_start
-    i = bisect.bisect_right(res, max(m_start, at), key=lambda r: r.end)
+    i = bisect.bisect_right(res, max(m_start, at), key=region_end)
     if i > 0:
         cur = max(cur, res[i - 1].end)  # the gap that holds ``at`` starts there
     while i < len(res) and res[i].base < m_end:
@@ -423,7 +430,7 @@ def _reserved_gaps_down(res: list[Region], m_start: int, m_end: int, at: int,
     from the one that holds or precedes ``at`` on (whole, not cut at ``at``); those
     shorter than ``min_size`` left out."""
     hi = m_end
-    j = bisect.bisect_left(res, min(m_end, at), key=lambda r: r.base)
+    j = bisect.bisect_left(res, min(m_end, at), key=region_base)
     if j < len(res):
         hi = min(hi, res[j].base)  # the gap that holds ``at`` ends there
     j -= 1
@@ -470,14 +477,14 @@ def free_mem_ranges(
     """
     regs, res = _walked(mb, nid, flags), mb.reserved.regions
     if reverse:
-        i = bisect.bisect_left(regs, end, key=lambda r: r.base) - 1
+        i = bisect.bisect_left(regs, end, key=region_base) - 1
         while i >= 0:
             m = regs[i]
             i -= 1
             for lo, hi in _reserved_gaps_down(res, m.base, m.end, end, min_size):
                 yield lo, hi, m.nid
     else:
-        i = max(bisect.bisect_right(regs, start, key=lambda r: r.end), 0)
+        i = max(bisect.bisect_right(regs, start, key=region_end), 0)
         while i < len(regs):
             m = regs[i]
             i += 1
@@ -618,7 +625,7 @@ def memblock_overlaps_region(type_: MemblockType, base: int, size: int) -> bool:
     are sorted and disjoint) starts below the range's end."""
     end = base + _cap_size(base, size)
     regs = type_.regions
-    i = bisect.bisect_right(regs, base, key=lambda r: r.end)
+    i = bisect.bisect_right(regs, base, key=region_end)
     return i < len(regs) and regs[i].base < end
 
 
@@ -627,7 +634,7 @@ def memblock_is_region_memory(mb: Memblock, base: int, size: int) -> bool:
     holding ``base``: the regions are sorted and disjoint)."""
     end = base + _cap_size(base, size)
     regs = mb.memory.regions
-    i = bisect.bisect_right(regs, base, key=lambda r: r.base) - 1
+    i = bisect.bisect_right(regs, base, key=region_base) - 1
     return i >= 0 and end <= regs[i].end
 
 
@@ -657,7 +664,7 @@ def memblock_search_pfn_nid(mb: Memblock, pfn: int, page_shift: int = 12) -> int
     """memblock_search_pfn_nid(): node of the memory region holding ``pfn``, or None."""
     addr = pfn << page_shift
     regs = mb.memory.regions
-    i = bisect.bisect_right(regs, addr, key=lambda r: r.base) - 1
+    i = bisect.bisect_right(regs, addr, key=region_base) - 1
     if i >= 0 and addr < regs[i].end:
         return regs[i].nid
     return None
@@ -767,12 +774,12 @@ def free_ceiling(mb: Memblock, addr: int, end: int) -> int:
     """Highest address of the free space that starts at ``addr`` (inside one memory region,
     below ``end``)."""
     regs = mb.memory.regions
-    i = bisect.bisect_right(regs, addr, key=lambda r: r.end)
+    i = bisect.bisect_right(regs, addr, key=region_end)
     if i >= len(regs) or regs[i].base > addr:
         return addr
     ceiling = min(regs[i].end, end)
     res = mb.reserved.regions
-    j = bisect.bisect_right(res, addr, key=lambda r: r.end)
+    j = bisect.bisect_right(res, addr, key=region_end)
     if j < len(res) and res[j].base < ceiling:
         ceiling = res[j].base
     return max(ceiling, addr)
@@ -783,12 +790,12 @@ def free_floor(mb: Memblock, addr: int, start: int) -> int:
     the memory region holding ``addr``: ``addr`` itself when the byte below is reserved or
     in another region (a top-down search does not go on there in one step)."""
     regs = mb.memory.regions
-    i = bisect.bisect_right(regs, addr, key=lambda r: r.end)
+    i = bisect.bisect_right(regs, addr, key=region_end)
     if i >= len(regs) or regs[i].base >= addr:
         return addr
     floor = max(regs[i].base, start)
     res = mb.reserved.regions
-    j = bisect.bisect_right(res, addr - 1, key=lambda r: r.base) - 1
+    j = bisect.bisect_right(res, addr - 1, key=region_base) - 1
     if j >= 0:
         if res[j].end >= addr:
             return addr

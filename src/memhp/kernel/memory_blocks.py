@@ -83,7 +83,7 @@ def _pfn_nids(mb: mbk.Memblock, spfn: int, epfn: int, shift: int) -> tuple[set[i
     """Nodes of the memory regions in ``[spfn, epfn)`` and how many of its pages they cover."""
     regs = mb.memory.regions
     lo, hi = spfn << shift, epfn << shift
-    i = bisect.bisect_right(regs, lo, key=lambda r: r.end)
+    i = bisect.bisect_right(regs, lo, key=mbk.region_end)
     nids: set[int | None] = set()
     covered = 0
     while i < len(regs) and regs[i].base < hi:
