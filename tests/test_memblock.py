@@ -144,9 +144,9 @@ def test_repeat_stands_for_its_rounds() -> None:
     """A ``Repeat`` of two calls three more times: each_call writes out the rounds, each
     moved down by the shift, and each_event also the runs inside them."""
     calls = (mbk.Event("alloc", 0x10000, U, "vmemmap_alloc_block_zero", 2),
-             mbk.Event("alloc", 0xE000, U, "vmemmap_populate", 2, count=2))
+             mbk.Event("alloc", 0xE000, U, "vmemmap_populate", 2, n=2))
     events: list[mbk.Event | mbk.Repeat] = [*calls, mbk.Repeat(calls, 3, 0x4000)]
-    bases = [(e.base, e.count) for e in mbk.each_call(events)]
+    bases = [(e.base, e.n) for e in mbk.each_call(events)]
     assert bases == [(0x10000, 1), (0xE000, 2), (0xC000, 1), (0xA000, 2), (0x8000, 1),
                      (0x6000, 2), (0x4000, 1), (0x2000, 2)]
     assert [e.base for e in mbk.each_event(events)][:5] == [0x10000, 0xE000, 0xD000, 0xC000,

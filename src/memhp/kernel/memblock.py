@@ -16,6 +16,7 @@ import bisect
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from operator import attrgetter
+from typing import NamedTuple
 
 from memhp.kernel.pfn import round_up
 
@@ -93,9 +94,10 @@ class MemblockType:
         return sum(r.size for r in self.regions)
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
-    """One memblock call as ``memblock=debug`` would log it (``kind``, range, caller)."""
+class Event(NamedTuple):
+    """One memblock call as ``memblock=debug`` would log it (``kind``, range, caller).
+    (A named tuple: every memblock call makes one, and a frozen dataclass costs ten times
+    as much to make.)"""
 
     kind: str  # "add", "reserve", "free", "alloc", "alloc_failed", "remove"
     base: int
@@ -103,7 +105,7 @@ class Event:
     caller: str = ""
     nid: int = NUMA_NO_NODE
     fallback: bool = False  # the allocation succeeded only on the any-node retry
-    count: int = 1  # an "alloc" repeated: ``count`` of them, each ``size`` below the last
+    n: int = 1  # an "alloc" repeated: ``n`` of them, each ``size`` below the last
     up: bool = False  # ... each ``size`` above the last (bottom-up)
 
     @property
@@ -112,16 +114,16 @@ class Event:
 
     @property
     def span(self) -> tuple[int, int]:
-        """``[lo, hi)`` that the event's ``count`` allocations cover together."""
-        if self.count == 1:
+        """``[lo, hi)`` that the event's ``n`` allocations cover together."""
+        if self.n == 1:
             return self.base, self.base + self.size
-        last = self.base + (self.count - 1) * self.step
+        last = self.base + (self.n - 1) * self.step
         return min(self.base, last), max(self.base, last) + self.size
 
 
 def moved(e: Event, delta: int) -> Event:
     """The same call ``delta`` bytes higher."""
-    return Event(e.kind, e.base + delta, e.size, e.caller, e.nid, e.fallback, e.count, e.up)
+    return e._replace(base=e.base + delta)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,10 +155,10 @@ def each_call(events: list[Event | Repeat]) -> Iterator[Event]:
 def each_event(events: list[Event | Repeat]) -> Iterator[Event]:
     """The events one call each, as ``memblock=debug`` logs them (runs expanded)."""
     for e in each_call(events):
-        if e.count == 1:
+        if e.n == 1:
             yield e
         else:
-            for k in range(e.count):
+            for k in range(e.n):
                 yield Event(e.kind, e.base + k * e.step, e.size, e.caller, e.nid, e.fallback)
 
 
