@@ -349,12 +349,11 @@ def _repeat_cycles(req: mbk.RunsAhead, prof: KernelProfile, tables: dict[str, in
         return nr
     req.events.append(mbk.Repeat(tuple(e for e in calls if isinstance(e, mbk.Event)), k,
                                  shift))
+    out.tables += [(a - j * shift, n, s) for j in range(1, k + 1) for a, n, s in t2]
+    add = out.add_run
     for j in range(1, k + 1):
-        down = j * shift
-        out.tables += [(a - down, n, s) for a, n, s in t2]
         for r in m2:
-            out.add_run(r.section + j * span, r.count, r.nid, r.addr - down, r.step,
-                        r.from_buffer)
+            add(r.section + j * span, r.count, r.nid, r.addr - j * shift, r.step, r.from_buffer)
     req.reserve(c.low - k * shift, k * shift)
     new_tables(prof, tables, nr, nr + k * span)
     return nr + k * span
@@ -391,9 +390,9 @@ def _alike_cycles(prof: KernelProfile, at: int, split: int, span: int) -> int:
         r = -x % period  # chunks from the cycle's start to the next table boundary
         # the boundary counts of the parts [0, a), [a, s), [s, s + 1) change where r
         # meets a part's edge, less a whole number of periods
-        edges = {e - m * period for e in (0, a, s, s + 1) for m in range(e // period + 1)}
-        lo = max(e for e in edges | {0} if e <= r)
-        hi = min(e for e in edges | {period} if e > r)
+        edges = sorted({0, a % period, s % period, (s + 1) % period})
+        lo = max(e for e in edges if e <= r)
+        hi = min((e for e in edges if e > r), default=period)
         step = -s % period  # how far r moves per cycle, up or (the shorter way) down
         if step > period // 2:
             step -= period
