@@ -104,7 +104,7 @@ def _verdict_at(v: OfflineVerdict, block: int) -> OfflineVerdict:
 
 
 def _alike(a: OfflineVerdict, b: OfflineVerdict) -> bool:
-    return (a.result, a.reason, a.cause) == (b.result, b.reason, b.cause)
+    return a.reason == b.reason and a.result == b.result and a.cause == b.cause
 
 
 def predict_offline(
@@ -128,10 +128,8 @@ def predict_offline(
     pinned = Ranges([(r.base, r.end) for r in mb.reserved.regions]).minus(
         *given_back, *(freed_late or ()))
     named = collapse_owners(owners)
-    # an owner the reserved memory covers whole is kept wherever it meets a block
-    kept = [(s, e, what, pinned.covers(s, e)) for s, e, what in named]
     nxt = 0
-    active: list[tuple[int, int, str, bool]] = []
+    active: list[tuple[int, int, str]] = []  # the owners that may meet the block
     shared: dict[str, OfflineVerdict] = {}  # one verdict object per outcome (reason)
 
     def verdict(bid: int, b: MemoryBlock) -> OfflineVerdict:
@@ -139,10 +137,10 @@ def predict_offline(
         nonlocal nxt, active
         lo = bid * b.nr_pages * ps
         hi = lo + b.nr_pages * ps
-        if nxt < len(kept) and kept[nxt][0] < hi:
+        if nxt < len(named) and named[nxt][0] < hi:
             active = [o for o in active if o[1] > lo]
-            while nxt < len(kept) and kept[nxt][0] < hi:
-                active.append(kept[nxt])
+            while nxt < len(named) and named[nxt][0] < hi:
+                active.append(named[nxt])
                 nxt += 1
         if b.zone is None:
             reason, cause, result = _no_zone(b, bid, zones), "spans_zones", "failed"
@@ -151,8 +149,11 @@ def predict_offline(
                       f"{(hi - lo) >> 20} MiB are System RAM")
             cause, result = "memory_holes", "failed"
         elif pinned.meets(lo, hi):
-            names = sorted({what for s, e, what, whole in active if e > lo and (
-                whole or pinned.meets(max(s, lo), min(e, hi)))})
+            # an owner is kept where it has reserved pages in the block (an empty one
+            # wherever it lies in it)
+            everywhere = pinned.covers(lo, hi)
+            names = sorted({what for s, e, what in active if e > lo and (
+                everywhere or s >= e or pinned.meets(max(s, lo), min(e, hi)))})
             reason = ("holds boot memory the kernel keeps: "
                       + (", ".join(names) if names else "reserved pages"))
             cause, result = "boot_memory", "failed"
