@@ -27,7 +27,7 @@ from memhp.kernel.memory_blocks import memory_dev_init
 from memhp.kernel.memory_hotplug import predict_offline
 from memhp.kernel.profile import load_profile
 from memhp.kernel.setup import boot
-from memhp.kernel.state import Boot, reservation_owners
+from memhp.kernel.state import Boot, collapse_owners, reservation_owners
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 from make_server import server  # noqa: E402
@@ -206,3 +206,13 @@ def test_vmemmap_ahead_of_memblock_on_servers(monkeypatch: pytest.MonkeyPatch, p
     ahead = boot(m, prof)
     monkeypatch.setattr(mbk.RunsAhead, "__init__", _ask_memblock)
     assert boot_facts(ahead) == boot_facts(boot(m, prof))
+
+
+@pytest.mark.parametrize("tib,nodes", [(1024, 4), (4096, 4), (600, 3)])
+def test_joined_owners_collapse_alike(tib: int, nodes: int) -> None:
+    """The owners of a repeated vmemmap cycle joined round by round (what offline_after_boot
+    reads) come out of collapse_owners as the owners one per call do, in fewer pieces."""
+    b = boot(dataclasses.replace(server(nodes, tib), la57=tib > 64), load_profile())
+    assert any(isinstance(e, mbk.Repeat) for e in b.memblock.events)
+    joined, each = reservation_owners(b, joined=True), reservation_owners(b)
+    assert collapse_owners(joined) == collapse_owners(each) and len(joined) < len(each)

@@ -32,7 +32,7 @@ from memhp.kernel.mm_init import (
 from memhp.kernel.page_alloc import kernel_alloc_zone
 from memhp.kernel.pfn import div_round_up, round_up
 from memhp.kernel.profile import KernelProfile
-from memhp.kernel.state import Boot, reservation_owners
+from memhp.kernel.state import Boot, collapse_owners, reservation_owners
 from memhp.units import human, id_ranges
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ __all__ = ["AddResult", "BOOT_OFFLINE_CAUSES", "HotBlock", "HotplugConfig", "Mem
            "MemoryGroup", "OFFLINE_CAUSES", "ONLINE_TYPES", "OfflineOutcome", "OfflineVerdict",
            "POLICIES", "RatioCheck", "Verdicts", "ZONE_RULES", "ZoneChoice", "ZoneState",
            "add_memory_resource", "adjust_present_page_count", "auto_movable_can_online_movable",
-           "auto_movable_zone_for_pfn", "collapse_owners", "default_kernel_zone_for_pfn",
+           "auto_movable_zone_for_pfn", "default_kernel_zone_for_pfn",
            "hotplug_config", "memmap_pages", "memory_block_offline", "memory_block_online",
            "mhp_supports_memmap_on_memory", "move_pfn_range_to_zone", "offline_after_boot",
            "offline_outcome", "predict_offline", "range_block_ids", "shrink_zone_span",
@@ -70,26 +70,6 @@ class OfflineVerdict:
     result: str  # "offlined", "failed" or "unknown"
     reason: str
     cause: str = "movable_or_free"  # one of BOOT_OFFLINE_CAUSES
-
-
-def collapse_owners(owners: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
-    """Owners with the same name that touch or overlap become one, sorted by start."""
-    spans: dict[str, list[tuple[int, int]]] = {}
-    for s, e, what in owners:
-        spans.setdefault(what, []).append((s, e))
-    out: list[tuple[int, int, str]] = []
-    for what, each in spans.items():
-        each.sort()
-        lo, hi = each[0]
-        for s, e in each:
-            if s > hi:
-                out.append((lo, hi, what))
-                lo, hi = s, e
-            elif e > hi:
-                hi = e
-        out.append((lo, hi, what))
-    out.sort()
-    return out
 
 
 class Verdicts(IdRuns[OfflineVerdict]):
@@ -789,6 +769,6 @@ def offline_after_boot(b: Boot) -> None:
     are handed over, so that ``managed`` is known)."""
     assert b.zones is not None
     if b.managed:
-        b.offline = predict_offline(b.blocks, b.zones, b.memblock, b.e820, reservation_owners(b),
-                                    b.machine.initrd, b.zonelists, b.cpu_node, b.profile,
-                                    boot_services_freed(b))
+        b.offline = predict_offline(b.blocks, b.zones, b.memblock, b.e820,
+                                    reservation_owners(b, joined=True), b.machine.initrd,
+                                    b.zonelists, b.cpu_node, b.profile, boot_services_freed(b))

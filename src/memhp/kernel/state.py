@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # types only: the step modules import this one
     from memhp.kernel.percpu import PercpuLayout
     from memhp.kernel.sparse import SparseAllocs, SparseMap
 
-__all__ = ["CALLER_WHAT", "Boot", "alloc", "dump", "reservation_owners"]
+__all__ = ["CALLER_WHAT", "Boot", "alloc", "collapse_owners", "dump", "reservation_owners"]
 
 
 @dataclass
@@ -132,9 +132,14 @@ CALLER_WHAT = {
 }
 
 
-def reservation_owners(b: Boot, upto: int | None = None) -> list[tuple[int, int, str]]:
+def reservation_owners(b: Boot, upto: int | None = None,
+                       joined: bool = False) -> list[tuple[int, int, str]]:
     """Every named boot reservation, [start, end) and what it holds (of the first ``upto``
-    memblock events only, when given): the allocations no later free gives back."""
+    memblock events only, when given): the allocations no later free gives back.
+
+    ``joined``: the owners of each round of a repeated cycle (a hot-pluggable node's
+    vmemmap: a few calls, many rounds) come joined as collapse_owners() joins them, for a
+    reader that joins owners anyway; otherwise one per call, as memblock made them."""
     out = list(b.reservations)
     events = b.memblock.events[:upto]
     frees, kept = _kept(events)
@@ -143,16 +148,38 @@ def reservation_owners(b: Boot, upto: int | None = None) -> list[tuple[int, int,
             one = [(*c.span, _what(c, b.profile)) for c in e.calls if c.kind == "alloc"]
             if not one:
                 continue
-            rounds = [(lo - j * e.shift, hi - j * e.shift, what)
-                      for j in range(1, e.times + 1) for lo, hi, what in one]
             whole = (min(lo for lo, _, _ in one) - e.times * e.shift,
                      max(hi for _, hi, _ in one) - e.shift)
-            out += (rounds if not frees.meets(*whole)
-                    else [o for o in rounds if kept(i, *o[:2])])
+            given_back = frees.meets(*whole)  # then each call's rounds on their own
+            if joined and not given_back:
+                one = collapse_owners(one)
+            rounds = [(lo - j * e.shift, hi - j * e.shift, what)
+                      for j in range(1, e.times + 1) for lo, hi, what in one]
+            out += [o for o in rounds if kept(i, *o[:2])] if given_back else rounds
         elif e.kind == "alloc":
             lo, hi = e.span
             if kept(i, lo, hi):
                 out.append((lo, hi, _what(e, b.profile)))
+    return out
+
+
+def collapse_owners(owners: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """Owners with the same name that touch or overlap become one, sorted by start."""
+    spans: dict[str, list[tuple[int, int]]] = {}
+    for s, e, what in owners:
+        spans.setdefault(what, []).append((s, e))
+    out: list[tuple[int, int, str]] = []
+    for what, each in spans.items():
+        each.sort()
+        lo, hi = each[0]
+        for s, e in each:
+            if s > hi:
+                out.append((lo, hi, what))
+                lo, hi = s, e
+            elif e > hi:
+                hi = e
+        out.append((lo, hi, what))
+    out.sort()
     return out
 
 
