@@ -128,10 +128,9 @@ def predict_offline(
             reason = (f"memory holes: only {ram.overlap(lo, hi) >> 20} MiB of its "
                       f"{(hi - lo) >> 20} MiB are System RAM")
             cause, result = "memory_holes", "failed"
-        elif pinned.meets(lo, hi):
+        elif (everywhere := pinned.covers(lo, hi)) or pinned.meets(lo, hi):
             # an owner is kept where it has reserved pages in the block (an empty one
             # wherever it lies in it)
-            everywhere = pinned.covers(lo, hi)
             names = sorted({what for s, e, what in active if e > lo and (
                 everywhere or s >= e or pinned.meets(max(s, lo), min(e, hi)))})
             reason = ("holds boot memory the kernel keeps: "
