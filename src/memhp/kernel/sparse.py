@@ -191,15 +191,15 @@ _Requests = mbk.RunsAhead | _OnMemblock
 
 def populate_section_memmaps(mb: mbk.Memblock, prof: KernelProfile, tables: dict[str, int],
                              runs: list[tuple[int, int]], nid: int, take: list[int],
-                             out: SparseAllocs, ahead: bool = True) -> None:
+                             out: SparseAllocs) -> None:
     """vmemmap_populate() with 2M pages for each section, in order: page tables as needed,
     then the struct pages from the node's sparse buffer, else from memblock (any node).
 
     With the buffer in place the page tables are the only memblock requests, all alike:
     they are made as one run per run of sections.  Without it, sections that need no new
-    page table are done as one run of identical requests; and (``ahead``) all of the
-    node's requests are answered ahead of memblock (``memblock.RunsAhead``) and reserved
-    in one go, unless one of them cannot be answered so.
+    page table are done as one run of identical requests; and all of the node's requests
+    are answered ahead of memblock (``memblock.RunsAhead``) and reserved in one go, unless
+    one of them cannot be answered so.
     """
     size = PMD_SIZE
     per_section = max(1, prof.pages_per_section * prof.struct_page_size // PMD_SIZE)
@@ -210,7 +210,7 @@ def populate_section_memmaps(mb: mbk.Memblock, prof: KernelProfile, tables: dict
             out.add_run(a, b - a, nid, take[0], size * per_section, True)
             take[0] += (b - a) * per_section * size
         return
-    if ahead and not take and per_section == 1 and not (mb.bottom_up or mb.mirror):
+    if not take and per_section == 1 and not (mb.bottom_up or mb.mirror):
         last = replace(out.memmaps[-1]) if out.memmaps else None
         before = len(out.tables), len(out.memmaps), dict(tables)
         try:
