@@ -25,8 +25,8 @@ __all__ = ["Event", "MEMBLOCK_ALLOC_ACCESSIBLE", "MEMBLOCK_ALLOC_ANYWHERE",
            "MEMBLOCK_KHO_SCRATCH", "MEMBLOCK_MIRROR", "MEMBLOCK_NOMAP", "MEMBLOCK_NONE",
            "MEMBLOCK_RSRV_KERN", "MEMBLOCK_RSRV_NOINIT", "Memblock", "MemblockType", "NUMA_NO_NODE",
            "PAGE_SHIFT", "PAGE_SIZE", "PHYS_ADDR_MAX", "Region", "Repeat", "RunsAhead",
-           "WindowExhausted", "each_call",
-           "each_event", "free_ceiling", "free_floor", "free_mem_ranges", "mem_pfn_ranges",
+           "WindowExhausted", "each_call", "each_event", "first_ending_above", "free_ceiling",
+           "free_floor", "free_mem_ranges", "mem_pfn_ranges",
            "memblock_add", "memblock_add_range",
            "memblock_alloc_internal", "memblock_alloc_range_nid", "memblock_alloc_repeat",
            "memblock_alloc_runs", "memblock_clear_hotplug", "memblock_clear_kho_scratch",
@@ -37,9 +37,8 @@ __all__ = ["Event", "MEMBLOCK_ALLOC_ACCESSIBLE", "MEMBLOCK_ALLOC_ANYWHERE",
            "memblock_phys_alloc_try_nid", "memblock_phys_free", "memblock_remove",
            "memblock_remove_range", "memblock_reserve", "memblock_reserve_kern",
            "memblock_search_pfn_nid", "memblock_set_node", "memblock_setclr_flag",
-           "memblock_start_of_dram", "memblock_trim_memory", "moved", "region_base", "region_end",
-           "should_skip_region",
-           "snapshot"]
+           "memblock_start_of_dram", "memblock_trim_memory", "moved", "region_base",
+           "should_skip_region", "snapshot"]
 
 NUMA_NO_NODE = -1
 PHYS_ADDR_MAX = (1 << 64) - 1
@@ -76,9 +75,17 @@ class Region:
         return self.base + self.size
 
 
-# bisect keys over a region array (sorted, disjoint: bases and ends ascend alike)
-region_base = attrgetter("base")
-region_end = attrgetter("end")
+region_base = attrgetter("base")  # bisect key over a region array (sorted, disjoint)
+
+
+def first_ending_above(regs: list[Region], addr: int) -> int:
+    """The index of the first region of a sorted, disjoint array that ends above ``addr``
+    (``len(regs)`` when none does): the last one that starts at or below it, if it reaches
+    past it, else the next (bisected on the bases, a plain attribute)."""
+    i = bisect.bisect_right(regs, addr, key=region_base) - 1
+    if i < 0 or regs[i].base + regs[i].size <= addr:
+        return i + 1
+    return i
 
 
 @dataclass
@@ -222,7 +229,7 @@ def memblock_add_range(
     end = base + size
     regs = type_.regions
     new: list[Region] = []
-    idx = bisect.bisect_left(regs, base + 1, key=region_end)
+    idx = first_ending_above(regs, base)
     insert_at: list[int] = []
     cur = base
     i = idx
@@ -257,12 +264,13 @@ def memblock_isolate_range(type_: MemblockType, base: int, size: int) -> tuple[i
     end = base + size
     regs = type_.regions
     start_rgn = end_rgn = 0
-    i = bisect.bisect_right(regs, base, key=region_end)  # those below end at or before
+    i = first_ending_above(regs, base)  # those below end at or before
     while i < len(regs):
         r = regs[i]
         if r.base >= end:
             break
-        if r.end <= base:
+        r_end = r.base + r.size
+        if r_end <= base:
             i += 1
             continue
         if r.base < base:
@@ -271,7 +279,7 @@ def memblock_isolate_range(type_: MemblockType, base: int, size: int) -> tuple[i
             r.base = base
             i += 1
             continue
-        if r.end > end:
+        if r_end > end:
             regs.insert(i, Region(r.base, end - r.base, r.nid, r.flags))
             r.size -= end - r.base
             r.base = end
@@ -414,13 +422,14 @@ def _reserved_gaps(res: list[Region], m_start: int, m_end: int, at: int,
     the one that holds or follows ``at`` on (whole, not cut at ``at``); those shorter than
     ``min_size`` left out."""
     cur = m_start
-    i = bisect.bisect_right(res, max(m_start, at), key=region_end)
+    i = first_ending_above(res, max(m_start, at))
     if i > 0:
         cur = max(cur, res[i - 1].end)  # the gap that holds ``at`` starts there
     while i < len(res) and res[i].base < m_end:
-        if res[i].base > cur and res[i].base - cur >= min_size:
-            yield cur, res[i].base
-        cur = max(cur, res[i].end)
+        r = res[i]
+        if r.base > cur and r.base - cur >= min_size:
+            yield cur, r.base
+        cur = max(cur, r.base + r.size)
         i += 1
     if cur < m_end and m_end - cur >= min_size:
         yield cur, m_end
@@ -438,8 +447,9 @@ def _reserved_gaps_down(res: list[Region], m_start: int, m_end: int, at: int,
     j -= 1
     while j >= 0 and hi > m_start:
         r = res[j]
-        if r.end < hi and hi - max(r.end, m_start) >= min_size:
-            yield max(r.end, m_start), hi
+        lo = max(r.base + r.size, m_start)
+        if lo < hi and hi - lo >= min_size:
+            yield lo, hi
         hi = min(hi, r.base)
         j -= 1
     if hi > m_start and hi - m_start >= min_size:
@@ -486,7 +496,7 @@ def free_mem_ranges(
             for lo, hi in _reserved_gaps_down(res, m.base, m.end, end, min_size):
                 yield lo, hi, m.nid
     else:
-        i = max(bisect.bisect_right(regs, start, key=region_end), 0)
+        i = max(first_ending_above(regs, start), 0)
         while i < len(regs):
             m = regs[i]
             i += 1
@@ -627,7 +637,7 @@ def memblock_overlaps_region(type_: MemblockType, base: int, size: int) -> bool:
     are sorted and disjoint) starts below the range's end."""
     end = base + _cap_size(base, size)
     regs = type_.regions
-    i = bisect.bisect_right(regs, base, key=region_end)
+    i = first_ending_above(regs, base)
     return i < len(regs) and regs[i].base < end
 
 
@@ -776,12 +786,12 @@ def free_ceiling(mb: Memblock, addr: int, end: int) -> int:
     """Highest address of the free space that starts at ``addr`` (inside one memory region,
     below ``end``)."""
     regs = mb.memory.regions
-    i = bisect.bisect_right(regs, addr, key=region_end)
+    i = first_ending_above(regs, addr)
     if i >= len(regs) or regs[i].base > addr:
         return addr
     ceiling = min(regs[i].end, end)
     res = mb.reserved.regions
-    j = bisect.bisect_right(res, addr, key=region_end)
+    j = first_ending_above(res, addr)
     if j < len(res) and res[j].base < ceiling:
         ceiling = res[j].base
     return max(ceiling, addr)
@@ -792,7 +802,7 @@ def free_floor(mb: Memblock, addr: int, start: int) -> int:
     the memory region holding ``addr``: ``addr`` itself when the byte below is reserved or
     in another region (a top-down search does not go on there in one step)."""
     regs = mb.memory.regions
-    i = bisect.bisect_right(regs, addr, key=region_end)
+    i = first_ending_above(regs, addr)
     if i >= len(regs) or regs[i].base >= addr:
         return addr
     floor = max(regs[i].base, start)

@@ -9,7 +9,6 @@ zones or two nodes (``early_node_zone_for_memory_block`` / ``memory_block_add_ni
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -83,7 +82,7 @@ def _pfn_nids(mb: mbk.Memblock, spfn: int, epfn: int, shift: int) -> tuple[set[i
     """Nodes of the memory regions in ``[spfn, epfn)`` and how many of its pages they cover."""
     regs = mb.memory.regions
     lo, hi = spfn << shift, epfn << shift
-    i = bisect.bisect_right(regs, lo, key=mbk.region_end)
+    i = mbk.first_ending_above(regs, lo)
     nids: set[int | None] = set()
     covered = 0
     while i < len(regs) and regs[i].base < hi:

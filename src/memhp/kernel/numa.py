@@ -66,7 +66,7 @@ def absent_pages_in_range(mb: mbk.Memblock, nid: int | None, start_pfn: int, end
     absent = end_pfn - start_pfn
     regs = mb.memory.regions
     shift = mbk.PAGE_SHIFT
-    i = bisect.bisect_right(regs, start_pfn << shift, key=mbk.region_end)
+    i = mbk.first_ending_above(regs, start_pfn << shift)
     while i < len(regs) and regs[i].base < end_pfn << shift:
         r = regs[i]
         i += 1

@@ -43,12 +43,19 @@ def build_all_zonelists(online: list[int], memory_nodes: list[int], cpu_node: li
     node_load = dict.fromkeys(memory_nodes, 0)
     by_load = sorted(memory_nodes)  # (load, id) order
     has_cpus = set(cpu_node)
-    penalty = {n: PENALTY_FOR_NODE_WITH_CPUS if n in has_cpus else 0 for n in by_load}
+    # the value's first part (less REMOTE_DISTANCE) by node id, for a node above the local
+    # one and for a node below it
+    above = [PENALTY_FOR_NODE_WITH_CPUS if n in has_cpus else 0
+             for n in range(max(memory_nodes, default=-1) + 1)]
+    below = [v + 1 for v in above]
     orders: dict[int, list[int]] = {}
     log: list[str] = []
     for local in sorted(online):
-        value = {n: penalty[n] + (n < local) for n in by_load}
-        rest = sorted((n for n in by_load if n != local), key=value.__getitem__)
+        value = below[:local] + above[local:]
+        rest = by_load.copy()
+        if local in node_load:
+            rest.remove(local)
+        rest.sort(key=value.__getitem__)
         if rest:  # the first remote node is a new distance group: it takes a load
             first = rest[0]
             node_load[first] += 1
