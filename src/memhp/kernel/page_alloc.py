@@ -98,13 +98,14 @@ def managed_pages(zones: ZoneLayout, freed: list[tuple[int, int]],
         if not spanned:
             continue
         lo_n, hi_n = min(z.start_pfn for z in spanned), max(z.end_pfn for z in spanned)
-        others = Ranges([(s, e) for s, e, n in mem.meeting(lo_n, hi_n) if n != nid])
+        inside = [(s, e) for s, e, n in mem.meeting(lo_n, hi_n) if n != nid]
+        others = Ranges(inside) if inside else None  # (a node not interleaved has none)
         for z in spanned:
             n = 0
             for s, e, _ in spans.meeting(z.start_pfn, z.end_pfn):
                 lo, hi = max(s, z.start_pfn), min(e, z.end_pfn)
                 if lo < hi:
-                    n += hi - lo - others.overlap(lo, hi)
+                    n += hi - lo - (others.overlap(lo, hi) if others else 0)
             out[(nid, z.idx)] = n
     return out
 
