@@ -190,6 +190,7 @@ class Memblock:
     memo_version: tuple[int, int] = (0, 0)
     # The memory regions each kind of walk visits, for one version of memory (_walked)
     walked: dict[tuple[int, int, bool], list[Region]] = field(default_factory=dict, repr=False)
+    on_node: dict[int | None, list[Region]] = field(default_factory=dict, repr=False)
     walked_version: int = -1
 
 
@@ -462,14 +463,14 @@ def _walked(mb: Memblock, nid: int, flags: int) -> list[Region]:
     memblock.memory, so that a search does not pass, region by region, every other node's
     memory or the hot-pluggable memory that movable_node keeps it from."""
     if mb.walked_version != mb.memory.version:
-        mb.walked = {}
+        mb.walked, mb.on_node = {}, {}
+        for r in mb.memory.regions:  # each node's regions, in one pass
+            mb.on_node.setdefault(r.nid, []).append(r)
         mb.walked_version = mb.memory.version
     key = (nid, flags, mb.movable_node)
     regs = mb.walked.get(key)
     if regs is None:
-        regs = mb.memory.regions
-        if nid != NUMA_NO_NODE:
-            regs = [r for r in regs if r.nid == nid]
+        regs = mb.memory.regions if nid == NUMA_NO_NODE else mb.on_node.get(nid, [])
         regs = [r for r in regs if not should_skip_region(mb, r, nid, flags)]
         mb.walked[key] = regs
     return regs
