@@ -280,8 +280,8 @@ def _populate_requests(req: _Requests, prof: KernelProfile, tables: dict[str, in
 class _Mark(NamedTuple):
     """Where one pass of populate_section_memmaps' loop started: its first section; how
     many events, table runs and memmap runs there were, and the count of the last memmap
-    run; the lowest address answered so far, and whether the state there is settled
-    (``_settled``)."""
+    run; the lowest address answered so far, and whether the state there was settled
+    (``_mark``)."""
 
     nr: int
     events: int
@@ -293,6 +293,10 @@ class _Mark(NamedTuple):
 
 
 def _mark(req: mbk.RunsAhead, nr: int, out: SparseAllocs) -> _Mark:
+    """The mark of a pass starting at section ``nr``.  The state is settled when what
+    comes next depends on nothing above the lowest answer: no free page there that a
+    request could take, and none right below the last page-table page (where _batch_end
+    would put the next tables)."""
     settled = bool(out.tables) and req.nothing_free_above()
     if settled:  # and no free space right below the last page-table page (_batch_end)
         addr, n, step = out.tables[-1]
