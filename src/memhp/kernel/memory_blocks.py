@@ -99,7 +99,7 @@ class Blocks(IdRuns[MemoryBlock]):
     """The memory blocks in id order, as runs of blocks that differ only in their place."""
 
     def __init__(self, runs: Iterable[tuple[int, int, MemoryBlock]] = ()) -> None:
-        super().__init__(runs, _block_at)
+        super().__init__(runs, _block_at, _alike)
 
     def on_node(self, nid: int, zone: str | None = None) -> list[tuple[int, int]]:
         """Id spans of the blocks linked to node ``nid`` (with ``zone``: those of that node
@@ -107,6 +107,12 @@ class Blocks(IdRuns[MemoryBlock]):
         if zone is None:
             return self.spans(lambda b: nid in b.nodes)
         return self.spans(lambda b: b.nodes == (nid,) and b.zone == zone)
+
+
+def _alike(a: MemoryBlock, b: MemoryBlock) -> bool:
+    """Whether two blocks are the same but for their place (``_block_at`` makes equal ones
+    at one id)."""
+    return (a.nr_pages, a.state, a.nodes, a.zone) == (b.nr_pages, b.state, b.nodes, b.zone)
 
 
 def _block_at(b: MemoryBlock, bid: int) -> MemoryBlock:
