@@ -48,6 +48,7 @@ def build_all_zonelists(online: list[int], memory_nodes: list[int], cpu_node: li
     above = [PENALTY_FOR_NODE_WITH_CPUS if n in has_cpus else 0
              for n in range(max(memory_nodes, default=-1) + 1)]
     below = [v + 1 for v in above]
+    names = {n: str(n) for n in {*online, *memory_nodes}}  # each order line prints them all
     orders: dict[int, list[int]] = {}
     log: list[str] = []
     for local in sorted(online):
@@ -61,8 +62,8 @@ def build_all_zonelists(online: list[int], memory_nodes: list[int], cpu_node: li
             node_load[first] += 1
             by_load.remove(first)
             bisect.insort(by_load, first, key=lambda n: (node_load[n], n))
-        orders[local] = [local, *rest]
-        log.append(f"Fallback order for Node {local}: {' '.join(map(str, orders[local]))} ")
+        orders[local] = order = [local, *rest]
+        log.append(f"Fallback order for Node {local}: {' '.join(map(names.__getitem__, order))} ")
     return orders, log
 
 
