@@ -34,7 +34,7 @@ from memhp.output.json_facts import facts
 from memhp.verify import add_subcommand, initramfs, kernel, qemu, scenario
 from memhp.verify import cli as vcli
 from memhp.verify import compare as vcmp
-from memhp.verify.kernel import GuestPanic, VerifyError
+from memhp.verify.kernel import BootTimeout, GuestPanic, VerifyError
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent
@@ -461,7 +461,7 @@ def test_run_vm_captures_and_shows_progress(tmp_path: Path) -> None:
 def test_run_vm_timeout(tmp_path: Path) -> None:
     code = "import time\nprint('booting', flush=True)\ntime.sleep(30)"
     stream = io.StringIO()
-    with pytest.raises(VerifyError, match=r"timeout: the VM did not finish in 1 s.*booting"):
+    with pytest.raises(BootTimeout, match=r"timeout: the VM did not finish in 1 s.*booting"):
         qemu.run_vm([sys.executable, "-c", code], tmp_path / "log", 1,
                     qemu.Progress("m", stream))
     start, end = stream.getvalue().splitlines()  # not a terminal: one line each
@@ -509,6 +509,16 @@ def test_verify_exits_3_when_the_booted_kernel_panics(
     assert vcli.cmd_verify(argparse.Namespace()) == 3
     assert capsys.readouterr().err == (
         "memhp: error: the booted kernel panicked: Kernel panic - not syncing: x\n")
+
+
+def test_verify_exits_4_when_the_vm_does_not_finish(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    def hangs(args: argparse.Namespace) -> None:
+        raise BootTimeout("timeout: the VM did not finish in 300 s (last console line: 'x')")
+    monkeypatch.setattr(vcli, "verify", hangs)
+    assert vcli.cmd_verify(argparse.Namespace()) == 4
+    assert capsys.readouterr().err == (
+        "memhp: error: timeout: the VM did not finish in 300 s (last console line: 'x')\n")
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -25,7 +25,7 @@ def add_subcommand(subparsers: argparse._SubParsersAction[Any]) -> None:
         "--keep out/\n  memhp verify --scenario scenario.json --format json",
         description="Boot Debian's kernel in QEMU on the machine (or a corpus scenario), "
         "predict the same boot with memhp and compare them group by group. Exit status: 0 "
-        "all compared groups match, 1 some differ, 2 error, 3 the booted kernel panicked "
-        "(no ground truth: boot again).")
+        "all compared groups match, 1 some differ, 2 error, 3 the booted kernel panicked, "
+        "4 the VM did not finish within --timeout (3 and 4: no ground truth, boot again).")
     add_arguments(p)
     p.set_defaults(func=cmd_verify)

@@ -31,7 +31,7 @@ from memhp.kernel.setup import boot
 from memhp.output.json_facts import facts
 from memhp.verify import compare, initramfs, kernel, qemu, scenario
 from memhp.verify.hotplug import Player
-from memhp.verify.kernel import GuestPanic, VerifyError
+from memhp.verify.kernel import BootTimeout, GuestPanic, VerifyError
 
 __all__ = ["DEFAULT_TIMEOUT", "Verdict", "add_arguments", "cmd_verify", "firmware_differences",
            "profile_note", "render_json", "render_text", "verify"]
@@ -381,12 +381,16 @@ def render_json(v: Verdict) -> str:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     """The ``verify`` subcommand: 0 all compared groups match, 1 some differ, 2 errors,
-    3 the booted kernel panicked (no ground truth: boot again)."""
+    3 the booted kernel panicked, 4 the VM did not finish in time (3 and 4: no ground
+    truth, boot again)."""
     try:
         v = verify(args)
     except GuestPanic as e:
         print(f"memhp: error: {e}", file=sys.stderr)
         return 3
+    except BootTimeout as e:
+        print(f"memhp: error: {e}", file=sys.stderr)
+        return 4
     except (VerifyError, InputError) as e:
         print(f"memhp: error: {e}", file=sys.stderr)
         return 2

@@ -37,7 +37,8 @@ from pathlib import Path
 from memhp.errors import InputError
 from memhp.kernel.profile import all_profiles, load_profile, profile_for_kernel
 
-__all__ = ["BUSYBOX_PACKAGE", "META_PACKAGE", "SYSTEM_BUSYBOX", "GuestPanic", "VerifyError",
+__all__ = ["BUSYBOX_PACKAGE", "META_PACKAGE", "SYSTEM_BUSYBOX", "BootTimeout", "GuestPanic",
+           "VerifyError",
            "cache_dir", "cached_kernels", "elf_static_x86_64", "fetch_kernel",
            "fetch_kernel_package", "find_busybox", "find_kernel", "image_package", "main",
            "versioned_kernel_package"]
@@ -57,6 +58,12 @@ class GuestPanic(VerifyError):
     """The booted kernel panicked, so the boot gave no ground truth to compare with: one
     line (the panic and the first oops line), exit status 3.  Not a verdict on memhp's
     prediction; a caller may boot again."""
+
+
+class BootTimeout(VerifyError):
+    """The VM did not finish within the timeout (a guest that hung, or a host too slow
+    for it), so the boot gave no ground truth either: exit status 4.  A caller may boot
+    again, or give a longer ``--timeout``."""
 
 
 def cache_dir() -> Path:

@@ -30,7 +30,7 @@ from memhp.firmware.types import E820_USABLE, Machine
 from memhp.kernel.pfn import round_up
 from memhp.kernel.smpboot import possible_cpus
 from memhp.verify.hotplug import Player
-from memhp.verify.kernel import GuestPanic, VerifyError
+from memhp.verify.kernel import BootTimeout, GuestPanic, VerifyError
 
 __all__ = ["BASE_PARAMS", "FIRMWARES", "FOUR_GIB", "GiB", "MiB", "OFFLINE_PARAM", "OVMF_IMAGES",
            "PC_LOW_END", "Progress", "Q35_LOW_END", "QEMU", "RunResult", "VmSpec", "accel_arg",
@@ -345,7 +345,7 @@ def run_vm(args: list[str], log_path: Path, timeout: float,
                     if any(_PANIC.search(line) for line in recent):
                         raise GuestPanic(f"the booted kernel panicked: {panic_headline(recent)}"
                                          f" (console: {log_path})")
-                    raise VerifyError(f"timeout: the VM did not finish in {timeout:g} s "
+                    raise BootTimeout(f"timeout: the VM did not finish in {timeout:g} s "
                                       f"(last console line: {last or 'none'!r})")
                 ready, _, _ = select.select(list(open_fds), [], [], min(left, 0.25))
                 for fd in ready:
@@ -383,7 +383,7 @@ def run_vm(args: list[str], log_path: Path, timeout: float,
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
-        raise VerifyError(f"timeout: QEMU did not exit within {timeout:g} s") from None
+        raise BootTimeout(f"timeout: QEMU did not exit within {timeout:g} s") from None
     finally:
         if proc.poll() is None:
             proc.kill()
