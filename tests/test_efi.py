@@ -68,6 +68,20 @@ def test_reads_the_first_map_only() -> None:
     )
 
 
+def test_reads_the_columns_before_hp() -> None:
+    """Before the HP column (ba69e0750b03, 6.14 and its stable backports) the kernel printed
+    14 columns: MR right after RUN (lines from a 6.2-rc1 boot)."""
+    old = ("efi: mem00: [Conventional|   |  |  |  |  |  |  |  |  |   |WB|WT|WC|UC]"
+           " range=[0x0000000000000000-0x000000000008dfff] (0MB)\n"
+           "efi: mem01: [Runtime Data|RUN|MR|  |  |  |  |  |  |  |   |WB|WT|WC|UC]"
+           " range=[0x000000005c688000-0x000000005ca87fff] (4MB)\n")
+    assert parse_efi_memmap(old, "log") == (
+        EfiMemoryDescriptor(EFI_CONVENTIONAL_MEMORY, 0, 0x8E000, WB),
+        EfiMemoryDescriptor(EFI_RUNTIME_SERVICES_DATA, 0x5C688000, 0x5CA88000,
+                            WB | EFI_MEMORY_RUNTIME | EFI_MEMORY_MORE_RELIABLE),
+    )
+
+
 def test_no_map() -> None:
     assert parse_efi_memmap("BIOS-e820: [mem 0x0-0x9ffff] usable\n", "log") == ()
 

@@ -10,8 +10,9 @@ the map the boot loader handed over, formatted by ``efi_md_typeattr_format()``
 
 (one line in the log).
 The type is one of ``memory_type_name[]`` or ``type=N``; the attribute columns are RUN, HP,
-MR, CC, SP, NV, XP, RP, WP, RO, UCE, WB, WT, WC, UC, or ``attr=0x...`` when the attribute
-has bits the kernel has no column for.  With ``efi=debug`` the kernel prints a second,
+MR, CC, SP, NV, XP, RP, WP, RO, UCE, WB, WT, WC, UC (kernels before 6.14 and its stable
+backports print no HP column), or ``attr=0x...`` when the attribute has bits the kernel has no
+column for.  With ``efi=debug`` the kernel prints a second,
 shorter map later (``EFI runtime memory map:``, numbered from ``mem00`` again); only the
 first one, the firmware's, is read.
 """
@@ -39,6 +40,10 @@ _COLUMNS = (
     ("NV", 1 << 15), ("XP", 1 << 14), ("RP", 1 << 13), ("WP", 1 << 12), ("RO", 1 << 17),
     ("UCE", 1 << 4), ("WB", 1 << 3), ("WT", 1 << 2), ("WC", 1 << 1), ("UC", 1 << 0),
 )
+# the HP column came with ba69e0750b03 ("efi: Avoid cold plugged memory for placing the
+# kernel", 6.14, backported to the stable kernels); before it, the kernel printed the other
+# 14 columns (and a descriptor with the hot-pluggable bit as attr=0x...)
+_COLUMNS_BEFORE_HP = tuple(column for column in _COLUMNS if column[0] != "HP")
 
 _TAG = re.compile(LINE_PREFIX + r"efi: mem(\d+): ")
 _LINE = re.compile(
@@ -66,10 +71,11 @@ def _attribute(text: str) -> int | None:
     if match:
         return int(match.group(1), 16)
     cells = text.split("|")
-    if len(cells) != len(_COLUMNS):
+    columns = {len(_COLUMNS): _COLUMNS, len(_COLUMNS_BEFORE_HP): _COLUMNS_BEFORE_HP}.get(len(cells))
+    if columns is None:
         return None
     attr = 0
-    for cell, (name, bit) in zip(cells, _COLUMNS, strict=True):
+    for cell, (name, bit) in zip(cells, columns, strict=True):
         if cell.strip() == name:
             attr |= bit
         elif cell.strip():
