@@ -168,6 +168,16 @@ def test_memmap_user_map() -> None:
     assert len(real) == 15 and ours == real
 
 
+def test_four_socket_server() -> None:
+    """A 4-socket server (Intel BRICKLAND, Xeon E7-8890 v4, 4 nodes, 512 GiB, UEFI, 6.2):
+    every build-independent group is in its log and memhp matches each."""
+    path = REALLOGS / "intel-brickland-4s-bdx-ex-6.2-uefi.log"
+    result, refusal = compare(path)
+    assert refusal is None and result == dict.fromkeys(result, "ok") and len(result) == 5
+    initmem = groups(path.read_text())["initmem"]
+    assert initmem is not None and [node[0] for node in initmem] == [0, 1, 2, 3]
+
+
 def test_set_is_large_and_sourced() -> None:
     assert len(LOGS) >= 30
     sources = (REALLOGS / "SOURCES.md").read_text()
