@@ -501,24 +501,20 @@ def test_panic_headline_without_an_oops() -> None:
                                                 "mount root fs")
 
 
-def test_verify_exits_3_when_the_booted_kernel_panics(
-        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    def panics(args: argparse.Namespace) -> None:
-        raise GuestPanic("the booted kernel panicked: Kernel panic - not syncing: x")
-    monkeypatch.setattr(vcli, "verify", panics)
-    assert vcli.cmd_verify(argparse.Namespace()) == 3
-    assert capsys.readouterr().err == (
-        "memhp: error: the booted kernel panicked: Kernel panic - not syncing: x\n")
-
-
-def test_verify_exits_4_when_the_vm_does_not_finish(
-        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    def hangs(args: argparse.Namespace) -> None:
-        raise BootTimeout("timeout: the VM did not finish in 300 s (last console line: 'x')")
-    monkeypatch.setattr(vcli, "verify", hangs)
-    assert vcli.cmd_verify(argparse.Namespace()) == 4
-    assert capsys.readouterr().err == (
-        "memhp: error: timeout: the VM did not finish in 300 s (last console line: 'x')\n")
+@pytest.mark.parametrize("error,status", [
+    (GuestPanic("the booted kernel panicked: Kernel panic - not syncing: x"), 3),
+    (BootTimeout("timeout: the VM did not finish in 300 s (last console line: 'x')"), 4),
+])
+def test_verify_exit_status_when_the_boot_gives_no_ground_truth(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        error: VerifyError, status: int) -> None:
+    """A panicked kernel exits 3, a VM that did not finish in time 4: the error line says
+    which."""
+    def fails(args: argparse.Namespace) -> None:
+        raise error
+    monkeypatch.setattr(vcli, "verify", fails)
+    assert vcli.cmd_verify(argparse.Namespace()) == status
+    assert capsys.readouterr().err == f"memhp: error: {error}\n"
 
 
 def _parser() -> argparse.ArgumentParser:
