@@ -111,6 +111,7 @@ def predict_offline(
     nxt = 0
     active: list[tuple[int, int, str]] = []  # the owners that may meet the block
     shared: dict[str, OfflineVerdict] = {}  # one verdict object per outcome (reason)
+    holding: dict[frozenset[str], OfflineVerdict] = {}  # ... per set of owners kept
 
     def verdict(bid: int, b: MemoryBlock) -> OfflineVerdict:
         """The verdict of block ``bid`` of the run ``b`` stands for."""
@@ -131,11 +132,15 @@ def predict_offline(
         elif (everywhere := pinned.covers(lo, hi)) or pinned.meets(lo, hi):
             # an owner is kept where it has reserved pages in the block (an empty one
             # wherever it lies in it)
-            names = sorted({what for s, e, what in active if e > lo and (
-                everywhere or s >= e or pinned.meets(max(s, lo), min(e, hi)))})
-            reason = ("holds boot memory the kernel keeps: "
-                      + (", ".join(names) if names else "reserved pages"))
-            cause, result = "boot_memory", "failed"
+            names = frozenset(what for s, e, what in active if e > lo and (
+                everywhere or s >= e or pinned.meets(max(s, lo), min(e, hi))))
+            v = holding.get(names)
+            if v is None:
+                reason = ("holds boot memory the kernel keeps: "
+                          + (", ".join(sorted(names)) if names else "reserved pages"))
+                v = holding[names] = shared.setdefault(
+                    reason, OfflineVerdict(bid, "failed", reason, "boot_memory"))
+            return v
         else:
             result, reason, cause = "offlined", f"all pages movable or free ({b.zone})", \
                 "movable_or_free"
