@@ -168,10 +168,14 @@ def test_memmap_user_map() -> None:
     assert len(real) == 15 and ours == real
 
 
-def test_four_socket_server() -> None:
-    """A 4-socket server (Intel BRICKLAND, Xeon E7-8890 v4, 4 nodes, 512 GiB, UEFI, 6.2):
-    every build-independent group is in its log and memhp matches each."""
-    path = REALLOGS / "intel-brickland-4s-bdx-ex-6.2-uefi.log"
+@pytest.mark.parametrize("name", [
+    "intel-brickland-4s-bdx-ex-6.2-uefi",  # Intel BRICKLAND, Xeon E7-8890 v4, 512 GiB, 6.2
+    "dell-r930-4s-5.9-uefi",  # Dell PowerEdge R930, Xeon E7-8870 v4, 512 GiB, 5.9
+])
+def test_four_socket_server(name: str) -> None:
+    """4-socket servers (4 nodes, UEFI): every build-independent group is in the log and
+    memhp matches each."""
+    path = REALLOGS / f"{name}.log"
     result, refusal = compare(path)
     assert refusal is None and result == dict.fromkeys(result, "ok") and len(result) == 5
     initmem = groups(path.read_text())["initmem"]
