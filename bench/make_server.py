@@ -45,7 +45,8 @@ def server(nodes: int, tib: float, cpus_per_node: int = 4, cmdline: str = "movab
     leave the upper nodes without memory.
 
     ``hotplug`` (default: the upper half of the nodes) are hot-pluggable as a whole; with
-    ``riser_gib`` every node instead ends in a hot-pluggable riser of that size.
+    ``riser_gib`` every node instead ends in a hot-pluggable riser of that size (at most
+    half the node, whole GiB: none on a node under 2 GiB).
     """
     total = int(tib * (1 << 40))
     riser = riser_gib * G
@@ -89,9 +90,10 @@ def server(nodes: int, tib: float, cpus_per_node: int = 4, cmdline: str = "movab
         if n == 0:
             entries.append(SratMemory(0, 0, 0xA0000, SRAT_MEM_ENABLED))
             base = 0x100000
-        if riser:
-            entries.append(SratMemory(n, base, end - riser - base, SRAT_MEM_ENABLED))
-            entries.append(SratMemory(n, end - riser, riser, hp))
+        fits = min(riser, (end - base) // 2 // G * G)
+        if fits:
+            entries.append(SratMemory(n, base, end - fits - base, SRAT_MEM_ENABLED))
+            entries.append(SratMemory(n, end - fits, fits, hp))
         else:
             entries.append(SratMemory(n, base, end - base, flags))
     size = f"{tib:g} TiB" if tib >= 1 else f"{total >> 30} GiB"
