@@ -139,13 +139,6 @@ def _levels(prof: KernelProfile) -> tuple[tuple[str, int], ...]:
     return LEVEL_SHIFTS if prof.pgtable_levels == 5 else LEVEL_SHIFTS[1:]
 
 
-def _table_alloc(mb: mbk.Memblock, prof: KernelProfile, count: int, nid: int,
-                 out: SparseAllocs) -> None:
-    """``count`` vmemmap page-table pages in a row (vmemmap_alloc_block_zero, on the node)."""
-    if count:
-        out.tables += mbk.memblock_alloc_runs(mb, count, prof.page_size, prof.page_size,
-                                              MAX_DMA_ADDRESS, mbk.MEMBLOCK_ALLOC_ACCESSIBLE,
-                                              nid, False, "vmemmap_alloc_block_zero")
 
 
 def new_tables(prof: KernelProfile, tables: dict[str, int], first: int, end: int,
@@ -189,6 +182,13 @@ class _OnMemblock:
 _Requests = mbk.RunsAhead | _OnMemblock
 
 
+def _table_alloc(req: _Requests, prof: KernelProfile, count: int, out: SparseAllocs) -> None:
+    """``count`` vmemmap page-table pages in a row (vmemmap_alloc_block_zero, on the node)."""
+    if count:
+        out.tables += req.alloc_runs(count, prof.page_size, prof.page_size,
+                                     "vmemmap_alloc_block_zero")
+
+
 def populate_section_memmaps(mb: mbk.Memblock, prof: KernelProfile, tables: dict[str, int],
                              runs: list[tuple[int, int]], nid: int, take: list[int],
                              out: SparseAllocs) -> None:
@@ -205,7 +205,7 @@ def populate_section_memmaps(mb: mbk.Memblock, prof: KernelProfile, tables: dict
     per_section = max(1, prof.pages_per_section * prof.struct_page_size // PMD_SIZE)
     if take and take[1] - take[0] >= sum(b - a for a, b in runs) * per_section * size:
         count = sum(new_tables(prof, tables, a, b) for a, b in runs)
-        _table_alloc(mb, prof, count, nid, out)
+        _table_alloc(_OnMemblock(mb, nid), prof, count, out)
         for a, b in runs:
             out.add_run(a, b - a, nid, take[0], size * per_section, True)
             take[0] += (b - a) * per_section * size
@@ -249,9 +249,7 @@ def _populate_requests(req: _Requests, prof: KernelProfile, tables: dict[str, in
             if not take and per_section == 1 and tabled:
                 end = _batch_end(req, prof, tables, nr, end, b, chunk, out)
             ntab = new_tables(prof, tables, nr, end)
-            if ntab:
-                out.tables += req.alloc_runs(ntab, prof.page_size, prof.page_size,
-                                             "vmemmap_alloc_block_zero")
+            _table_alloc(req, prof, ntab, out)
             tabled = tabled or ntab > 0
             need = (end - nr) * per_section
             nbuf = min(need, (take[1] - take[0]) // size) if take else 0
