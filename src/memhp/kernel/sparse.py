@@ -335,10 +335,10 @@ def _repeat_cycles(req: mbk.RunsAhead, prof: KernelProfile, tables: dict[str, in
     most = min((c.low - req.floor(c.low)) // shift - 1, (last - nr - chunk) // span)
     if most <= 0:
         return nr
-    calls = req.events[p.events:c.events]
+    calls = tuple(e for e in req.events[p.events:c.events] if isinstance(e, mbk.Event))
     t2, m2 = out.tables[p.tables:c.tables], out.memmaps[p.memmaps:c.memmaps]
-    if (not calls or any(not isinstance(e, mbk.Event) or e.kind != "alloc" or e.up
-                         for e in calls)
+    if (not calls or len(calls) != c.events - p.events
+            or any(e.kind != "alloc" or e.up for e in calls)
             or any(not a for a, _, _ in t2) or any(not r.addr for r in m2)):
         return nr
     want = _cycle_tables(prof, p.nr, split, span)
@@ -349,8 +349,7 @@ def _repeat_cycles(req: mbk.RunsAhead, prof: KernelProfile, tables: dict[str, in
     k = min(most, _alike_cycles(prof, p.nr, split, span))  # and need the same tables
     if k <= 0:
         return nr
-    req.events.append(mbk.Repeat(tuple(e for e in calls if isinstance(e, mbk.Event)), k,
-                                 shift))
+    req.events.append(mbk.Repeat(calls, k, shift))
     out.tables += [(a - j * shift, n, s) for j in range(1, k + 1) for a, n, s in t2]
     add = out.add_run
     for j in range(1, k + 1):
