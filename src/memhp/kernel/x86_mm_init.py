@@ -118,26 +118,20 @@ def kernel_physical_mapping_init(dm: DirectMap, mb: mbk.Memblock, start: int, en
             continue
         _need_table(dm, mb, "pmd", gb, page_size)  # new table, or a 1G page split
         dm.pud_large.discard(gb)
+        m2, stop = paddr // PMD_SIZE, div_round_up(gb_next, PMD_SIZE)
         if mask & (1 << PG_LEVEL_2M):
-            # a 2M page for each 2M without a PTE table (one with a table keeps it), as
-            # the loop below does them one by one: done a run at a time
-            m2, stop = paddr // PMD_SIZE, div_round_up(gb_next, PMD_SIZE)
+            # a 2M page for each 2M without a PTE table (one with a table keeps it): a run
+            # of them at a time
             while m2 < stop:
                 pte = dm.tables["pte"].first_from(m2)
                 upto = stop if pte is None else min(pte, stop)
                 dm.pmd_large.add_range(m2, upto)
                 m2 = upto + 1
-            paddr = gb_next
-            continue
-        while paddr < gb_next:
-            m2 = paddr // PMD_SIZE
-            m2_next = min((m2 + 1) * PMD_SIZE, end)
-            if mask & (1 << PG_LEVEL_2M) and m2 not in dm.tables["pte"]:
-                dm.pmd_large.add(m2)
-            elif not (m2 in dm.pmd_large and mask & (1 << PG_LEVEL_2M)):
-                _need_table(dm, mb, "pte", m2, page_size)
-                dm.pmd_large.discard(m2)
-            paddr = m2_next
+        else:
+            for idx in range(m2, stop):  # 4K pages only: a PTE table for each 2M
+                _need_table(dm, mb, "pte", idx, page_size)
+                dm.pmd_large.discard(idx)
+        paddr = gb_next
 
 
 def split_mem_range(mb: mbk.Memblock, start: int, end: int, page_size_mask: int,
