@@ -295,7 +295,7 @@ def run_vm(args: list[str], log_path: Path, timeout: float,
            on_line: Callable[[str], None] | None = None,
            player: Player | None = None) -> RunResult:
     """Run QEMU, copying the serial console to ``log_path`` as it comes; kill it after
-    ``timeout`` seconds (VerifyError, the log so far stays), or as soon as the kernel has
+    ``timeout`` seconds (BootTimeout, the log so far stays), or as soon as the kernel has
     finished printing a panic (GuestPanic: QEMU runs with ``-no-reboot`` but a panicked
     kernel without ``panic=`` spins until the timeout).  A ``player`` gets every console
     line and may write to the console (QEMU's standard input) and into the log."""
