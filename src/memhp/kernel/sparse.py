@@ -175,9 +175,6 @@ class _OnMemblock:
     def floor(self, addr: int) -> int:
         return mbk.free_floor(self.mb, addr, max(MAX_DMA_ADDRESS, mbk.PAGE_SIZE))
 
-    def commit(self) -> None:
-        pass
-
 
 _Requests = mbk.RunsAhead | _OnMemblock
 
