@@ -216,3 +216,38 @@ def test_joined_owners_collapse_alike(tib: int, nodes: int) -> None:
     assert any(isinstance(e, mbk.Repeat) for e in b.memblock.events)
     joined, each = reservation_owners(b, joined=True), reservation_owners(b)
     assert collapse_owners(joined) == collapse_owners(each) and len(joined) < len(each)
+
+
+def _placed(b: Boot) -> tuple[object, ...]:
+    """Where a boot's memory went, whatever the grouping of its requests: reservations,
+    struct pages, page-table pages, owners, verdicts."""
+    allocs = b.sparse_allocs
+    assert allocs is not None
+    pages = sorted(a + k * s for a, n, s in allocs.tables for k in range(n))
+    return (snapshot(b.memblock.reserved), allocs.memmaps, pages,
+            collapse_owners(reservation_owners(b)), b.offline.runs, b.managed)
+
+
+@pytest.mark.parametrize("layout", [
+    ("random", 3), ("random", 7), ("random", 11),
+    (4, 256, None, 0), (4, 256, None, 16), (8, 64, set(range(2, 8)), 0),
+    (16, 1024, None, 0),
+])
+def test_vmemmap_batches_place_as_the_kernel_orders(monkeypatch: pytest.MonkeyPatch,
+                                                    layout: tuple[Any, ...]) -> None:
+    """Without a sparse buffer the kernel asks for a chunk's page-table pages, then its
+    struct-page blocks, chunk after chunk (1 GiB of vmemmap each).  sparse._batch_end
+    groups many chunks' table pages, then their struct pages, where the two kinds of
+    request cannot meet; against one chunk at a time (the kernel's order, no closed-form
+    cycles) every reservation, struct page, table page, owner and verdict is the same."""
+    def make() -> Boot:
+        if layout[0] == "random":
+            return random_boot(layout[1])
+        nodes, tib, hot, riser = layout
+        m = server(nodes, tib, hotplug=hot, riser_gib=riser)
+        return boot(dataclasses.replace(m, la57=tib > 64), load_profile())
+
+    batched = make()
+    monkeypatch.setattr(sparse, "_batch_end", lambda *a: a[4])
+    monkeypatch.setattr(sparse, "_repeat_cycles", lambda *a: a[3][-1].nr)
+    assert _placed(batched) == _placed(make())
