@@ -816,6 +816,21 @@ def free_floor(mb: Memblock, addr: int, start: int) -> int:
     return min(floor, addr)
 
 
+def top_free_range(mb: Memblock, size: int, start: int, end: int,
+                   nid: int) -> tuple[int, int] | None:
+    """The free range ``[lo, hi)`` that a top-down request of ``size`` (aligned to it)
+    in ``[start, end)`` would come from next: on ``nid``, else (the retry of
+    memblock_alloc_range_nid()) on any node; None when none holds one.  A look only: it
+    does not move the resumed search of memblock_find_in_range_node()."""
+    start = max(start, PAGE_SIZE)
+    end = max(start, mb.current_limit if end == MEMBLOCK_ALLOC_ACCESSIBLE else end)
+    for node in dict.fromkeys((nid, NUMA_NO_NODE)):
+        addr = _find(mb, size, size, start, end, node, MEMBLOCK_NONE, None)
+        if addr:
+            return free_floor(mb, addr + size, start), free_ceiling(mb, addr, end)
+    return None
+
+
 class WindowExhausted(Exception):
     """A request ``RunsAhead`` cannot answer: memblock itself must (another node, a failure)."""
 
@@ -912,6 +927,17 @@ class RunsAhead:
         """free_floor() for an address of this run."""
         i = self._holding(addr)
         return self.free[i][0] if i >= 0 else addr
+
+    def top_free(self, size: int) -> tuple[int, int] | None:
+        """The free range ``[lo, hi)`` a request of ``size`` (aligned to it) would come
+        from next: the highest that holds one; None when none does."""
+        i = 0
+        while i < len(self.free) or self._pull():
+            lo, hi = self.free[i]
+            if _fit_down(lo, hi, size, size) >= 0:
+                return lo, hi
+            i += 1
+        return None
 
     def nothing_free_above(self) -> bool:
         """Whether the next answers can only come from right below the lowest one so far:

@@ -12,7 +12,6 @@ buffer and puts the usemaps anywhere on the node (``sparse_usage_init``).
 
 from __future__ import annotations
 
-import bisect
 import itertools
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
@@ -75,7 +74,7 @@ def memblocks_present(mb: mbk.Memblock, prof: KernelProfile) -> SparseMap:
     return SparseMap(tuple(runs), pps, Ranges([(a * pps, b * pps) for a, b, _ in runs]))
 
 
-@dataclass
+@dataclass(slots=True)
 class MemmapRun:
     """Where the struct pages (2M of vmemmap each) of a run of sections were put: section
     ``section + k`` at ``addr + k * step``."""
@@ -175,6 +174,12 @@ class _OnMemblock:
     def floor(self, addr: int) -> int:
         return mbk.free_floor(self.mb, addr, max(MAX_DMA_ADDRESS, mbk.PAGE_SIZE))
 
+    def top_free(self, size: int) -> tuple[int, int] | None:
+        if self.mb.bottom_up or self.mb.mirror:
+            return None  # not a top-down search: no batches (_batch_end)
+        return mbk.top_free_range(self.mb, size, MAX_DMA_ADDRESS,
+                                  mbk.MEMBLOCK_ALLOC_ACCESSIBLE, self.nid)
+
 
 _Requests = mbk.RunsAhead | _OnMemblock
 
@@ -238,13 +243,15 @@ def _populate_requests(req: _Requests, prof: KernelProfile, tables: dict[str, in
         while nr < b:  # a PMD table's worth of sections at a time
             if isinstance(req, mbk.RunsAhead) and not take and per_section == 1:
                 marks.append(_mark(req, nr, out))
-                if tabled and len(marks) >= 3:
-                    nr = _repeat_cycles(req, prof, tables, marks, b, out)
+                if tabled and len(marks) >= 2:  # a cycle of the last pass, else of two
+                    nr = _repeat_cycles(req, prof, tables, (marks[-2], *marks[-1:] * 2), b, out)
+                    if nr == marks[-1].nr and len(marks) >= 3:
+                        nr = _repeat_cycles(req, prof, tables, (*marks[-3:],), b, out)
                     if nr != marks[-1].nr:
                         marks = [_mark(req, nr, out)]
             end = min(b, (nr // chunk + 1) * chunk)
-            if not take and per_section == 1 and tabled:
-                end = _batch_end(req, prof, tables, nr, end, b, chunk, out)
+            if not take and per_section == 1:
+                end = _batch_end(req, prof, tables, nr, end, b, chunk)
             ntab = new_tables(prof, tables, nr, end)
             _table_alloc(req, prof, ntab, out)
             tabled = tabled or ntab > 0
@@ -302,13 +309,14 @@ def _mark(req: mbk.RunsAhead, nr: int, out: SparseAllocs) -> _Mark:
 
 
 def _repeat_cycles(req: mbk.RunsAhead, prof: KernelProfile, tables: dict[str, int],
-                   marks: list[_Mark], last: int, out: SparseAllocs) -> int:
+                   cycle: tuple[_Mark, ...], last: int, out: SparseAllocs) -> int:
     """Closed form of a repeating cycle of page-table pages and struct-page blocks.
 
     Without a sparse buffer (a hot-pluggable node's struct pages come from another node
     under movable_node) the kernel's table pages and struct pages alternate: each cycle
     fills the page-table gap the last one left and leaves a new one below its struct
-    pages.  A cycle here is the last two passes (``marks[-3:]``).  Where it started and
+    pages.  A cycle here is the last pass or two: ``cycle`` marks where it started, where
+    its second pass started (its end, for one pass) and where it ended.  Where it started and
     where it ended the state was settled: nothing free above the lowest answer that a
     request could take (RunsAhead.nothing_free_above) and none right below the last
     table page, so the next requests only see the free range below, moved down by what
@@ -316,9 +324,9 @@ def _repeat_cycles(req: mbk.RunsAhead, prof: KernelProfile, tables: dict[str, in
     table pages (_alike_cycles) and that free range holds ``k`` of them, they come out as
     this one, moved down: their events (one ``memblock.Repeat`` of this cycle's), table
     and memmap runs and reservation are written here with arithmetic.  Returns the
-    section the loop goes on from (``marks[-1].nr``: none done).
+    section the loop goes on from (``c.nr``: none done).
     """
-    p, q, c = marks[-3:]
+    p, q, c = cycle
     nr, span, split = c.nr, c.nr - p.nr, q.nr - p.nr
     shift = p.low - c.low
     sps = prof.pages_per_section * prof.struct_page_size
@@ -333,10 +341,12 @@ def _repeat_cycles(req: mbk.RunsAhead, prof: KernelProfile, tables: dict[str, in
     if most <= 0:
         return nr
     calls = tuple(e for e in req.events[p.events:c.events] if isinstance(e, mbk.Event))
-    t2, m2 = out.tables[p.tables:c.tables], out.memmaps[p.memmaps:c.memmaps]
+    t2 = out.tables[p.tables:c.tables]
+    m2 = [(r.section, r.count, r.nid, r.addr, r.step, r.from_buffer)
+          for r in out.memmaps[p.memmaps:c.memmaps]]
     if (not calls or len(calls) != c.events - p.events
             or any(e.kind != "alloc" or e.up for e in calls)
-            or any(not a for a, _, _ in t2) or any(not r.addr for r in m2)):
+            or any(not a for a, _, _ in t2) or any(not r[3] for r in m2)):
         return nr
     want = _cycle_tables(prof, p.nr, split, span)
     if (want[:2] != (sum(n for _, n, _ in out.tables[p.tables:q.tables]),
@@ -348,10 +358,16 @@ def _repeat_cycles(req: mbk.RunsAhead, prof: KernelProfile, tables: dict[str, in
         return nr
     req.events.append(mbk.Repeat(calls, k, shift))
     out.tables += [(a - j * shift, n, s) for j in range(1, k + 1) for a, n, s in t2]
-    add = out.add_run
-    for j in range(1, k + 1):
-        for r in m2:
-            add(r.section + j * span, r.count, r.nid, r.addr - j * shift, r.step, r.from_buffer)
+    for sec, n, nid, addr, step, buf in m2:  # the first round, joined as its requests would
+        out.add_run(sec + span, n, nid, addr - shift, step, buf)
+    if len(out.memmaps) == c.memmaps + len(m2):  # its first run did not join the cycle's
+        # last, nor will any later round's (the same places, moved): made as they are
+        out.memmaps += [MemmapRun(sec + j * span, n, nid, addr - j * shift, step, buf)
+                        for j in range(2, k + 1) for sec, n, nid, addr, step, buf in m2]
+    else:
+        for j in range(2, k + 1):
+            for sec, n, nid, addr, step, buf in m2:
+                out.add_run(sec + j * span, n, nid, addr - j * shift, step, buf)
     req.reserve(c.low - k * shift, k * shift)
     new_tables(prof, tables, nr, nr + k * span)
     return nr + k * span
@@ -402,31 +418,33 @@ def _alike_cycles(prof: KernelProfile, at: int, split: int, span: int) -> int:
 
 
 def _batch_end(req: _Requests, prof: KernelProfile, tables: dict[str, int], nr: int,
-               end: int, last: int, chunk: int, out: SparseAllocs) -> int:
-    """How far the table-then-struct-pages requests from section ``nr`` on can be made as
-    two runs, all the tables and then all the struct pages, with the same outcome as the
-    kernel's alternation: while the tables fit in the free gap right below the last table
-    page and that gap cannot hold a struct-page block (PMD_SIZE), the two kinds of request
-    never meet.  Returns the end section of such a batch (``end``: one PMD's worth)."""
+               end: int, last: int, chunk: int) -> int:
+    """How far the requests from section ``nr`` on can be made as two runs, all the chunks'
+    page-table pages and then all their struct-page blocks, with the outcome of the
+    kernel's order (a chunk's table pages, then its blocks, chunk after chunk): while the
+    tables fit in a gap that no struct-page block can use, the two kinds never meet.
+
+    The table pages go to the top of the highest free range (``top``).  Where that range
+    cannot hold a block (PMD_SIZE, aligned), the blocks go below it and the gap is all
+    of it.  Where it can, the first table page breaks its top block and the chunk's blocks
+    go right below that block, so the gap is the rest of it; this holds only if the first
+    chunk asks for a table page before its blocks.  Returns the end section of such a
+    batch (``end``: one chunk, the kernel's order itself)."""
     page = prof.page_size
-    if not out.tables or not out.tables[-1][0]:
+    top = req.top_free(page)
+    if top is None:
         return end
-    addr, n, step = out.tables[-1]
-    low = min(addr, addr + (n - 1) * step)
-    regs = req.mb.memory.regions
-    i = bisect.bisect_right(regs, low - 1, key=lambda r: r.end)
-    if i >= len(regs) or not regs[i].base < low < regs[i].end:
-        return end  # the gap below is another region (maybe another node)
-    floor = req.floor(low)
-    if round_up(floor, PMD_SIZE) + PMD_SIZE <= low:
-        return end  # a struct-page block fits in the gap: the order of requests matters
-    slots = (low - floor) // page
-    if not slots:
-        return end  # no table page fits there: each chunk past the first needs one
+    lo, hi = top
+    gap = lo
+    if round_up(lo, PMD_SIZE) + PMD_SIZE <= hi:  # a block fits in the range
+        gap = (hi - page) // PMD_SIZE * PMD_SIZE
+        if gap - PMD_SIZE < lo or not new_tables(prof, tables, nr, end, False):
+            return end
+    slots = (hi - gap) // page
     # chunks: at least one, at most to ``last``, and no more than the PMD pages (1 GiB of
     # vmemmap each) that fit in the gap, plus the one that may exist already, can span
     sps = prof.pages_per_section * prof.struct_page_size
-    hi = min((last - nr + chunk - 1) // chunk, ((slots + 2) << 30) // (chunk * sps))
+    most = min((last - nr + chunk - 1) // chunk, ((slots + 2) << 30) // (chunk * sps))
 
     def over(k: int) -> int:  # table pages of ``k`` chunks beyond what the gap holds
         return new_tables(prof, tables, nr, min(last, (nr // chunk + k) * chunk), False) - slots
@@ -434,10 +452,10 @@ def _batch_end(req: _Requests, prof: KernelProfile, tables: dict[str, int], nr: 
     # the most chunks whose tables fit in the gap (at least one): every chunk before
     # ``last`` past the first needs a PMD table page of its own, so ``over(k)`` pages too
     # many are at least as many chunks too far; then up while one more still fits
-    k = max(hi, 1)
+    k = max(most, 1)
     while k > 1 and (excess := over(k)) > 0:
         k = max(1, k - excess)
-    while k < hi and over(k + 1) <= 0:
+    while k < most and over(k + 1) <= 0:
         k += 1
     return max(end, min(last, (nr // chunk + k) * chunk))
 
