@@ -229,8 +229,11 @@ def memblock_add_range(
         return
     end = base + size
     regs = type_.regions
-    new: list[Region] = []
     idx = first_ending_above(regs, base)
+    if idx == len(regs) or regs[idx].base >= end:  # nothing there yet (most reservations)
+        _add_alone(type_, idx, base, size, nid, flags)
+        return
+    new: list[Region] = []
     insert_at: list[int] = []
     cur = base
     i = idx
@@ -252,6 +255,31 @@ def memblock_add_range(
         memblock_merge_regions(type_, idx - 1, i + len(new) + 1)
         if type_.name != "reserved":
             type_.version += 1
+
+
+def _add_alone(type_: MemblockType, idx: int, base: int, size: int, nid: int | None,
+               flags: int) -> None:
+    """memblock_add_range() of a range no region meets, to go in at ``idx``: it joins the
+    neighbour it touches with the same nid and flags (both, where it fills the gap
+    between them), else becomes a region of its own."""
+    regs = type_.regions
+    left = regs[idx - 1] if idx and regs[idx - 1].end == base else None
+    right = regs[idx] if idx < len(regs) and regs[idx].base == base + size else None
+    if left is not None and (left.nid != nid or left.flags != flags):
+        left = None
+    if right is not None and (right.nid != nid or right.flags != flags):
+        right = None
+    if left is not None:
+        left.size += size
+        if right is not None:
+            left.size += right.size
+            del regs[idx]
+    elif right is not None:
+        right.base, right.size = base, right.size + size
+    else:
+        regs.insert(idx, Region(base, size, nid, flags))
+    if type_.name != "reserved":
+        type_.version += 1
 
 
 def memblock_isolate_range(type_: MemblockType, base: int, size: int) -> tuple[int, int]:
