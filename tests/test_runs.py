@@ -229,7 +229,7 @@ def _placed(b: Boot) -> tuple[object, ...]:
 
 
 @pytest.mark.parametrize("layout", [
-    ("random", 3), ("random", 7), ("random", 11),
+    *(("random", seed) for seed in range(12)),
     (4, 256, None, 0), (4, 256, None, 16), (8, 64, set(range(2, 8)), 0),
     (16, 1024, None, 0),
 ])

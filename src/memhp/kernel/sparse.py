@@ -426,9 +426,10 @@ def _batch_end(req: _Requests, prof: KernelProfile, tables: dict[str, int], nr: 
 
     The table pages go to the top of the highest free range (``top``).  Where that range
     cannot hold a block (PMD_SIZE, aligned), the blocks go below it and the gap is all
-    of it.  Where it can, the first table page breaks its top block and the chunk's blocks
-    go right below that block, so the gap is the rest of it; this holds only if the first
-    chunk asks for a table page before its blocks.  Returns the end section of such a
+    of it.  Where it can and the first chunk asks for a table page first, that page breaks
+    the top block and the chunk's blocks go right below that block, so the gap is the rest
+    of it; where the first chunk asks for none, its blocks come first, from the top block
+    down, and the gap is what lies above that block.  Returns the end section of such a
     batch (``end``: one chunk, the kernel's order itself)."""
     page = prof.page_size
     top = req.top_free(page)
@@ -437,9 +438,12 @@ def _batch_end(req: _Requests, prof: KernelProfile, tables: dict[str, int], nr: 
     lo, hi = top
     gap = lo
     if round_up(lo, PMD_SIZE) + PMD_SIZE <= hi:  # a block fits in the range
-        gap = (hi - page) // PMD_SIZE * PMD_SIZE
-        if gap - PMD_SIZE < lo or not new_tables(prof, tables, nr, end, False):
-            return end
+        if new_tables(prof, tables, nr, end, False):  # a table page comes first
+            gap = (hi - page) // PMD_SIZE * PMD_SIZE
+            if gap - PMD_SIZE < lo:
+                return end
+        else:  # the first chunk's blocks come first, from the top block down
+            gap = (hi - PMD_SIZE) // PMD_SIZE * PMD_SIZE + PMD_SIZE
     slots = (hi - gap) // page
     # chunks: at least one, at most to ``last``, and no more than the PMD pages (1 GiB of
     # vmemmap each) that fit in the gap, plus the one that may exist already, can span
