@@ -9,12 +9,13 @@ memory, so that each reservation keeps a name (``reservation_owners``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import bisect
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from memhp.firmware.types import E820Entry, Machine
-from memhp.intervals import Spans
+from memhp.intervals import Ranges, Spans
 from memhp.kernel import memblock as mbk
 from memhp.kernel.profile import KernelProfile
 
@@ -130,6 +131,10 @@ CALLER_WHAT = {
     "pcpu_setup_first_chunk": "per-CPU allocator metadata",
     "pcpu_alloc_first_chunk": "per-CPU allocator metadata",
 }
+# the callers whose allocations all hold the same thing (_what() tells the others apart,
+# by node or size): the caller alone names it
+_PLAIN_WHAT = {caller: what for caller, what in CALLER_WHAT.items()
+               if caller not in ("alloc_node_data", "swiotlb_init_remap")}
 
 
 def reservation_owners(b: Boot, upto: int | None = None,
@@ -142,25 +147,41 @@ def reservation_owners(b: Boot, upto: int | None = None,
     reader that joins owners anyway; otherwise one per call, as memblock made them."""
     out = list(b.reservations)
     events = b.memblock.events[:upto]
-    frees, kept = _kept(events)
+    frees = _Frees(events)
+    starts, ends = frees.union.starts, frees.union.ends
     for i, e in enumerate(events):
-        if isinstance(e, mbk.Repeat):  # the rounds of a cycle: its calls' owners, moved down
-            one = [(*c.span, _what(c, b.profile)) for c in e.calls if c.kind == "alloc"]
-            if not one:
+        if type(e) is mbk.Event:
+            if e.kind != "alloc":
                 continue
-            whole = (min(lo for lo, _, _ in one) - e.times * e.shift,
-                     max(hi for _, hi, _ in one) - e.shift)
-            given_back = frees.meets(*whole)  # then each call's rounds on their own
-            if joined and not given_back:
-                one = collapse_owners(one)
-            rounds = [(lo - j * e.shift, hi - j * e.shift, what)
-                      for j in range(1, e.times + 1) for lo, hi, what in one]
-            out += [o for o in rounds if kept(i, *o[:2])] if given_back else rounds
-        elif e.kind == "alloc":
-            lo, hi = e.span
-            if kept(i, lo, hi):
-                out.append((lo, hi, _what(e, b.profile)))
+            lo, hi = (e.base, e.base + e.size) if e.n == 1 else e.span
+            # frees.kept(i, lo, hi), its first questions asked here (it is asked of every
+            # allocation): most come after the last free, or lie in no freed range at all
+            if i < frees.last:
+                k = bisect.bisect_right(starts, lo)
+                if k and hi <= ends[k - 1] and not frees.kept(i, lo, hi):
+                    continue
+            out.append((lo, hi, _PLAIN_WHAT.get(e.caller) or _what(e, b.profile)))
+        else:
+            assert isinstance(e, mbk.Repeat)
+            out += _rounds_owners(e, i, frees, joined, b.profile)
     return out
+
+
+def _rounds_owners(e: mbk.Repeat, i: int, frees: _Frees, joined: bool,
+                   prof: KernelProfile) -> list[tuple[int, int, str]]:
+    """The owners of the rounds of a cycle, event ``i``: its calls' owners, moved down
+    (``joined``: each round's joined, unless a free gives part of them back)."""
+    one = [(*c.span, _what(c, prof)) for c in e.calls if c.kind == "alloc"]
+    if not one:
+        return []
+    whole = (min(lo for lo, _, _ in one) - e.times * e.shift,
+             max(hi for _, hi, _ in one) - e.shift)
+    given_back = frees.union.meets(*whole)  # then each call's rounds on their own
+    if joined and not given_back:
+        one = collapse_owners(one)
+    rounds = [(lo - j * e.shift, hi - j * e.shift, what)
+              for j in range(1, e.times + 1) for lo, hi, what in one]
+    return [o for o in rounds if frees.kept(i, *o[:2])] if given_back else rounds
 
 
 def collapse_owners(owners: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
@@ -183,22 +204,24 @@ def collapse_owners(owners: list[tuple[int, int, str]]) -> list[tuple[int, int, 
     return out
 
 
-def _kept(events: list[mbk.Event | mbk.Repeat]
-          ) -> tuple[Spans[int], Callable[[int, int, int], bool]]:
-    """The memblock_free() calls of ``events`` (each with its place among them), and
-    whether ``[lo, hi)``, allocated by event ``i``, stays reserved: no single later free
-    gives all of it back."""
-    frees = Spans((e.base, e.base + e.size, i) for i, e in enumerate(events)
-                  if isinstance(e, mbk.Event) and e.kind == "free" and e.size)
+class _Frees:
+    """The memblock_free() calls of ``events``, each with its place among them."""
 
-    def kept(i: int, lo: int, hi: int) -> bool:
-        if lo < hi:
-            for _, _, j in frees.covering(lo, hi):
-                if j > i:
-                    return False
-        return True
+    def __init__(self, events: list[mbk.Event | mbk.Repeat]) -> None:
+        self._found = [(e.base, e.base + e.size, i) for i, e in enumerate(events)
+                       if type(e) is mbk.Event and e.kind == "free" and e.size]
+        self.last = self._found[-1][2] if self._found else -1  # no free after this event
+        self.union = Ranges((lo, hi) for lo, hi, _ in self._found)  # what they give back
 
-    return frees, kept
+    @cached_property
+    def spans(self) -> Spans[int]:
+        """The frees by address (made when an allocation lies in their union)."""
+        return Spans(self._found)
+
+    def kept(self, i: int, lo: int, hi: int) -> bool:
+        """Whether ``[lo, hi)``, allocated by event ``i``, stays reserved: no single later
+        free gives all of it back."""
+        return lo >= hi or i > self.last or all(j < i for _, _, j in self.spans.covering(lo, hi))
 
 
 def _what(e: mbk.Event, prof: KernelProfile) -> str:
@@ -208,3 +231,4 @@ def _what(e: mbk.Event, prof: KernelProfile) -> str:
     if e.caller == "swiotlb_init_remap" and e.size != prof.swiotlb_size:
         return "swiotlb metadata"
     return CALLER_WHAT.get(e.caller, e.caller)
+
