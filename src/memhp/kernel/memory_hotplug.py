@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import repeat
+from operator import rshift
 from typing import TYPE_CHECKING
 
 from memhp.firmware.cmdline import split_cmdline
@@ -29,7 +31,7 @@ from memhp.kernel.mm_init import (
     ZONE_NORMAL,
     ZoneLayout,
 )
-from memhp.kernel.page_alloc import kernel_alloc_zone
+from memhp.kernel.page_alloc import kernel_alloc_zones
 from memhp.kernel.pfn import div_round_up, round_up
 from memhp.kernel.profile import KernelProfile
 from memhp.kernel.state import Boot, collapse_owners, reservation_owners
@@ -112,12 +114,15 @@ def predict_offline(
     active: list[tuple[int, int, str]] = []  # the owners that may meet the block
     shared: dict[str, OfflineVerdict] = {}  # one verdict object per outcome (reason)
     holding: dict[frozenset[str], OfflineVerdict] = {}  # ... per set of owners kept
+    block_bytes = blocks.runs[0][2].nr_pages * ps if blocks.runs else 0  # all alike
+    covers, meets = pinned.covers, pinned.meets
 
     def verdict(bid: int, b: MemoryBlock) -> OfflineVerdict:
-        """The verdict of block ``bid`` of the run ``b`` stands for."""
+        """The verdict of block ``bid`` of the run ``b`` stands for.  (Asked once per run
+        of alike blocks, a few per node: kept lean.)"""
         nonlocal nxt, active
-        lo = bid * b.nr_pages * ps
-        hi = lo + b.nr_pages * ps
+        lo = bid * block_bytes
+        hi = lo + block_bytes
         if nxt < len(named) and named[nxt][0] < hi:
             active = [o for o in active if o[1] > lo]
             while nxt < len(named) and named[nxt][0] < hi:
@@ -129,11 +134,11 @@ def predict_offline(
             reason = (f"memory holes: only {ram.overlap(lo, hi) >> 20} MiB of its "
                       f"{(hi - lo) >> 20} MiB are System RAM")
             cause, result = "memory_holes", "failed"
-        elif (everywhere := pinned.covers(lo, hi)) or pinned.meets(lo, hi):
+        elif (everywhere := covers(lo, hi)) or meets(lo, hi):
             # an owner is kept where it has reserved pages in the block (an empty one
             # wherever it lies in it)
-            names = frozenset(what for s, e, what in active if e > lo and (
-                everywhere or s >= e or pinned.meets(max(s, lo), min(e, hi))))
+            names = frozenset([what for s, e, what in active if e > lo and (
+                everywhere or s >= e or meets(max(s, lo), min(e, hi)))])
             v = holding.get(names)
             if v is None:
                 reason = ("holds boot memory the kernel keeps: "
@@ -151,12 +156,14 @@ def predict_offline(
 
     runs: list[tuple[int, int, OfflineVerdict]] = []
     if blocks.runs:
-        block_bytes = blocks.runs[0][2].nr_pages * ps
+        # memory block sizes are powers of two (memory_block_size_bytes())
+        shift = block_bytes.bit_length() - 1
+        assert block_bytes == 1 << shift
         edges = [*ram.starts, *ram.ends, *pinned.starts, *pinned.ends,
                  *(s for s, _, _ in named), *(e for _, e, _ in named)]
         edges += [x * ps for nz in zones.nodes.values() for z in nz.zones if z.present
                   for x in (z.start_pfn, z.end_pfn)]
-        cuts = sorted({x // block_bytes for x in edges})
+        cuts = sorted(set(map(rshift, edges, repeat(shift))))  # x >> shift, as map does it
         if per_block:
             cuts = [i for first, count, _ in blocks.runs for i in range(first, first + count)]
         runs = [(lo, hi - lo, verdict(lo, b)) for first, count, b in blocks.runs
@@ -170,8 +177,7 @@ def predict_offline(
 
     # the running kernel's first allocations: lowest free block of each CPU's kernel zone
     users: dict[tuple[int, int], list[int]] = {}
-    targets = {node: kernel_alloc_zone(zones, zonelists.get(node, [node]))
-               for node in set(cpu_node)}  # the same for every CPU of a node
+    targets = kernel_alloc_zones(zones, zonelists, set(cpu_node))  # the same for a node's CPUs
     for cpu, node in enumerate(cpu_node):
         target = targets[node]
         if target is not None:
@@ -234,16 +240,14 @@ def _lowest_free_blocks(blocks: Blocks, nid: int, start_pfn: int, end_pfn: int,
     if not blocks.runs:
         return out
     bp = blocks.runs[0][2].nr_pages  # every memory block has the same size
+    end = div_round_up(end_pfn, bp)
     for first, count, b in blocks.runs_from(start_pfn // bp):
-        if first >= div_round_up(end_pfn, bp):
+        if first >= end:
             break
         if nid not in b.nodes:
             continue
-        lo = max(first, start_pfn // bp)
-        hi = min(first + count, div_round_up(end_pfn, bp))
-        for bid in range(lo, hi):
-            s = bid * bp * ps
-            if pinned.overlap(s, s + bp * ps) < bp * ps:
+        for bid in range(max(first, start_pfn // bp), min(first + count, end)):
+            if not pinned.covers(bid * bp * ps, (bid + 1) * bp * ps):
                 out.append(blocks.make(b, bid))
                 if len(out) == want:
                     return out

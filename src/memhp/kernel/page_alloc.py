@@ -9,6 +9,7 @@ hands every page memblock did not reserve to the buddy allocator, which is what
 from __future__ import annotations
 
 import bisect
+from collections.abc import Iterable
 
 from memhp.intervals import Ranges, Spans
 from memhp.kernel import memblock as mbk
@@ -17,7 +18,7 @@ from memhp.kernel.pfn import pfn_up, round_up
 from memhp.kernel.state import Boot, alloc
 
 __all__ = ["LOCAL_DISTANCE", "PENALTY_FOR_NODE_WITH_CPUS", "REMOTE_DISTANCE",
-           "alloc_large_system_hash", "build_all_zonelists", "kernel_alloc_zone",
+           "alloc_large_system_hash", "build_all_zonelists", "kernel_alloc_zones",
            "managed_pages", "memblock_free_all"]
 
 LOCAL_DISTANCE = 10
@@ -111,17 +112,26 @@ def managed_pages(zones: ZoneLayout, freed: list[tuple[int, int]],
     return out
 
 
-def kernel_alloc_zone(zones: ZoneLayout, order: list[int]) -> tuple[int, int] | None:
-    """The (node, zone) where a GFP_KERNEL allocation of a node lands first: the highest
-    populated zone below ZONE_MOVABLE of the first node in its fallback order that has one."""
-    for nid in order:
-        node = zones.nodes.get(nid)
-        if node is None:
-            continue
-        for z in reversed(node.zones[:ZONE_MOVABLE]):
+def kernel_alloc_zones(zones: ZoneLayout, zonelists: dict[int, list[int]],
+                       nodes: Iterable[int]) -> dict[int, tuple[int, int] | None]:
+    """For each of ``nodes``, the (node, zone) where a GFP_KERNEL allocation of the node
+    lands first: the highest populated zone below ZONE_MOVABLE of the first node in its
+    fallback order (``zonelists``, else the node alone) that has one.
+
+    Each node's own such zone is found once; an order is then walked to its first node
+    that has one (on a machine whose hot-pluggable nodes hold only ZONE_MOVABLE, half of
+    every order is walked past)."""
+    own: dict[int, tuple[int, int]] = {}
+    for nid, nz in zones.nodes.items():
+        for z in reversed(nz.zones[:ZONE_MOVABLE]):
             if z.present:
-                return nid, z.idx
-    return None
+                own[nid] = (nid, z.idx)
+                break
+    out: dict[int, tuple[int, int] | None] = {}
+    for node in nodes:
+        first = next(filter(own.__contains__, zonelists.get(node, [node])), None)
+        out[node] = None if first is None else own[first]
+    return out
 
 
 def alloc_large_system_hash(b: Boot, scale: int, bucketsize: int = 8) -> int:
