@@ -98,10 +98,12 @@ def render(boot: Boot, style: Style = PLAIN) -> str:
             can = intersect(total, offlined)
             out.append(f"  can go offline right after boot: "
                        f"{style.paint(id_spans(can) or 'none', 'green')}")
-        for s, e in intersect(total, stuck):
-            for bid in range(s, e):
-                v = boot.offline.by_id(bid)
-                assert v is not None
+        for s, e in intersect(total, stuck):  # a line per run of blocks alike
+            for first, count, v in boot.offline.runs_from(s):
+                lo, hi = max(first, s), min(first + count, e)
+                if lo >= e:
+                    break
                 colour = "red" if v.result == "failed" else "yellow"
-                out.append(f"    memory{v.block}: {style.paint(v.result, colour)} — {v.reason}")
+                out.append(f"    memory{id_spans([(lo, hi)])}: "
+                           f"{style.paint(v.result, colour)} — {v.reason}")
     return "\n".join(out) + "\n"
