@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from functools import cached_property
 from itertools import accumulate, islice
+from operator import itemgetter, sub
 from typing import Generic, TypeVar, overload
 
 __all__ = ["IdRuns", "IntSet", "Ranges", "Spans", "T", "intersect", "segments"]
@@ -34,7 +36,12 @@ class Ranges:
     def _set(self, starts: list[int], ends: list[int]) -> None:
         """Take sorted, disjoint, non-touching ranges as they are."""
         self.starts, self.ends = starts, ends
-        self.prefix = [0, *accumulate(e - s for s, e in zip(starts, ends, strict=True))]
+
+    @cached_property
+    def prefix(self) -> list[int]:
+        """Bytes covered below each range (made when first asked: many sets are only
+        asked whether they meet or cover a window)."""
+        return [0, *accumulate(map(sub, self.ends, self.starts))]
 
     def _upto(self, x: int) -> int:
         """Bytes covered below ``x``."""
@@ -77,7 +84,7 @@ class Spans(Generic[T]):
     so far), at the cost of the answer rather than of all the spans."""
 
     def __init__(self, spans: Iterable[tuple[int, int, T]]) -> None:
-        self.items = sorted(spans, key=lambda s: (s[0], s[1]))
+        self.items = sorted(spans, key=itemgetter(0, 1))
         self._starts = [s for s, _, _ in self.items]
         self._reach = list(accumulate((e for _, e, _ in self.items), max))
 
