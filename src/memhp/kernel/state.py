@@ -188,7 +188,10 @@ def collapse_owners(owners: list[tuple[int, int, str]]) -> list[tuple[int, int, 
     """Owners with the same name that touch or overlap become one, sorted by start."""
     spans: dict[str, list[tuple[int, int]]] = {}
     for s, e, what in owners:
-        spans.setdefault(what, []).append((s, e))
+        each = spans.get(what)
+        if each is None:
+            each = spans[what] = []
+        each.append((s, e))
     out: list[tuple[int, int, str]] = []
     for what, each in spans.items():
         each.sort()
