@@ -107,7 +107,7 @@ def predict_offline(
     ram = Ranges([(e.start, e.end) for e in e820 if e.type == E820_USABLE])
     # free_initrd_mem() gives the initrd back before user space runs
     given_back = [(initrd[0], round_up(initrd[1], ps))] if initrd else []
-    pinned = Ranges([(r.base, r.end) for r in mb.reserved.regions]).minus(
+    pinned = Ranges([(r.base, r.base + r.size) for r in mb.reserved.regions]).minus(
         *given_back, *(freed_late or ()))
     named = collapse_owners(owners)
     nxt = 0
@@ -194,25 +194,24 @@ def predict_offline(
             continue
         free = _lowest_free_blocks(blocks, nid, zone.start_pfn, zone.end_pfn, pinned, ps, 2)
         where = f"{ZONE_NAMES[zidx]} on node {nid}"
-        if free and result(free[0].id) == "offlined":
+        if free and result(free[0]) == "offlined":
             who = f"CPU{'s' if len(cpus) > 1 else ''} {id_ranges(cpus)}"
             why = (f"kernel allocations of {who} take the lowest free pages of {where}"
                    if (nid, zidx) in kernel_zones else
                    f"kernel allocations at runtime take a page at the bottom of {where}, "
                    f"the node of {who} (seen on 7.2; which allocation is not identified)")
-            changed[free[0].id] = OfflineVerdict(free[0].id, "failed", why,
-                                                 "runtime_allocations")
+            changed[free[0]] = OfflineVerdict(free[0], "failed", why, "runtime_allocations")
         room = 0
         if free:
-            lo = free[0].start_pfn * ps
-            room = (free[0].nr_pages * ps - pinned.overlap(lo, lo + free[0].nr_pages * ps)) // ps
+            lo = free[0] * block_bytes
+            room = (block_bytes - pinned.overlap(lo, lo + block_bytes)) // ps
         if (nid, zidx) not in kernel_zones:
             continue  # only one page there: no spill into the block above
         if len(cpus) * prof.runtime_pages_per_cpu * prof.runtime_margin > room and len(free) > 1:
             spill = free[1]
-            if result(spill.id) == "offlined":
-                changed[spill.id] = OfflineVerdict(
-                    spill.id, "unknown", f"{len(cpus)} CPUs allocate from {where}; their "
+            if result(spill) == "offlined":
+                changed[spill] = OfflineVerdict(
+                    spill, "unknown", f"{len(cpus)} CPUs allocate from {where}; their "
                     f"allocations (about {human(len(cpus) * prof.runtime_pages_per_cpu * ps)})"
                     f" may not fit in the {human(room * ps)} left free in the block below; "
                     "where they land varies from boot to boot", "runtime_spill")
@@ -233,10 +232,10 @@ def _no_zone(b: MemoryBlock, bid: int, zones: ZoneLayout) -> str:
 
 
 def _lowest_free_blocks(blocks: Blocks, nid: int, start_pfn: int, end_pfn: int,
-                        pinned: Ranges, ps: int, want: int) -> list[MemoryBlock]:
-    """The lowest ``want`` blocks of node ``nid`` meeting ``[start_pfn, end_pfn)`` that are
-    not wholly reserved."""
-    out: list[MemoryBlock] = []
+                        pinned: Ranges, ps: int, want: int) -> list[int]:
+    """The ids of the lowest ``want`` blocks of node ``nid`` meeting ``[start_pfn,
+    end_pfn)`` that are not wholly reserved."""
+    out: list[int] = []
     if not blocks.runs:
         return out
     bp = blocks.runs[0][2].nr_pages  # every memory block has the same size
@@ -248,7 +247,7 @@ def _lowest_free_blocks(blocks: Blocks, nid: int, start_pfn: int, end_pfn: int,
             continue
         for bid in range(max(first, start_pfn // bp), min(first + count, end)):
             if not pinned.covers(bid * bp * ps, (bid + 1) * bp * ps):
-                out.append(blocks.make(b, bid))
+                out.append(bid)
                 if len(out) == want:
                     return out
     return out
