@@ -119,8 +119,8 @@ def kernel_alloc_zones(zones: ZoneLayout, zonelists: dict[int, list[int]],
     fallback order (``zonelists``, else the node alone) that has one.
 
     Each node's own such zone is found once; an order is then walked to its first node
-    that has one (on a machine whose hot-pluggable nodes hold only ZONE_MOVABLE, half of
-    every order is walked past)."""
+    that has one (the order of a hot-pluggable node that holds only ZONE_MOVABLE walks
+    past the other such nodes it lists first)."""
     own: dict[int, tuple[int, int]] = {}
     for nid, nz in zones.nodes.items():
         for z in reversed(nz.zones[:ZONE_MOVABLE]):

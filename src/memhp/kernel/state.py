@@ -234,4 +234,3 @@ def _what(e: mbk.Event, prof: KernelProfile) -> str:
     if e.caller == "swiotlb_init_remap" and e.size != prof.swiotlb_size:
         return "swiotlb metadata"
     return CALLER_WHAT.get(e.caller, e.caller)
-
