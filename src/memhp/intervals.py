@@ -85,29 +85,31 @@ class Spans(Generic[T]):
 
     def __init__(self, spans: Iterable[tuple[int, int, T]]) -> None:
         self.items = sorted(spans, key=itemgetter(0, 1))
-        self._starts = [s for s, _, _ in self.items]
-        self._reach = list(accumulate((e for _, e, _ in self.items), max))
+        self.starts = [s for s, _, _ in self.items]
+        # the highest end of the spans up to each: the spans before the first that starts
+        # above ``lo`` hold all of ``[lo, hi)`` only if one of them reaches ``hi``
+        self.reach = list(accumulate((e for _, e, _ in self.items), max))
 
     def meeting(self, lo: int, hi: int) -> list[tuple[int, int, T]]:
         """The spans with a part in ``[lo, hi)`` (start below ``hi``, end above ``lo``), by
         start.  Those from ``last`` on start at or above ``hi``; those before ``first`` all
         end at or below ``lo``."""
-        first = bisect.bisect_right(self._reach, lo)
-        last = bisect.bisect_left(self._starts, hi)
+        first = bisect.bisect_right(self.reach, lo)
+        last = bisect.bisect_left(self.starts, hi)
         return [s for s in self.items[first:last] if s[1] > lo]
 
     def covering(self, lo: int, hi: int) -> list[tuple[int, int, T]]:
         """The spans that hold all of ``[lo, hi)`` (start at or below ``lo``, end at or above
         ``hi``), by start."""
-        last = bisect.bisect_right(self._starts, lo)  # the spans before it start at or below lo
-        if not last or self._reach[last - 1] < hi:
+        last = bisect.bisect_right(self.starts, lo)  # the spans before it start at or below lo
+        if not last or self.reach[last - 1] < hi:
             return []
-        first = bisect.bisect_left(self._reach, hi, 0, last)
+        first = bisect.bisect_left(self.reach, hi, 0, last)
         return [s for s in self.items[first:last] if s[1] >= hi]
 
     def meets(self, lo: int, hi: int) -> bool:
         """Whether some span has a part in ``[lo, hi)``."""
-        return bisect.bisect_right(self._reach, lo) < bisect.bisect_left(self._starts, hi)
+        return bisect.bisect_right(self.reach, lo) < bisect.bisect_left(self.starts, hi)
 
 
 def segments(lo: int, hi: int, cuts: list[int],

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import TYPE_CHECKING
 
 from memhp.firmware.types import E820Entry, Machine
-from memhp.intervals import Ranges, Spans
+from memhp.intervals import Spans
 from memhp.kernel import memblock as mbk
 from memhp.kernel.profile import KernelProfile
 
@@ -148,17 +147,17 @@ def reservation_owners(b: Boot, upto: int | None = None,
     out = list(b.reservations)
     events = b.memblock.events[:upto]
     frees = _Frees(events)
-    starts, ends = frees.union.starts, frees.union.ends
+    starts, reach = frees.spans.starts, frees.spans.reach
     for i, e in enumerate(events):
         if type(e) is mbk.Event:
             if e.kind != "alloc":
                 continue
             lo, hi = (e.base, e.base + e.size) if e.n == 1 else e.span
             # frees.kept(i, lo, hi), its first questions asked here (it is asked of every
-            # allocation): most come after the last free, or lie in no freed range at all
+            # allocation): most come after the last free, or no free holds all of them
             if i < frees.last:
-                k = bisect.bisect_right(starts, lo)
-                if k and hi <= ends[k - 1] and not frees.kept(i, lo, hi):
+                k = bisect.bisect_right(starts, lo)  # the frees before k start at or below lo
+                if k and hi <= reach[k - 1] and not frees.kept(i, lo, hi):
                     continue
             out.append((lo, hi, _PLAIN_WHAT.get(e.caller) or _what(e, b.profile)))
         else:
@@ -176,7 +175,7 @@ def _rounds_owners(e: mbk.Repeat, i: int, frees: _Frees, joined: bool,
         return []
     whole = (min(lo for lo, _, _ in one) - e.times * e.shift,
              max(hi for _, hi, _ in one) - e.shift)
-    given_back = frees.union.meets(*whole)  # then each call's rounds on their own
+    given_back = frees.spans.meets(*whole)  # then each call's rounds on their own
     if joined and not given_back:
         one = collapse_owners(one)
     rounds = [(lo - j * e.shift, hi - j * e.shift, what)
@@ -211,15 +210,10 @@ class _Frees:
     """The memblock_free() calls of ``events``, each with its place among them."""
 
     def __init__(self, events: list[mbk.Event | mbk.Repeat]) -> None:
-        self._found = [(e.base, e.base + e.size, i) for i, e in enumerate(events)
-                       if type(e) is mbk.Event and e.kind == "free" and e.size]
-        self.last = self._found[-1][2] if self._found else -1  # no free after this event
-        self.union = Ranges((lo, hi) for lo, hi, _ in self._found)  # what they give back
-
-    @cached_property
-    def spans(self) -> Spans[int]:
-        """The frees by address (made when an allocation lies in their union)."""
-        return Spans(self._found)
+        self.spans = Spans((e.base, e.base + e.size, i) for i, e in enumerate(events)
+                           if type(e) is mbk.Event and e.kind == "free" and e.size)
+        # no free after this event
+        self.last = max((j for _, _, j in self.spans.items), default=-1)
 
     def kept(self, i: int, lo: int, hi: int) -> bool:
         """Whether ``[lo, hi)``, allocated by event ``i``, stays reserved: no single later
