@@ -113,7 +113,7 @@ def predict_offline(
     nxt = 0
     active: list[tuple[int, int, str]] = []  # the owners that may meet the block
     shared: dict[str, OfflineVerdict] = {}  # one verdict object per outcome (reason)
-    holding: dict[frozenset[str], OfflineVerdict] = {}  # ... per set of owners kept
+    holding: dict[tuple[str, ...], OfflineVerdict] = {}  # ... per owners kept, by address
     block_bytes = blocks.runs[0][2].nr_pages * ps if blocks.runs else 0  # all alike
     covers, meets = pinned.covers, pinned.meets
 
@@ -137,12 +137,12 @@ def predict_offline(
         elif (everywhere := covers(lo, hi)) or meets(lo, hi):
             # an owner is kept where it has reserved pages in the block (an empty one
             # wherever it lies in it)
-            names = frozenset([what for s, e, what in active if e > lo and (
+            names = tuple([what for s, e, what in active if e > lo and (
                 everywhere or s >= e or meets(max(s, lo), min(e, hi)))])
             v = holding.get(names)
             if v is None:
                 reason = ("holds boot memory the kernel keeps: "
-                          + (", ".join(sorted(names)) if names else "reserved pages"))
+                          + (", ".join(sorted(set(names))) if names else "reserved pages"))
                 v = holding[names] = shared.setdefault(
                     reason, OfflineVerdict(bid, "failed", reason, "boot_memory"))
             return v
