@@ -171,9 +171,6 @@ class _OnMemblock:
         return mbk.memblock_alloc_runs(self.mb, count, size, align, MAX_DMA_ADDRESS,
                                        mbk.MEMBLOCK_ALLOC_ACCESSIBLE, self.nid, False, caller)
 
-    def floor(self, addr: int) -> int:
-        return mbk.free_floor(self.mb, addr, max(MAX_DMA_ADDRESS, mbk.PAGE_SIZE))
-
     def top_free(self, size: int) -> tuple[int, int] | None:
         if self.mb.bottom_up or self.mb.mirror:
             return None  # not a top-down search: no batches (_batch_end)
@@ -297,10 +294,10 @@ class _Mark(NamedTuple):
 def _mark(req: mbk.RunsAhead, nr: int, out: SparseAllocs) -> _Mark:
     """The mark of a pass starting at section ``nr``.  The state is settled when what
     comes next depends on nothing above the lowest answer: no free page there that a
-    request could take, and none right below the last page-table page (where _batch_end
-    would put the next tables)."""
+    request could take, and none right below the last page-table page (a gap that the
+    next table pages would fill)."""
     settled = bool(out.tables) and req.nothing_free_above()
-    if settled:  # and no free space right below the last page-table page (_batch_end)
+    if settled:  # and no free space right below the last page-table page
         addr, n, step = out.tables[-1]
         lowest = min(addr, addr + (n - 1) * step)
         settled = addr != 0 and req.floor(lowest) == lowest
