@@ -147,12 +147,14 @@ def new_tables(prof: KernelProfile, tables: dict[str, int], first: int, end: int
     level; sections come in increasing order, so an index at or below it exists).  They
     are recorded as made unless ``make`` is false."""
     sps = prof.pages_per_section * prof.struct_page_size
+    a, z = first * sps, end * sps - 1
     count = 0
     for kind, shift in _levels(prof):
-        lo, hi = (first * sps) >> shift, (end * sps - 1) >> shift
+        hi = z >> shift
         last = tables.get(kind, -1)
         if hi > last:
-            count += hi - max(lo, last + 1) + 1
+            lo = a >> shift
+            count += hi - (lo if lo > last else last + 1) + 1
             if make:
                 tables[kind] = hi
     return count
@@ -445,7 +447,7 @@ def _batch_end(req: _Requests, prof: KernelProfile, tables: dict[str, int], nr: 
     # chunks: at least one, at most to ``last``, and no more than the PMD pages (1 GiB of
     # vmemmap each) that fit in the gap, plus the one that may exist already, can span
     sps = prof.pages_per_section * prof.struct_page_size
-    most = min((last - nr + chunk - 1) // chunk, ((slots + 2) << 30) // (chunk * sps))
+    most = min((last - nr + chunk - 1) // chunk, ((slots + 1) << 30) // (chunk * sps))
 
     def over(k: int) -> int:  # table pages of ``k`` chunks beyond what the gap holds
         return new_tables(prof, tables, nr, min(last, (nr // chunk + k) * chunk), False) - slots
