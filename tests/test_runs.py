@@ -20,14 +20,14 @@ from hypothesis import strategies as st
 
 from memhp.intervals import IdRuns, IntSet, Ranges, Spans, segments
 from memhp.kernel import memblock as mbk
-from memhp.kernel import sparse
+from memhp.kernel import memory_hotplug, sparse
 from memhp.kernel.efi import boot_services_freed
 from memhp.kernel.memblock import each_call, snapshot
 from memhp.kernel.memory_blocks import memory_dev_init
 from memhp.kernel.memory_hotplug import predict_offline
 from memhp.kernel.profile import load_profile
 from memhp.kernel.setup import boot
-from memhp.kernel.state import Boot, collapse_owners, reservation_owners
+from memhp.kernel.state import Boot, Rounds, collapse_owners, reservation_owners
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 from make_server import server  # noqa: E402
@@ -142,6 +142,24 @@ def test_id_runs_replaced() -> None:
     assert [r[0] for r in runs.runs_from(-1)] == [0, 4, 9]
 
 
+@given(st.lists(st.tuples(st.integers(1, 4), st.sampled_from("ab")), min_size=1, max_size=8),
+       st.dictionaries(st.integers(0, 30), st.sampled_from("abx"), max_size=6))
+def test_id_runs_replaced_come_joined(pieces: list[tuple[int, str]], new: dict[int, str],
+                                      ) -> None:
+    """Runs of "a" and "b" (neighbours alike join), some ids replaced by "a", "b" or "x":
+    the replaced runs are joined as the constructor would join them, and hold, id by id,
+    the elements with the replacements made."""
+    runs, at = [], 0
+    for count, value in pieces:
+        runs.append((at, count, value))
+        at += count
+    old = IdRuns(runs, lambda v, i: v)
+    out = old.replaced({i: v for i, v in new.items() if i < at})
+    assert IdRuns(out, lambda v, i: v).runs == out
+    assert list(IdRuns(out, lambda v, i: v, joined=True)) == [
+        new.get(i, v) for i, v in enumerate(old)]
+
+
 def boot_facts(b: Boot) -> tuple[object, ...]:
     """What a boot decided, for comparing two ways of modelling it."""
     return (list(each_call(b.memblock.events)), snapshot(b.memblock.reserved),
@@ -216,6 +234,58 @@ def test_joined_owners_collapse_alike(tib: int, nodes: int) -> None:
     assert any(isinstance(e, mbk.Repeat) for e in b.memblock.events)
     joined, each = reservation_owners(b, joined=True), reservation_owners(b)
     assert collapse_owners(joined) == collapse_owners(each) and len(joined) < len(each)
+
+
+@pytest.mark.parametrize("profile,nodes,tib,hot,riser,hidden", [
+    ("debian-6.1-amd64", 4, 4096, None, 0, True),  # 30 rounds a node: holes
+    ("debian-6.1-amd64", 2, 600, None, 0, True),
+    ("debian-7.2-amd64", 2, 1024, {0}, 2, True),  # 7.2: every node's struct pages so
+    ("debian-7.2-amd64", 5, 3000, None, 0, True),  # some nodes' edges slip, others' not
+    ("debian-7.2-amd64", 5, 1000, {1}, 0, False),  # every node's edges slip
+    ("debian-6.1-amd64", 16, 4096, None, 0, False),  # 6 rounds a node: too few for a hole
+])
+def test_offline_holes_match_every_round(profile: str, nodes: int, tib: int,
+                                         hot: set[int] | None, riser: int, hidden: bool,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The verdicts made with most rounds of each repeated vmemmap cycle left out (their
+    blocks' verdicts repeated from the blocks above: memory_hotplug._hide_rounds) are those
+    made with every round's owners, run for run; and the holes are there where they should
+    be."""
+    m = dataclasses.replace(server(nodes, tib, hotplug=hot, riser_gib=riser), la57=tib > 64)
+    holes: list[object] = []
+    hide = memory_hotplug._hide_rounds
+
+    def spy(*args: Any) -> Any:
+        out = hide(*args)
+        holes.extend(out[1])
+        return out
+
+    monkeypatch.setattr(memory_hotplug, "_hide_rounds", spy)
+    b = boot(m, load_profile(profile))
+    every = predict_offline(b.blocks, b.zones, b.memblock, b.e820,
+                            reservation_owners(b, joined=True), b.machine.initrd, b.zonelists,
+                            b.cpu_node, b.profile, boot_services_freed(b))
+    assert every.runs == b.offline.runs
+    assert bool(holes) == hidden
+
+
+def test_round_periods_and_slipping_edges() -> None:
+    """Rounds of 511 GiB + 2 MiB against 2 GiB blocks: two rounds make 511 blocks and
+    4 MiB (one leaves 1 GiB + 2 MiB over); 3 GiB rounds: two make 3 blocks exactly.  An
+    owner whose start comes within 4 MiB of a block's start in some round slips: of 30
+    rounds, one starting 40 MiB into its block gets there (round 20), one 1 GiB in does not."""
+    g, mib = 1 << 30, 1 << 20
+    assert memory_hotplug._period(511 * g + 2 * mib, 2 * g, 1000) == (2, 511, 4 * mib)
+    assert memory_hotplug._period(3 * g, 2 * g, 10) == (2, 3, 0)
+    assert memory_hotplug._period(511 * g, 2 * g, 100) == (0, 0, 2 * g)  # no room: none
+    top = 1 << 50
+
+    def rounds(offset: int) -> Rounds:  # a round's owner starting ``offset`` into a block
+        return Rounds(((top + offset, top + offset + 511 * g, "struct pages"),), 30,
+                      511 * g + 2 * mib)
+
+    assert memory_hotplug._edge_slips(rounds(40 * mib), 2, 4 * mib, 2 * g)
+    assert not memory_hotplug._edge_slips(rounds(g), 2, 4 * mib, 2 * g)
 
 
 def _placed(b: Boot) -> tuple[object, ...]:

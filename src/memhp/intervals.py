@@ -149,24 +149,27 @@ class IdRuns(Sequence[T]):
     Indexing and iterating make each element (``make(element, id)``), so reading them all
     costs their number; ``runs``, ``by_id`` and ``spans`` cost the number of runs.  Two
     neighbouring runs join when their elements are alike: ``make`` gives equal ones at the
-    same id (``alike``, when given, says so without making them).
+    same id (``alike``, when given, says so without making them).  ``joined``: the runs are
+    joined so already (as ``replaced`` gives them), and taken as they are.
     """
 
     def __init__(self, runs: Iterable[tuple[int, int, T]], make: Callable[[T, int], T],
-                 alike: Callable[[T, T], bool] | None = None) -> None:
+                 alike: Callable[[T, T], bool] | None = None, joined: bool = False) -> None:
+        self.make, self._alike = make, alike
         out: list[tuple[int, int, T]] = []
-        for first, count, value in runs:
-            if count <= 0:
-                continue
-            if out:
-                f0, c0, v0 = out[-1]
-                if f0 + c0 == first and (v0 is value or (
-                        alike(v0, value) if alike else make(v0, first) == make(value, first))):
-                    out[-1] = (f0, c0 + count, v0)
+        if joined:
+            out = list(runs)
+        else:
+            for first, count, value in runs:
+                if count <= 0:
                     continue
-            out.append((first, count, value))
+                if out:
+                    f0, c0, v0 = out[-1]
+                    if f0 + c0 == first and (v0 is value or self._joins(v0, value, first)):
+                        out[-1] = (f0, c0 + count, v0)
+                        continue
+                out.append((first, count, value))
         self.runs = out
-        self.make = make
         # position of each run's first element in the sequence
         self._index = [0, *accumulate(c for _, c, _ in out)]
         self._firsts = [f for f, _, _ in out]
@@ -211,20 +214,40 @@ class IdRuns(Sequence[T]):
             return ident
         return self.runs[r][0] + self.runs[r][1]
 
+    def _joins(self, a: T, b: T, at: int) -> bool:
+        """Whether runs of ``a`` and of ``b`` that meet at id ``at`` join (``a`` is not
+        ``b``)."""
+        return self._alike(a, b) if self._alike else self.make(a, at) == self.make(b, at)
+
     def replaced(self, new: dict[int, T]) -> list[tuple[int, int, T]]:
         """The runs with the element of each id in ``new`` replaced: a run of its own, and
-        the rest of the run it split keeps its element, made at the rest's first id."""
+        the rest of the run it split keeps its element, made at the rest's first id.  They
+        come joined as the constructor joins them: only a piece of a split run can join a
+        neighbour, the other runs being joined already."""
         out: list[tuple[int, int, T]] = []
+
+        def put(first: int, count: int, value: T) -> None:
+            if out:
+                f0, c0, v0 = out[-1]
+                if f0 + c0 == first and (v0 is value or self._joins(v0, value, first)):
+                    out[-1] = (f0, c0 + count, v0)
+                    return
+            out.append((first, count, value))
+
         ids = sorted(new)
         done = 0  # the runs before this one are in ``out``
         for r in sorted({bisect.bisect_right(self._firsts, i) - 1 for i in ids} - {-1}):
             first, count, value = self.runs[r]
-            out += self.runs[done:r]
-            out += [(lo, hi - lo, new[lo] if lo in new else
-                     value if lo == first else self.make(value, lo))
-                    for lo, hi in segments(first, first + count, ids)]
+            if done < r:
+                put(*self.runs[done])
+                out += self.runs[done + 1:r]
+            for lo, hi in segments(first, first + count, ids):
+                put(lo, hi - lo, new[lo] if lo in new else
+                    value if lo == first else self.make(value, lo))
             done = r + 1
-        out += self.runs[done:]
+        if done < len(self.runs):
+            put(*self.runs[done])
+            out += self.runs[done + 1:]
         return out
 
     def runs_from(self, ident: int) -> Iterator[tuple[int, int, T]]:

@@ -12,7 +12,8 @@ block is reported ``unknown`` when many CPUs share the zone.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import repeat
 from operator import rshift
@@ -34,7 +35,7 @@ from memhp.kernel.mm_init import (
 from memhp.kernel.page_alloc import kernel_alloc_zones
 from memhp.kernel.pfn import div_round_up, round_up
 from memhp.kernel.profile import KernelProfile
-from memhp.kernel.state import Boot, collapse_owners, reservation_owners
+from memhp.kernel.state import Boot, Rounds, collapse_owners, reservation_owners_apart
 from memhp.units import human, id_ranges
 
 if TYPE_CHECKING:
@@ -77,8 +78,9 @@ class OfflineVerdict:
 class Verdicts(IdRuns[OfflineVerdict]):
     """One verdict per memory block, in block order, as runs of equal verdicts."""
 
-    def __init__(self, runs: Iterable[tuple[int, int, OfflineVerdict]] = ()) -> None:
-        super().__init__(runs, _verdict_at, _alike)
+    def __init__(self, runs: Iterable[tuple[int, int, OfflineVerdict]] = (),
+                 joined: bool = False) -> None:
+        super().__init__(runs, _verdict_at, _alike, joined)
 
 
 def _verdict_at(v: OfflineVerdict, block: int) -> OfflineVerdict:
@@ -94,14 +96,16 @@ def predict_offline(
     owners: list[tuple[int, int, str]], initrd: tuple[int, int] | None,
     zonelists: dict[int, list[int]], cpu_node: list[int], prof: KernelProfile,
     freed_late: list[tuple[int, int]] | None = None, per_block: bool = False,
+    rounds: Sequence[Rounds] = (),
 ) -> Verdicts:
     """offline_pages() for every block, in block order, with the reason for each failure.
     ``freed_late``: reserved ranges given back after boot besides the initrd (EFI boot
-    services memory).
+    services memory); ``rounds``: owners of repeated cycles kept apart from ``owners``.
 
     Blocks between two boundaries of what decides (System RAM, reserved memory, the named
     boot reservations, zones) are alike, so the first block of such a run stands for it
-    (``per_block``: each block is worked out on its own).
+    (``per_block``: each block is worked out on its own).  Inside the rounds of a cycle the
+    verdicts repeat, so most rounds are not looked at (_hide_rounds).
     """
     ps = prof.page_size
     ram = Ranges([(e.start, e.end) for e in e820 if e.type == E820_USABLE])
@@ -109,12 +113,25 @@ def predict_offline(
     given_back = [(initrd[0], round_up(initrd[1], ps))] if initrd else []
     pinned = Ranges([(r.base, r.base + r.size) for r in mb.reserved.regions]).minus(
         *given_back, *(freed_late or ()))
+    block_bytes = blocks.runs[0][2].nr_pages * ps if blocks.runs else 0  # all alike
+    # memory block sizes are powers of two (memory_block_size_bytes())
+    shift = block_bytes.bit_length() - 1
+    assert block_bytes == 1 << shift or not blocks.runs
+    edges = [*ram.starts, *ram.ends, *pinned.starts, *pinned.ends]
+    edges += [x * ps for nz in zones.nodes.values() for z in nz.zones if z.present
+              for x in (z.start_pfn, z.end_pfn)]
+    holes: list[tuple[int, int, int]] = []
+    cuts: list[int] = []  # the blocks that hold an edge (of the owners too, when made here)
+    if rounds:
+        if blocks.runs and not per_block:
+            owners, holes, cuts = _hide_rounds(rounds, owners, edges, blocks, shift)
+        else:
+            owners = owners + [o for r in rounds for o in r.owners(1, r.times)]
     named = collapse_owners(owners)
     nxt = 0
     active: list[tuple[int, int, str]] = []  # the owners that may meet the block
     shared: dict[str, OfflineVerdict] = {}  # one verdict object per outcome (reason)
     holding: dict[tuple[str, ...], OfflineVerdict] = {}  # ... per owners kept, by address
-    block_bytes = blocks.runs[0][2].nr_pages * ps if blocks.runs else 0  # all alike
     covers, meets = pinned.covers, pinned.meets
 
     def verdict(bid: int, b: MemoryBlock) -> OfflineVerdict:
@@ -156,18 +173,19 @@ def predict_offline(
 
     runs: list[tuple[int, int, OfflineVerdict]] = []
     if blocks.runs:
-        # memory block sizes are powers of two (memory_block_size_bytes())
-        shift = block_bytes.bit_length() - 1
-        assert block_bytes == 1 << shift
-        edges = [*ram.starts, *ram.ends, *pinned.starts, *pinned.ends,
-                 *(s for s, _, _ in named), *(e for _, e, _ in named)]
-        edges += [x * ps for nz in zones.nodes.values() for z in nz.zones if z.present
-                  for x in (z.start_pfn, z.end_pfn)]
-        cuts = sorted(set(map(rshift, edges, repeat(shift))))  # x >> shift, as map does it
+        if not cuts:
+            edges += [*(s for s, _, _ in named), *(e for _, e, _ in named)]
+            cuts = sorted(set(map(rshift, edges, repeat(shift))))  # x >> shift, as map does
         if per_block:
             cuts = [i for first, count, _ in blocks.runs for i in range(first, first + count)]
-        runs = [(lo, hi - lo, verdict(lo, b)) for first, count, b in blocks.runs
-                for lo, hi in segments(first, first + count, cuts)]
+        if not holes:
+            runs = [(lo, hi - lo, verdict(lo, b)) for first, count, b in blocks.runs
+                    for lo, hi in segments(first, first + count, cuts)]
+        else:
+            runs = [(lo, hi - lo, verdict(lo, b)) for first, count, b in blocks.runs
+                    for a, z in _outside(first, first + count, holes)
+                    for lo, hi in segments(a, z, cuts)]
+            runs = _fill_holes(runs, holes)
     base = Verdicts(runs)
     changed: dict[int, OfflineVerdict] = {}
 
@@ -215,7 +233,123 @@ def predict_offline(
                     f"allocations (about {human(len(cpus) * prof.runtime_pages_per_cpu * ps)})"
                     f" may not fit in the {human(room * ps)} left free in the block below; "
                     "where they land varies from boot to boot", "runtime_spill")
-    return Verdicts(base.replaced(changed)) if changed else base
+    return Verdicts(base.replaced(changed), joined=True) if changed else base
+
+
+def _hide_rounds(rounds: Sequence[Rounds], owners: list[tuple[int, int, str]],
+                 edges: list[int], blocks: Blocks, shift: int,
+                 ) -> tuple[list[tuple[int, int, str]], list[tuple[int, int, int]], list[int]]:
+    """The rounds of repeated cycles whose blocks need no look (``holes``), and the owners
+    of the others, added to ``owners``.
+
+    Round ``j`` of a cycle is its owners moved down ``j * shift`` bytes.  Take a stretch of
+    blocks ``[i0, i1)`` that lies above round ``times`` (whose owners may join ones below)
+    and below round 0 (the cycle itself), where nothing else has an edge (``edges``: RAM,
+    reserved memory, zones; the other owners; the other cycles) and the blocks are one run:
+    a block's verdict there depends only on which rounds' owners meet it.  A few rounds
+    span ``n`` blocks and ``d`` bytes more (``_period``); so block ``b`` meets the owners
+    that block ``b + n`` would meet were it ``d`` bytes higher, and the same ones when no
+    owner starts in the first ``d`` bytes of a block or ends in them (after its first
+    byte).  Then the blocks ``[i0 + n, i1 - n - 1)`` are a hole: their verdicts are those
+    of the ``n`` blocks above it, repeated (_fill_holes), and the rounds only they meet are
+    left out.  The first ``n`` blocks are looked at, so that each verdict is first met
+    where it would be without the hole.  Returns the owners, the holes ``(first, end, n)``
+    and the blocks that hold an edge of anything, the owners included (sorted)."""
+    size = 1 << shift
+    spans = [r.span for r in rounds]
+    fixed = sorted({x >> shift for x in [
+        *edges, *(x for s, e, _ in owners for x in (s, e)),
+        *(x for r, (lo, hi) in zip(rounds, spans, strict=True)
+          for x in (lo - r.times * r.shift, hi - r.shift))]})
+    holes: list[tuple[int, int, int]] = []
+    out = list(owners)
+    for r, (lo, hi) in zip(rounds, spans, strict=True):
+        step, times = r.shift, r.times
+        i0 = -(-(hi - times * step) >> shift)  # above round ``times``
+        i1 = min(lo, hi - step) >> shift  # below round 0
+        m, n, d = _period(step, size, (i1 - i0 - 2) // 2)
+        h0, h1 = i0 + n, i1 - n - 1
+        first = -(-(hi - (h1 << shift)) // step)  # the rounds wholly in the hole
+        last = (lo - (h0 << shift)) // step
+        if n and hi - lo <= step and h0 < h1 and first <= last:
+            k = bisect_left(fixed, i0)
+            if ((k == len(fixed) or fixed[k] >= i1) and blocks.run_end(i0) >= i1
+                    and not (d and _edge_slips(r, m, d, size))):
+                out += r.owners(1, first - 1) + r.owners(last + 1, times)
+                holes.append((h0, h1, n))
+                continue
+        out += r.owners(1, times)
+    holes.sort()
+    cuts = sorted({*fixed, *(x >> shift for s, e, _ in out[len(owners):] for x in (s, e))})
+    return out, holes, cuts
+
+
+def _period(step: int, size: int, most: int) -> tuple[int, int, int]:
+    """``(m, n, d)``: ``m`` rounds (1 to 16) span ``n`` whole blocks (1 to ``most``) and
+    ``d`` bytes, the ``m`` that leaves the fewest bytes over (none when some ``m`` does);
+    ``(0, 0, size)`` when no ``m`` fits."""
+    best = (0, 0, size)
+    for m in range(1, 17):
+        n, d = divmod(m * step, size)
+        if n > most:
+            break
+        if n and d < best[2]:
+            best = (m, n, d)
+            if not d:
+                break
+    return best
+
+
+def _edge_slips(r: Rounds, m: int, d: int, size: int) -> bool:
+    """Whether some round's owner starts in the first ``d`` bytes of a block, or ends in
+    them after the first byte (its last byte there).  Every ``m`` rounds an edge comes
+    ``d`` bytes further down its block (``m`` rounds move ``n`` blocks and ``d`` bytes), so
+    for each of the first ``m`` rounds it gets there after ``offset // d`` periods."""
+    for x in (x for s, e, _ in r.one for x in (s, e - 1)):
+        for j in range(1, m + 1):
+            if j + (x - j * r.shift) % size // d * m <= r.times:
+                return True
+    return False
+
+
+def _outside(first: int, end: int, holes: list[tuple[int, int, int]]) -> Iterator[tuple[int, int]]:
+    """``[first, end)`` less the holes (sorted), in pieces."""
+    for h0, h1, _ in holes:
+        if h0 < end and h1 > first:
+            if h0 > first:
+                yield first, h0
+            first = h1
+    if first < end:
+        yield first, end
+
+
+def _fill_holes(runs: list[tuple[int, int, OfflineVerdict]], holes: list[tuple[int, int, int]],
+                ) -> list[tuple[int, int, OfflineVerdict]]:
+    """``runs`` (in block order, none in the holes) with each hole ``(h0, h1, n)`` filled:
+    block ``b`` has the verdict of block ``h1 + (b - h1) mod n``."""
+    firsts = [f for f, _, _ in runs]
+    out: list[tuple[int, int, OfflineVerdict]] = []
+    at = 0
+    for h0, h1, n in holes:
+        k = bisect_left(firsts, h1)
+        out += runs[at:k]
+        at = k
+        ref = []  # the runs of the n blocks above the hole, from h1 on
+        while k < len(runs) and runs[k][0] < h1 + n:
+            f, c, v = runs[k]
+            ref.append((f - h1, min(c, h1 + n - f), v))
+            k += 1
+        for base in range(h1 - -(-(h1 - h0) // n) * n, h1, n):
+            for off, c, v in ref:
+                a, z = max(base + off, h0), min(base + off + c, h1)
+                if a < z:
+                    f, c0, v0 = out[-1] if out else (0, 0, None)
+                    if v0 is v and f + c0 == a:  # joined now: fewer runs for Verdicts
+                        out[-1] = (f, z - f, v)
+                    else:
+                        out.append((a, z - a, v))
+    out += runs[at:]
+    return out
 
 
 def _no_zone(b: MemoryBlock, bid: int, zones: ZoneLayout) -> str:
@@ -776,6 +910,7 @@ def offline_after_boot(b: Boot) -> None:
     are handed over, so that ``managed`` is known)."""
     assert b.zones is not None
     if b.managed:
-        b.offline = predict_offline(b.blocks, b.zones, b.memblock, b.e820,
-                                    reservation_owners(b, joined=True), b.machine.initrd,
-                                    b.zonelists, b.cpu_node, b.profile, boot_services_freed(b))
+        owners, rounds = reservation_owners_apart(b)
+        b.offline = predict_offline(b.blocks, b.zones, b.memblock, b.e820, owners,
+                                    b.machine.initrd, b.zonelists, b.cpu_node, b.profile,
+                                    boot_services_freed(b), rounds=rounds)

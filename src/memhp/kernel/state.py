@@ -27,7 +27,8 @@ if TYPE_CHECKING:  # types only: the step modules import this one
     from memhp.kernel.percpu import PercpuLayout
     from memhp.kernel.sparse import SparseAllocs, SparseMap
 
-__all__ = ["CALLER_WHAT", "Boot", "alloc", "collapse_owners", "dump", "reservation_owners"]
+__all__ = ["CALLER_WHAT", "Boot", "Rounds", "alloc", "collapse_owners", "dump",
+           "reservation_owners", "reservation_owners_apart"]
 
 
 @dataclass
@@ -136,15 +137,54 @@ _PLAIN_WHAT = {caller: what for caller, what in CALLER_WHAT.items()
                if caller not in ("alloc_node_data", "swiotlb_init_remap")}
 
 
+Owner = tuple[int, int, str]  # [start, end) and what it holds
+
+
+@dataclass(frozen=True)
+class Rounds:
+    """The owners of the rounds of a repeated cycle (a ``memblock.Repeat``), kept apart from
+    the others: round ``j`` (1 to ``times``) holds ``one`` moved down by ``j * shift``.
+    ``one`` is joined as collapse_owners() joins, none of it is empty, it spans at most
+    ``shift`` bytes (the rounds do not overlap) and no owner of a round touches one of the
+    same name in the next round: so the rounds' owners, joined, are the rounds of ``one``."""
+
+    one: tuple[Owner, ...]
+    times: int
+    shift: int
+
+    @property
+    def span(self) -> tuple[int, int]:
+        """[start, end) of ``one``: the cycle itself (round 0), the rounds lie below."""
+        return min(s for s, _, _ in self.one), max(e for _, e, _ in self.one)
+
+    def owners(self, first: int, last: int) -> list[Owner]:
+        """The owners of rounds ``first`` to ``last`` (both included)."""
+        return [(s - j * self.shift, e - j * self.shift, what)
+                for j in range(first, last + 1) for s, e, what in self.one]
+
+
 def reservation_owners(b: Boot, upto: int | None = None,
-                       joined: bool = False) -> list[tuple[int, int, str]]:
+                       joined: bool = False) -> list[Owner]:
     """Every named boot reservation, [start, end) and what it holds (of the first ``upto``
     memblock events only, when given): the allocations no later free gives back.
 
     ``joined``: the owners of each round of a repeated cycle (a hot-pluggable node's
     vmemmap: a few calls, many rounds) come joined as collapse_owners() joins them, for a
     reader that joins owners anyway; otherwise one per call, as memblock made them."""
+    return _owners(b, upto, joined, False)[0]
+
+
+def reservation_owners_apart(b: Boot) -> tuple[list[Owner], list[Rounds]]:
+    """reservation_owners(b, joined=True), the rounds of each repeated cycle kept apart
+    where they can be (none of them given back, and the rounds apart as ``Rounds`` says),
+    for a reader that can take them so."""
+    return _owners(b, None, True, True)
+
+
+def _owners(b: Boot, upto: int | None, joined: bool,
+            apart: bool) -> tuple[list[Owner], list[Rounds]]:
     out = list(b.reservations)
+    kept_apart: list[Rounds] = []
     events = b.memblock.events[:upto]
     frees = _Frees(events)
     starts, reach = frees.spans.starts, frees.spans.reach
@@ -162,14 +202,19 @@ def reservation_owners(b: Boot, upto: int | None = None,
             out.append((lo, hi, _PLAIN_WHAT.get(e.caller) or _what(e, b.profile)))
         else:
             assert isinstance(e, mbk.Repeat)
-            out += _rounds_owners(e, i, frees, joined, b.profile)
-    return out
+            rounds = _rounds_owners(e, i, frees, joined, b.profile, apart)
+            if isinstance(rounds, Rounds):
+                kept_apart.append(rounds)
+            else:
+                out += rounds
+    return out, kept_apart
 
 
 def _rounds_owners(e: mbk.Repeat, i: int, frees: _Frees, joined: bool,
-                   prof: KernelProfile) -> list[tuple[int, int, str]]:
+                   prof: KernelProfile, apart: bool) -> list[Owner] | Rounds:
     """The owners of the rounds of a cycle, event ``i``: its calls' owners, moved down
-    (``joined``: each round's joined, unless a free gives part of them back)."""
+    (``joined``: each round's joined, unless a free gives part of them back; ``apart``:
+    then as ``Rounds`` where the rounds are apart as it says)."""
     one = [(*c.span, _what(c, prof)) for c in e.calls if c.kind == "alloc"]
     if not one:
         return []
@@ -178,6 +223,11 @@ def _rounds_owners(e: mbk.Repeat, i: int, frees: _Frees, joined: bool,
     given_back = frees.spans.meets(*whole)  # then each call's rounds on their own
     if joined and not given_back:
         one = collapse_owners(one)
+        shift = e.shift
+        if apart and whole[1] - whole[0] <= e.times * shift and not any(
+                a2 >= z2 or (z2 - shift >= a and a2 - shift <= z)  # empty, or touching
+                for a, z, what in one for a2, z2, what2 in one if what2 == what):
+            return Rounds(tuple(one), e.times, shift)
     rounds = [(lo - j * e.shift, hi - j * e.shift, what)
               for j in range(1, e.times + 1) for lo, hi, what in one]
     return [o for o in rounds if frees.kept(i, *o[:2])] if given_back else rounds
