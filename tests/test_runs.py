@@ -9,6 +9,7 @@ two must agree, element for element.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import random
 import sys
 from pathlib import Path
@@ -286,6 +287,29 @@ def test_round_periods_and_slipping_edges() -> None:
 
     assert memory_hotplug._edge_slips(rounds(40 * mib), 2, 4 * mib, 2 * g)
     assert not memory_hotplug._edge_slips(rounds(g), 2, 4 * mib, 2 * g)
+
+
+@given(st.lists(st.integers(0, 2), min_size=2, max_size=40), st.integers(1, 12),
+       st.integers(0, 60), st.integers(0, 5))
+def test_holes_filled_block_by_block(blocks: list[int], n: int, size: int, below: int) -> None:
+    """Blocks 0..: ``below`` looked at, a hole of ``size`` blocks, then the blocks looked at
+    above it (verdicts drawn from three, as runs of one block each): every hole block has
+    the verdict of the block above the hole that is a multiple of ``n`` away, and the runs
+    come joined (no two neighbours with the same verdict)."""
+    verdicts = [memory_hotplug.OfflineVerdict(0, "failed", f"reason {k}") for k in range(3)]
+    n = min(n, len(blocks))
+    h0, h1 = below, below + size
+    above = [verdicts[k] for k in blocks]
+    looked = [(b, verdicts[(b * 7) % 3]) for b in range(below)] + [
+        (h1 + i, v) for i, v in enumerate(above)]
+    runs = memory_hotplug._fill_holes([(b, 1, v) for b, v in looked], [(h0, h1, n)]
+                                      if size else [])
+    each = [v for f, c, v in runs for _ in range(c)]
+    assert [f for f, _, _ in runs] == list(itertools.accumulate(
+        [0, *(c for _, c, _ in runs[:-1])]))  # from block 0, no gaps
+    assert each == [v for _, v in looked[:below]] + [
+        above[(b - h1) % n] for b in range(h0, h1)] + above
+    assert all(a[2] is not b[2] for a, b in itertools.pairwise(runs))
 
 
 def _placed(b: Boot) -> tuple[object, ...]:

@@ -541,6 +541,8 @@ def memblock_find_in_range_node(
         end = mb.current_limit
     start = max(start, PAGE_SIZE)
     end = max(start, end)
+    if end - start < size:
+        return 0  # no room in the window at all (a usemap larger than its section)
     version = (mb.memory.version, mb.reserved.version)
     if mb.memo_version != version:
         mb.memo.clear()

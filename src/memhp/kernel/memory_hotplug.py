@@ -186,7 +186,7 @@ def predict_offline(
                     for a, z in _outside(first, first + count, holes)
                     for lo, hi in segments(a, z, cuts)]
             runs = _fill_holes(runs, holes)
-    base = Verdicts(runs)
+    base = Verdicts(runs, joined=bool(holes))
     changed: dict[int, OfflineVerdict] = {}
 
     def result(bid: int) -> str:
@@ -325,30 +325,68 @@ def _outside(first: int, end: int, holes: list[tuple[int, int, int]]) -> Iterato
 
 def _fill_holes(runs: list[tuple[int, int, OfflineVerdict]], holes: list[tuple[int, int, int]],
                 ) -> list[tuple[int, int, OfflineVerdict]]:
-    """``runs`` (in block order, none in the holes) with each hole ``(h0, h1, n)`` filled:
-    block ``b`` has the verdict of block ``h1 + (b - h1) mod n``."""
-    firsts = [f for f, _, _ in runs]
+    """``runs`` (in block order, none in the holes, one verdict object per outcome) with
+    each hole ``(h0, h1, n)`` filled, block ``b`` with the verdict of block ``h1 + (b - h1)
+    mod n``; joined as Verdicts joins them.  The pattern of the ``n`` blocks above a hole is
+    laid down from one of its run starts on, one whole copy at a time."""
     out: list[tuple[int, int, OfflineVerdict]] = []
+
+    def put(first: int, count: int, v: OfflineVerdict) -> None:
+        if out:
+            f, c, v0 = out[-1]
+            if v0 is v and f + c == first:
+                out[-1] = (f, c + count, v)
+                return
+        out.append((first, count, v))
+
+    def part(base: int, pattern: list[tuple[int, int, OfflineVerdict]], h0: int,
+             h1: int) -> None:  # the copy of the pattern at ``base``, cut to the hole
+        for off, c, v in pattern:
+            lo, hi = max(base + off, h0), min(base + off + c, h1)
+            if lo < hi:
+                put(lo, hi - lo, v)
+
+    firsts = [f for f, _, _ in runs]
     at = 0
     for h0, h1, n in holes:
         k = bisect_left(firsts, h1)
-        out += runs[at:k]
+        for r in runs[at:k]:
+            put(*r)
         at = k
-        ref = []  # the runs of the n blocks above the hole, from h1 on
+        ref: list[tuple[int, int, OfflineVerdict]] = []  # the n blocks above, joined
         while k < len(runs) and runs[k][0] < h1 + n:
             f, c, v = runs[k]
-            ref.append((f - h1, min(c, h1 + n - f), v))
+            c = min(c, h1 + n - f)
+            if ref and ref[-1][2] is v:
+                ref[-1] = (ref[-1][0], ref[-1][1] + c, v)
+            else:
+                ref.append((f - h1, c, v))
             k += 1
-        for base in range(h1 - -(-(h1 - h0) // n) * n, h1, n):
-            for off, c, v in ref:
-                a, z = max(base + off, h0), min(base + off + c, h1)
-                if a < z:
-                    f, c0, v0 = out[-1] if out else (0, 0, None)
-                    if v0 is v and f + c0 == a:  # joined now: fewer runs for Verdicts
-                        out[-1] = (f, z - f, v)
-                    else:
-                        out.append((a, z - a, v))
-    out += runs[at:]
+        if len(ref) == 1:
+            put(h0, h1 - h0, ref[0][2])
+            continue
+        # a run start whose run differs from the one before it (around the pattern): the
+        # copies laid from there on do not join each other
+        s = next(i for i in range(len(ref)) if ref[i - 1][2] is not ref[i][2])
+        pattern: list[tuple[int, int, OfflineVerdict]] = []
+        for off, c, v in ref[s:] + ref[:s]:  # the first run, around, may join the last
+            if pattern and pattern[-1][2] is v:
+                pattern[-1] = (pattern[-1][0], pattern[-1][1] + c, v)
+            else:
+                pattern.append(((off - ref[s][0]) % n, c, v))
+        start = h1 + ref[s][0] - n * -(-(h1 + ref[s][0] - h0) // n)  # a copy's start <= h0
+        whole = start if start == h0 else start + n  # the first copy wholly in the hole
+        end = whole + max(0, (h1 - whole) // n) * n  # and the end of those
+        if start < h0:
+            part(start, pattern, h0, h1)
+        if whole < end:
+            put(whole, pattern[0][1], pattern[0][2])
+            out += [(copy + off, c, v) for copy in range(whole, end, n)
+                    for off, c, v in pattern][1:]
+        if end < h1:
+            part(end, pattern, h0, h1)
+    for r in runs[at:]:
+        put(*r)
     return out
 
 
