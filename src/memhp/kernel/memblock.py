@@ -122,10 +122,9 @@ class Event(NamedTuple):
     @property
     def span(self) -> tuple[int, int]:
         """``[lo, hi)`` that the event's ``n`` allocations cover together."""
-        if self.n == 1:
-            return self.base, self.base + self.size
-        last = self.base + (self.n - 1) * self.step
-        return min(self.base, last), max(self.base, last) + self.size
+        if self.up:
+            return self.base, self.base + self.n * self.size
+        return self.base - (self.n - 1) * self.size, self.base + self.size
 
 
 def moved(e: Event, delta: int) -> Event:
