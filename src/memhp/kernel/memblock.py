@@ -565,6 +565,9 @@ def _find(mb: Memblock, size: int, align: int, start: int, end: int, nid: int, f
             end = min(end, last)
     for this_start, this_end, _ in free_mem_ranges(mb, nid, flags, not mb.bottom_up, start, end,
                                                    size):
+        # the ranges come in address order (down, top-down): past the window none fits
+        if size and (this_start >= end if mb.bottom_up else this_end <= start):
+            break
         this_start = min(max(this_start, start), end)
         this_end = min(max(this_end, start), end)
         if mb.bottom_up:
