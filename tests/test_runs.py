@@ -239,11 +239,12 @@ def test_joined_owners_collapse_alike(tib: int, nodes: int) -> None:
 
 @pytest.mark.parametrize("profile,nodes,tib,hot,riser,hidden", [
     ("debian-6.1-amd64", 4, 4096, None, 0, True),  # 30 rounds a node: holes
-    ("debian-6.1-amd64", 2, 600, None, 0, True),
+    ("debian-6.1-amd64", 2, 2048, None, 0, True),
     ("debian-7.2-amd64", 2, 1024, {0}, 2, True),  # 7.2: every node's struct pages so
     ("debian-7.2-amd64", 5, 3000, None, 0, True),  # some nodes' edges slip, others' not
     ("debian-7.2-amd64", 5, 1000, {1}, 0, False),  # every node's edges slip
-    ("debian-6.1-amd64", 16, 4096, None, 0, False),  # 6 rounds a node: too few for a hole
+    ("debian-6.1-amd64", 8, 4096, None, 0, True),  # 14 rounds a node
+    ("debian-6.1-amd64", 16, 4096, None, 0, False),  # 6 rounds a node: too few to hide
 ])
 def test_offline_holes_match_every_round(profile: str, nodes: int, tib: int,
                                          hot: set[int] | None, riser: int, hidden: bool,
@@ -273,8 +274,9 @@ def test_offline_holes_match_every_round(profile: str, nodes: int, tib: int,
 def test_round_periods_and_slipping_edges() -> None:
     """Rounds of 511 GiB + 2 MiB against 2 GiB blocks: two rounds make 511 blocks and
     4 MiB (one leaves 1 GiB + 2 MiB over); 3 GiB rounds: two make 3 blocks exactly.  An
-    owner whose start comes within 4 MiB of a block's start in some round slips: of 30
-    rounds, one starting 40 MiB into its block gets there (round 20), one 1 GiB in does not."""
+    owner whose start comes within 4 MiB of a block's end in some round slips: of 30
+    rounds, one starting 40 MiB into its block gets there (round 22, once it wraps round),
+    one 1 GiB in at once (round 1: 2 MiB below the end), one 1.5 GiB in never."""
     g, mib = 1 << 30, 1 << 20
     assert memory_hotplug._period(511 * g + 2 * mib, 2 * g, 1000) == (2, 511, 4 * mib)
     assert memory_hotplug._period(3 * g, 2 * g, 10) == (2, 3, 0)
@@ -286,29 +288,31 @@ def test_round_periods_and_slipping_edges() -> None:
                       511 * g + 2 * mib)
 
     assert memory_hotplug._edge_slips(rounds(40 * mib), 2, 4 * mib, 2 * g)
-    assert not memory_hotplug._edge_slips(rounds(g), 2, 4 * mib, 2 * g)
+    assert memory_hotplug._edge_slips(rounds(g), 2, 4 * mib, 2 * g)
+    assert not memory_hotplug._edge_slips(rounds(3 * g // 2), 2, 4 * mib, 2 * g)
 
 
-@given(st.lists(st.integers(0, 2), min_size=2, max_size=40), st.integers(1, 12),
-       st.integers(0, 60), st.integers(0, 5))
-def test_holes_filled_block_by_block(blocks: list[int], n: int, size: int, below: int) -> None:
-    """Blocks 0..: ``below`` looked at, a hole of ``size`` blocks, then the blocks looked at
-    above it (verdicts drawn from three, as runs of one block each): every hole block has
-    the verdict of the block above the hole that is a multiple of ``n`` away, and the runs
-    come joined (no two neighbours with the same verdict)."""
+@given(st.lists(st.integers(0, 2), min_size=1, max_size=40), st.integers(1, 40),
+       st.integers(0, 60), st.lists(st.integers(0, 2), max_size=5))
+def test_holes_filled_block_by_block(below: list[int], n: int, size: int,
+                                     above: list[int]) -> None:
+    """Blocks 0..: those ``below`` looked at, a hole of ``size`` blocks, then ``above``
+    (verdicts drawn from three, as runs of one block each): every hole block has the
+    verdict of the block below the hole that is a multiple of ``n`` away, and the runs come
+    joined (no two neighbours with the same verdict)."""
     verdicts = [memory_hotplug.OfflineVerdict(0, "failed", f"reason {k}") for k in range(3)]
-    n = min(n, len(blocks))
-    h0, h1 = below, below + size
-    above = [verdicts[k] for k in blocks]
-    looked = [(b, verdicts[(b * 7) % 3]) for b in range(below)] + [
-        (h1 + i, v) for i, v in enumerate(above)]
+    n = min(n, len(below))
+    h0, h1 = len(below), len(below) + size
+    looked = [(b, verdicts[k]) for b, k in enumerate(below)] + [
+        (h1 + i, verdicts[k]) for i, k in enumerate(above)]
     runs = memory_hotplug._fill_holes([(b, 1, v) for b, v in looked], [(h0, h1, n)]
                                       if size else [])
     each = [v for f, c, v in runs for _ in range(c)]
     assert [f for f, _, _ in runs] == list(itertools.accumulate(
         [0, *(c for _, c, _ in runs[:-1])]))  # from block 0, no gaps
-    assert each == [v for _, v in looked[:below]] + [
-        above[(b - h1) % n] for b in range(h0, h1)] + above
+    assert each == [verdicts[k] for k in below] + [
+        verdicts[below[h0 - n + (b - h0) % n]] for b in range(h0, h1)] + [
+        verdicts[k] for k in above]
     assert all(a[2] is not b[2] for a, b in itertools.pairwise(runs))
 
 

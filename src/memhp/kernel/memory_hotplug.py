@@ -248,31 +248,33 @@ def _hide_rounds(rounds: Sequence[Rounds], owners: list[tuple[int, int, str]],
     reserved memory, zones; the other owners; the other cycles) and the blocks are one run:
     a block's verdict there depends only on which rounds' owners meet it.  A few rounds
     span ``n`` blocks and ``d`` bytes more (``_period``); so block ``b`` meets the owners
-    that block ``b + n`` would meet were it ``d`` bytes higher, and the same ones when no
-    owner starts in the first ``d`` bytes of a block or ends in them (after its first
-    byte).  Then the blocks ``[i0 + n, i1 - n - 1)`` are a hole: their verdicts are those
-    of the ``n`` blocks above it, repeated (_fill_holes), and the rounds only they meet are
-    left out.  The first ``n`` blocks are looked at, so that each verdict is first met
-    where it would be without the hole.  Returns the owners, the holes ``(first, end, n)``
-    and the blocks that hold an edge of anything, the owners included (sorted)."""
+    that block ``b - n`` would meet were it ``d`` bytes lower, and the same ones when no
+    owner starts in the last ``d`` bytes of a block or ends in them (or at its end).  Then
+    the blocks ``[i0 + 1 + n, i1)`` are a hole: their verdicts are those of the ``n`` blocks
+    below it, repeated (_fill_holes), and the rounds only they meet are left out; each
+    verdict of the hole is met first below it, as it would be without the hole.  Returns
+    the owners, the holes ``(first, end, n)`` and the blocks that hold an edge of anything,
+    the owners included (sorted)."""
     size = 1 << shift
     spans = [r.span for r in rounds]
-    fixed = sorted({x >> shift for x in [
-        *edges, *(x for s, e, _ in owners for x in (s, e)),
-        *(x for r, (lo, hi) in zip(rounds, spans, strict=True)
-          for x in (lo - r.times * r.shift, hi - r.shift))]})
+    fixed: list[int] = []  # the blocks that hold an edge of anything but the rounds
     holes: list[tuple[int, int, int]] = []
     out = list(owners)
     for r, (lo, hi) in zip(rounds, spans, strict=True):
         step, times = r.shift, r.times
         i0 = -(-(hi - times * step) >> shift)  # above round ``times``
         i1 = min(lo, hi - step) >> shift  # below round 0
-        m, n, d = _period(step, size, (i1 - i0 - 2) // 2)
-        h0, h1 = i0 + n, i1 - n - 1
+        m, n, d = _period(step, size, i1 - i0 - 2)
+        h0, h1 = i0 + 1 + n, i1
         first = -(-(hi - (h1 << shift)) // step)  # the rounds wholly in the hole
         last = (lo - (h0 << shift)) // step
-        if n and hi - lo <= step and h0 < h1 and first <= last:
-            k = bisect_left(fixed, i0)
+        if n and hi - lo <= step and h0 < h1 and last - first + 1 >= _HIDDEN_ROUNDS_WORTH:
+            if not fixed:
+                fixed = sorted({x >> shift for x in [
+                    *edges, *(x for s, e, _ in owners for x in (s, e)),
+                    *(x for r2, (lo2, hi2) in zip(rounds, spans, strict=True)
+                      for x in (lo2 - r2.times * r2.shift, hi2 - r2.shift))]})
+            k = bisect_left(fixed, i0)  # no edge in the blocks [i0, i1)
             if ((k == len(fixed) or fixed[k] >= i1) and blocks.run_end(i0) >= i1
                     and not (d and _edge_slips(r, m, d, size))):
                 out += r.owners(1, first - 1) + r.owners(last + 1, times)
@@ -280,8 +282,16 @@ def _hide_rounds(rounds: Sequence[Rounds], owners: list[tuple[int, int, str]],
                 continue
         out += r.owners(1, times)
     holes.sort()
-    cuts = sorted({*fixed, *(x >> shift for s, e, _ in out[len(owners):] for x in (s, e))})
+    if not holes:  # the cuts as predict_offline makes them, from the joined owners
+        return out, holes, []
+    more = out[len(owners):]
+    cuts = sorted({*fixed, *(x >> shift for s, e, _ in more for x in (s, e))})
     return out, holes, cuts
+
+
+# the fewest rounds a hole is worth leaving out for: each left out spares the verdicts of
+# its blocks (about two runs), a hole costs a look at every other owner's edges
+_HIDDEN_ROUNDS_WORTH = 6
 
 
 def _period(step: int, size: int, most: int) -> tuple[int, int, int]:
@@ -301,13 +311,15 @@ def _period(step: int, size: int, most: int) -> tuple[int, int, int]:
 
 
 def _edge_slips(r: Rounds, m: int, d: int, size: int) -> bool:
-    """Whether some round's owner starts in the first ``d`` bytes of a block, or ends in
-    them after the first byte (its last byte there).  Every ``m`` rounds an edge comes
+    """Whether some round's owner starts in the last ``d`` bytes of a block, or ends in
+    them or at the block's end (its last byte in them).  Every ``m`` rounds an edge comes
     ``d`` bytes further down its block (``m`` rounds move ``n`` blocks and ``d`` bytes), so
-    for each of the first ``m`` rounds it gets there after ``offset // d`` periods."""
+    for each of the first ``m`` rounds it is there at once, or gets there when it wraps
+    round, after ``offset // d + 1`` periods."""
     for x in (x for s, e, _ in r.one for x in (s, e - 1)):
         for j in range(1, m + 1):
-            if j + (x - j * r.shift) % size // d * m <= r.times:
+            offset = (x - j * r.shift) % size
+            if offset >= size - d or j + (offset // d + 1) * m <= r.times:
                 return True
     return False
 
@@ -326,9 +338,9 @@ def _outside(first: int, end: int, holes: list[tuple[int, int, int]]) -> Iterato
 def _fill_holes(runs: list[tuple[int, int, OfflineVerdict]], holes: list[tuple[int, int, int]],
                 ) -> list[tuple[int, int, OfflineVerdict]]:
     """``runs`` (in block order, none in the holes, one verdict object per outcome) with
-    each hole ``(h0, h1, n)`` filled, block ``b`` with the verdict of block ``h1 + (b - h1)
-    mod n``; joined as Verdicts joins them.  The pattern of the ``n`` blocks above a hole is
-    laid down from one of its run starts on, one whole copy at a time."""
+    each hole ``(h0, h1, n)`` filled, block ``b`` with the verdict of block ``h0 - n + (b -
+    h0) mod n``; joined as Verdicts joins them.  The pattern of the ``n`` blocks below a
+    hole is laid down from one of its run starts on, one whole copy at a time."""
     out: list[tuple[int, int, OfflineVerdict]] = []
 
     def put(first: int, count: int, v: OfflineVerdict) -> None:
@@ -349,19 +361,18 @@ def _fill_holes(runs: list[tuple[int, int, OfflineVerdict]], holes: list[tuple[i
     firsts = [f for f, _, _ in runs]
     at = 0
     for h0, h1, n in holes:
-        k = bisect_left(firsts, h1)
+        k = bisect_left(firsts, h0)
         for r in runs[at:k]:
             put(*r)
         at = k
-        ref: list[tuple[int, int, OfflineVerdict]] = []  # the n blocks above, joined
-        while k < len(runs) and runs[k][0] < h1 + n:
-            f, c, v = runs[k]
-            c = min(c, h1 + n - f)
+        below = h0 - n
+        ref: list[tuple[int, int, OfflineVerdict]] = []  # the n blocks below, joined
+        for f, c, v in runs[max(bisect_left(firsts, below + 1) - 1, 0):k]:
+            lo = max(f, below)
             if ref and ref[-1][2] is v:
-                ref[-1] = (ref[-1][0], ref[-1][1] + c, v)
+                ref[-1] = (ref[-1][0], ref[-1][1] + f + c - lo, v)
             else:
-                ref.append((f - h1, c, v))
-            k += 1
+                ref.append((lo - below, f + c - lo, v))
         if len(ref) == 1:
             put(h0, h1 - h0, ref[0][2])
             continue
@@ -374,7 +385,7 @@ def _fill_holes(runs: list[tuple[int, int, OfflineVerdict]], holes: list[tuple[i
                 pattern[-1] = (pattern[-1][0], pattern[-1][1] + c, v)
             else:
                 pattern.append(((off - ref[s][0]) % n, c, v))
-        start = h1 + ref[s][0] - n * -(-(h1 + ref[s][0] - h0) // n)  # a copy's start <= h0
+        start = below + ref[s][0]  # a copy's start, at or below h0
         whole = start if start == h0 else start + n  # the first copy wholly in the hole
         end = whole + max(0, (h1 - whole) // n) * n  # and the end of those
         if start < h0:
