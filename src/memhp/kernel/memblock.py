@@ -505,7 +505,7 @@ def _walked(mb: Memblock, nid: int, flags: int) -> list[Region]:
 
 def free_mem_ranges(
     mb: Memblock, nid: int = NUMA_NO_NODE, flags: int = MEMBLOCK_NONE, reverse: bool = False,
-    start: int = 0, end: int = PHYS_ADDR_MAX, min_size: int = 0,
+    start: int = 0, end: int = PHYS_ADDR_MAX, min_size: int = 0, within: bool = False,
 ) -> Iterator[tuple[int, int, int | None]]:
     """for_each_free_mem_range(_reverse)(): memory not reserved, as (start, end, nid).
 
@@ -513,22 +513,26 @@ def free_mem_ranges(
     ranges), so a search near one end of a large machine, or of a node with many
     reservations, does not visit the rest.  ``min_size``: free ranges shorter than that are
     passed over without a stop (a search for that many bytes cannot use them; the gaps
-    many small allocations leave between them are many).
+    many small allocations leave between them are many).  ``within``: the walk also ends
+    where it leaves ``[start, end)``, and the ranges at its far end are cut there (a search
+    of that window: what lies beyond cannot hold its request).
     """
     regs, res = _walked(mb, nid, flags), mb.reserved.regions
     if reverse:
         i = bisect.bisect_left(regs, end, key=region_base) - 1
-        while i >= 0:
+        floor = start if within else 0
+        while i >= 0 and regs[i].end > floor:
             m = regs[i]
             i -= 1
-            for lo, hi in _reserved_gaps_down(res, m.base, m.end, end, min_size):
+            for lo, hi in _reserved_gaps_down(res, max(m.base, floor), m.end, end, min_size):
                 yield lo, hi, m.nid
     else:
         i = max(first_ending_above(regs, start), 0)
-        while i < len(regs):
+        ceiling = end if within else PHYS_ADDR_MAX
+        while i < len(regs) and regs[i].base < ceiling:
             m = regs[i]
             i += 1
-            for lo, hi in _reserved_gaps(res, m.base, m.end, start, min_size):
+            for lo, hi in _reserved_gaps(res, m.base, min(m.end, ceiling), start, min_size):
                 yield lo, hi, m.nid
 
 
@@ -564,10 +568,7 @@ def _find(mb: Memblock, size: int, align: int, start: int, end: int, nid: int, f
         else:
             end = min(end, last)
     for this_start, this_end, _ in free_mem_ranges(mb, nid, flags, not mb.bottom_up, start, end,
-                                                   size):
-        # the ranges come in address order (down, top-down): past the window none fits
-        if size and (this_start >= end if mb.bottom_up else this_end <= start):
-            break
+                                                   size, within=bool(size)):
         this_start = min(max(this_start, start), end)
         this_end = min(max(this_end, start), end)
         if mb.bottom_up:
