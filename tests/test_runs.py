@@ -240,7 +240,7 @@ def test_joined_owners_collapse_alike(tib: int, nodes: int) -> None:
 @pytest.mark.parametrize("profile,nodes,tib,hot,riser,hidden", [
     ("debian-6.1-amd64", 4, 4096, None, 0, True),  # 30 rounds a node: holes
     ("debian-6.1-amd64", 2, 2048, None, 0, True),
-    ("debian-7.2-amd64", 2, 1024, {0}, 2, True),  # 7.2: every node's struct pages so
+    ("debian-7.2-amd64", 2, 1024, {0}, 2, True),  # 7.2: no sparse buffer, every node cycles
     ("debian-7.2-amd64", 5, 3000, None, 0, True),  # some nodes' edges slip, others' not
     ("debian-7.2-amd64", 5, 1000, {1}, 0, False),  # every node's edges slip
     ("debian-6.1-amd64", 8, 4096, None, 0, True),  # 14 rounds a node
@@ -250,7 +250,7 @@ def test_offline_holes_match_every_round(profile: str, nodes: int, tib: int,
                                          hot: set[int] | None, riser: int, hidden: bool,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """The verdicts made with most rounds of each repeated vmemmap cycle left out (their
-    blocks' verdicts repeated from the blocks above: memory_hotplug._hide_rounds) are those
+    blocks' verdicts repeated from the blocks below: memory_hotplug._hide_rounds) are those
     made with every round's owners, run for run; and the holes are there where they should
     be."""
     m = dataclasses.replace(server(nodes, tib, hotplug=hot, riser_gib=riser), la57=tib > 64)

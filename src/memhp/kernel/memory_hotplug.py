@@ -236,6 +236,11 @@ def predict_offline(
     return Verdicts(base.replaced(changed), joined=True) if changed else base
 
 
+# the fewest rounds a hole is worth leaving out for: each left out spares the verdicts of
+# its blocks (about two runs), a hole costs a look at every other owner's edges
+_HIDDEN_ROUNDS_WORTH = 6
+
+
 def _hide_rounds(rounds: Sequence[Rounds], owners: list[tuple[int, int, str]],
                  edges: list[int], blocks: Blocks, shift: int,
                  ) -> tuple[list[tuple[int, int, str]], list[tuple[int, int, int]], list[int]]:
@@ -252,9 +257,11 @@ def _hide_rounds(rounds: Sequence[Rounds], owners: list[tuple[int, int, str]],
     owner starts in the last ``d`` bytes of a block or ends in them (or at its end).  Then
     the blocks ``[i0 + 1 + n, i1)`` are a hole: their verdicts are those of the ``n`` blocks
     below it, repeated (_fill_holes), and the rounds only they meet are left out; each
-    verdict of the hole is met first below it, as it would be without the hole.  Returns
-    the owners, the holes ``(first, end, n)`` and the blocks that hold an edge of anything,
-    the owners included (sorted)."""
+    verdict of the hole is met first below it, as it would be without the hole.  Holes
+    are made only where they leave out ``_HIDDEN_ROUNDS_WORTH`` rounds or more.  Returns
+    the owners, the holes ``(first, end, n)`` and, where there are holes, the blocks that
+    hold an edge of anything, the owners included (sorted; without holes predict_offline
+    makes them from the joined owners)."""
     size = 1 << shift
     spans = [r.span for r in rounds]
     fixed: list[int] = []  # the blocks that hold an edge of anything but the rounds
@@ -282,16 +289,11 @@ def _hide_rounds(rounds: Sequence[Rounds], owners: list[tuple[int, int, str]],
                 continue
         out += r.owners(1, times)
     holes.sort()
-    if not holes:  # the cuts as predict_offline makes them, from the joined owners
+    if not holes:
         return out, holes, []
     more = out[len(owners):]
     cuts = sorted({*fixed, *(x >> shift for s, e, _ in more for x in (s, e))})
     return out, holes, cuts
-
-
-# the fewest rounds a hole is worth leaving out for: each left out spares the verdicts of
-# its blocks (about two runs), a hole costs a look at every other owner's edges
-_HIDDEN_ROUNDS_WORTH = 6
 
 
 def _period(step: int, size: int, most: int) -> tuple[int, int, int]:
@@ -385,11 +387,10 @@ def _fill_holes(runs: list[tuple[int, int, OfflineVerdict]], holes: list[tuple[i
                 pattern[-1] = (pattern[-1][0], pattern[-1][1] + c, v)
             else:
                 pattern.append(((off - ref[s][0]) % n, c, v))
-        start = below + ref[s][0]  # a copy's start, at or below h0
-        whole = start if start == h0 else start + n  # the first copy wholly in the hole
+        start = below + ref[s][0]  # a copy's start below the hole
+        whole = start + n  # the first copy wholly in the hole
         end = whole + max(0, (h1 - whole) // n) * n  # and the end of those
-        if start < h0:
-            part(start, pattern, h0, h1)
+        part(start, pattern, h0, h1)
         if whole < end:
             put(whole, pattern[0][1], pattern[0][2])
             out += [(copy + off, c, v) for copy in range(whole, end, n)
