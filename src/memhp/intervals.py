@@ -156,19 +156,7 @@ class IdRuns(Sequence[T]):
     def __init__(self, runs: Iterable[tuple[int, int, T]], make: Callable[[T, int], T],
                  alike: Callable[[T, T], bool] | None = None, joined: bool = False) -> None:
         self.make, self._alike = make, alike
-        out: list[tuple[int, int, T]] = []
-        if joined:
-            out = list(runs)
-        else:
-            for first, count, value in runs:
-                if count <= 0:
-                    continue
-                if out:
-                    f0, c0, v0 = out[-1]
-                    if f0 + c0 == first and (v0 is value or self._joins(v0, value, first)):
-                        out[-1] = (f0, c0 + count, v0)
-                        continue
-                out.append((first, count, value))
+        out = list(runs) if joined else self._join(runs, [])
         self.runs = out
         # position of each run's first element in the sequence
         self._index = [0, *accumulate(c for _, c, _ in out)]
@@ -214,10 +202,22 @@ class IdRuns(Sequence[T]):
             return ident
         return self.runs[r][0] + self.runs[r][1]
 
-    def _joins(self, a: T, b: T, at: int) -> bool:
-        """Whether runs of ``a`` and of ``b`` that meet at id ``at`` join (``a`` is not
-        ``b``)."""
-        return self._alike(a, b) if self._alike else self.make(a, at) == self.make(b, at)
+    def _join(self, runs: Iterable[tuple[int, int, T]],
+              out: list[tuple[int, int, T]]) -> list[tuple[int, int, T]]:
+        """``runs`` put after ``out`` (empty ones left out), each joining the run before it
+        where their elements are alike; returns ``out``."""
+        for first, count, value in runs:
+            if count <= 0:
+                continue
+            if out:
+                f0, c0, v0 = out[-1]
+                if f0 + c0 == first and (v0 is value or (
+                        self._alike(v0, value) if self._alike
+                        else self.make(v0, first) == self.make(value, first))):
+                    out[-1] = (f0, c0 + count, v0)
+                    continue
+            out.append((first, count, value))
+        return out
 
     def replaced(self, new: dict[int, T]) -> list[tuple[int, int, T]]:
         """The runs with the element of each id in ``new`` replaced: a run of its own, and
@@ -225,29 +225,18 @@ class IdRuns(Sequence[T]):
         come joined as the constructor joins them: only a piece of a split run can join a
         neighbour, the other runs being joined already."""
         out: list[tuple[int, int, T]] = []
-
-        def put(first: int, count: int, value: T) -> None:
-            if out:
-                f0, c0, v0 = out[-1]
-                if f0 + c0 == first and (v0 is value or self._joins(v0, value, first)):
-                    out[-1] = (f0, c0 + count, v0)
-                    return
-            out.append((first, count, value))
-
         ids = sorted(new)
         done = 0  # the runs before this one are in ``out``
         for r in sorted({bisect.bisect_right(self._firsts, i) - 1 for i in ids} - {-1}):
             first, count, value = self.runs[r]
-            if done < r:
-                put(*self.runs[done])
-                out += self.runs[done + 1:r]
-            for lo, hi in segments(first, first + count, ids):
-                put(lo, hi - lo, new[lo] if lo in new else
-                    value if lo == first else self.make(value, lo))
+            self._join(self.runs[done:done + 1] if done < r else (), out)
+            out += self.runs[done + 1:r]
+            self._join(((lo, hi - lo, new[lo] if lo in new else
+                         value if lo == first else self.make(value, lo))
+                        for lo, hi in segments(first, first + count, ids)), out)
             done = r + 1
-        if done < len(self.runs):
-            put(*self.runs[done])
-            out += self.runs[done + 1:]
+        self._join(self.runs[done:done + 1], out)
+        out += self.runs[done + 1:]
         return out
 
     def runs_from(self, ident: int) -> Iterator[tuple[int, int, T]]:
