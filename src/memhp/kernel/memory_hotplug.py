@@ -368,21 +368,16 @@ def _fill_holes(runs: list[tuple[int, int, OfflineVerdict]], holes: list[tuple[i
             put(*r)
         at = k
         below = h0 - n
-        ref: list[tuple[int, int, OfflineVerdict]] = []  # the n blocks below, joined
-        for f, c, v in runs[max(bisect_left(firsts, below + 1) - 1, 0):k]:
-            lo = max(f, below)
-            if ref and ref[-1][2] is v:
-                ref[-1] = (ref[-1][0], ref[-1][1] + f + c - lo, v)
-            else:
-                ref.append((lo - below, f + c - lo, v))
-        if len(ref) == 1:
-            put(h0, h1 - h0, ref[0][2])
-            continue
+        ref = [(max(f, below) - below, f + c - max(f, below), v)  # the n blocks below
+               for f, c, v in runs[max(bisect_left(firsts, below + 1) - 1, 0):k]]
         # a run start whose run differs from the one before it (around the pattern): the
         # copies laid from there on do not join each other
-        s = next(i for i in range(len(ref)) if ref[i - 1][2] is not ref[i][2])
+        s = next((i for i in range(len(ref)) if ref[i - 1][2] is not ref[i][2]), -1)
+        if s < 0:  # one verdict all along
+            put(h0, h1 - h0, ref[0][2])
+            continue
         pattern: list[tuple[int, int, OfflineVerdict]] = []
-        for off, c, v in ref[s:] + ref[:s]:  # the first run, around, may join the last
+        for off, c, v in ref[s:] + ref[:s]:  # joined, around too
             if pattern and pattern[-1][2] is v:
                 pattern[-1] = (pattern[-1][0], pattern[-1][1] + c, v)
             else:
