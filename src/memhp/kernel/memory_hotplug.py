@@ -178,13 +178,12 @@ def predict_offline(
             cuts = sorted(set(map(rshift, edges, repeat(shift))))  # x >> shift, as map does
         if per_block:
             cuts = [i for first, count, _ in blocks.runs for i in range(first, first + count)]
-        if not holes:
-            runs = [(lo, hi - lo, verdict(lo, b)) for first, count, b in blocks.runs
-                    for lo, hi in segments(first, first + count, cuts)]
-        else:
-            runs = [(lo, hi - lo, verdict(lo, b)) for first, count, b in blocks.runs
-                    for a, z in _outside(first, first + count, holes)
-                    for lo, hi in segments(a, z, cuts)]
+        pieces = [(first, first + count, b) for first, count, b in blocks.runs] if not holes \
+            else [(a, z, b) for first, count, b in blocks.runs
+                  for a, z in _outside(first, first + count, holes)]
+        runs = [(lo, hi - lo, verdict(lo, b)) for a, z, b in pieces
+                for lo, hi in segments(a, z, cuts)]
+        if holes:
             runs = _fill_holes(runs, holes)
     base = Verdicts(runs, joined=bool(holes))
     changed: dict[int, OfflineVerdict] = {}
