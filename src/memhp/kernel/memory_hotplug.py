@@ -121,7 +121,7 @@ def predict_offline(
     edges += [x * ps for nz in zones.nodes.values() for z in nz.zones if z.present
               for x in (z.start_pfn, z.end_pfn)]
     holes: list[tuple[int, int, int]] = []
-    cuts: list[int] = []  # the blocks that hold an edge (of the owners too, when made here)
+    cuts: list[int] = []  # the blocks that hold an edge (_hide_rounds makes them with holes)
     if rounds:
         if blocks.runs and not per_block:
             owners, holes, cuts = _hide_rounds(rounds, owners, edges, blocks, shift)
