@@ -274,7 +274,7 @@ def _hide_rounds(rounds: Sequence[Rounds], owners: list[tuple[int, int, str]],
         h0, h1 = i0 + 1 + n, i1
         first = -(-(hi - (h1 << shift)) // step)  # the rounds wholly in the hole
         last = (lo - (h0 << shift)) // step
-        if n and hi - lo <= step and h0 < h1 and last - first + 1 >= _HIDDEN_ROUNDS_WORTH:
+        if n and h0 < h1 and last - first + 1 >= _HIDDEN_ROUNDS_WORTH:  # (rounds apart: Rounds)
             if not fixed:
                 fixed = sorted({x >> shift for x in [
                     *edges, *(x for s, e, _ in owners for x in (s, e)),
