@@ -2,8 +2,11 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """How memhp's cost grows with the machine: RAM from 4 GiB to 4 PiB, and node count.
 
-For every node count and RAM size (bench/make_server.py servers: half the nodes
-hot-pluggable with movable_node, or --layout plain / risers; 5-level paging above 64 TiB):
+For every node count and RAM size (bench/make_server.py servers with that much RAM, the
+part above the RAM below 4 GiB from 4 GiB on: half the nodes hot-pluggable with
+movable_node, or --layout plain / risers; 5-level paging where the addresses pass 64 TiB,
+and none past 4 PiB, so the 4 PiB machine has 2.27 GiB less; the last column says how much
+RAM each has):
 the model (setup.boot), best of --repeat rounds in which one process boots the machines of
 the node count in turn, so that a slow spell of a shared machine falls on all of them
 alike; then one process per machine for the text and JSON outputs apart from it and the
@@ -26,9 +29,9 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from make_server import server  # noqa: E402
+from make_server import end_for_ram, server  # noqa: E402
 
-from memhp.firmware.types import Machine  # noqa: E402
+from memhp.firmware.types import E820_USABLE, Machine  # noqa: E402
 
 UNITS = {"G": 1 << 30, "T": 1 << 40, "P": 1 << 50}
 
@@ -39,8 +42,9 @@ def ram_bytes(text: str) -> int:
 
 def machine(nodes: int, ram: int, layout: str) -> Machine:
     hot = set() if layout == "plain" else None
-    m = server(nodes, ram / (1 << 40), hotplug=hot, riser_gib=16 if layout == "risers" else 0)
-    return dataclasses.replace(m, la57=ram > 64 << 40)
+    end = end_for_ram(ram, 1 << 52)  # 52-bit physical addresses at most
+    m = server(nodes, end / (1 << 40), hotplug=hot, riser_gib=16 if layout == "risers" else 0)
+    return dataclasses.replace(m, la57=end > 1 << 46)
 
 
 def measure_models(nodes: int, rams: list[int], layout: str, repeat: int) -> list[float]:
@@ -66,14 +70,16 @@ def measure_one(nodes: int, ram: int, layout: str) -> dict[str, float]:
     from memhp.kernel.setup import boot
     from memhp.output import json_facts, text
 
-    b = boot(machine(nodes, ram, layout), load_profile())
+    m = machine(nodes, ram, layout)
+    b = boot(m, load_profile())
     t0 = time.process_time()
     text.render(b)
     t1 = time.process_time()
     json_facts.render(b)
     t2 = time.process_time()
     return {"text": t1 - t0, "json": t2 - t1, "blocks": len(b.blocks),
-            "runs": len(b.blocks.runs) + len(b.offline.runs)}
+            "runs": len(b.blocks.runs) + len(b.offline.runs),
+            "ram": sum(e.end - e.start for e in m.e820 if e.type == E820_USABLE)}
 
 
 def run(*args: str) -> tuple[Any, int]:
@@ -115,7 +121,7 @@ def main(argv: list[str]) -> int:
     args = ap.parse_args(argv)
     print(f"layout {args.layout}; load average {os.getloadavg()[0]:.2f}")
     print(f"{'nodes':>5} {'RAM':>8} {'blocks':>8} {'runs':>5} {'model s':>8} {'x model':>8} "
-          f"{'text s':>7} {'json s':>7} {'peak MiB':>9} {'x mem':>6}")
+          f"{'text s':>7} {'json s':>7} {'peak MiB':>9} {'x mem':>6} {'RAM GiB':>12}")
     rams = [ram_bytes(r) for r in args.ram.split(",")]
     for nodes in map(int, args.nodes.split(",")):
         models, _ = run("--models", str(nodes), ",".join(map(str, rams)), args.layout,
@@ -126,7 +132,8 @@ def main(argv: list[str]) -> int:
             base_peak = base_peak or peak
             print(f"{nodes:5d} {human(ram):>8} {r['blocks']:8d} {r['runs']:5d} "
                   f"{model:8.4f} {model / models[0]:8.2f} {r['text']:7.3f} "
-                  f"{r['json']:7.3f} {peak / 2**20:9.0f} {peak / base_peak:6.2f}", flush=True)
+                  f"{r['json']:7.3f} {peak / 2**20:9.0f} {peak / base_peak:6.2f} "
+                  f"{r['ram'] / 2**30:12.2f}", flush=True)
     return 0
 
 

@@ -35,6 +35,16 @@ from memhp.kernel.e820 import e820_print
 from memhp.kernel.profile import load_profile
 
 G = 1 << 30
+LOW_END = 0x6F000000  # the RAM below 4 GiB ends here; the firmware and PCI hole follow
+LOW_RAM = 0x9D000 + LOW_END - 0x100000  # the RAM below 4 GiB
+
+
+def end_for_ram(ram: int, limit: int) -> int:
+    """The end of the address space (server()'s TIB, in bytes) at which the server has
+    ``ram`` bytes of RAM: the RAM below 4 GiB (at least that) and the rest above 4 GiB;
+    at most ``limit``, the physical address limit (there the RAM falls short by the
+    hole below 4 GiB)."""
+    return min(limit, (1 << 32) + max(0, ram - LOW_RAM))
 
 
 def server(nodes: int, tib: float, cpus_per_node: int = 4, cmdline: str = "movable_node",
@@ -53,7 +63,7 @@ def server(nodes: int, tib: float, cpus_per_node: int = 4, cmdline: str = "movab
     hot = set(range(nodes // 2, nodes)) if hotplug is None else hotplug
     if riser:
         hot = set()
-    low_end = 0x6F000000
+    low_end = LOW_END
     e820 = (
         E820Entry(0, 0x9D000, E820_USABLE),
         E820Entry(0x9D000, 0xA0000, E820_RESERVED),
