@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Make a bare-metal x86_64 server: firmware e820, ACPI table list and an SRAT.
 
-NODES equal nodes share TIB TiB of RAM; the upper half of the nodes is hot-pluggable.
+NODES equal nodes share the RAM of TIB TiB of addresses (1.73 GiB below 4 GiB, a PCI hole,
+then the rest); the upper half of the nodes is hot-pluggable.
 Writes a machine file, or a firmware-lines log plus a raw SRAT (what `memhp predict
 --boot-log FW --srat SRAT` reads), so both input paths can be measured.
 usage: bench/make_server.py NODES TIB [--cpus-per-node N] [--cmdline S]
