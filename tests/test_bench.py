@@ -23,6 +23,7 @@ def test_bench_scale_prints_a_row_per_machine() -> None:
     rows = [line.split() for line in out.splitlines()[2:]]
     assert [r[:3] for r in rows] == [["2", "4", "GiB"], ["2", "1", "TiB"]]
     assert rows[0][6] == "1.00"  # the ratio column: the first machine against itself
+    assert [r[-1] for r in rows] == ["4.00", "1024.00"]  # each has the RAM its row names
 
 
 def test_bench_batch_runs_a_small_batch() -> None:
