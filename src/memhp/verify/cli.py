@@ -385,14 +385,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     truth, boot again)."""
     try:
         v = verify(args)
-    except GuestPanic as e:
+    except (VerifyError, InputError) as e:  # GuestPanic and BootTimeout are VerifyErrors
         print(f"memhp: error: {e}", file=sys.stderr)
-        return 3
-    except BootTimeout as e:
-        print(f"memhp: error: {e}", file=sys.stderr)
-        return 4
-    except (VerifyError, InputError) as e:
-        print(f"memhp: error: {e}", file=sys.stderr)
-        return 2
+        return 3 if isinstance(e, GuestPanic) else 4 if isinstance(e, BootTimeout) else 2
     sys.stdout.write(render_json(v) if args.format == "json" else render_text(v))
     return v.exit_status
