@@ -2,11 +2,10 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """How memhp's cost grows with the machine: RAM from 4 GiB to 4 PiB, and node count.
 
-For every node count and RAM size (bench/make_server.py servers with that much RAM, the
-part above the RAM below 4 GiB from 4 GiB on: half the nodes hot-pluggable with
-movable_node, or --layout plain / risers; 5-level paging where the addresses pass 64 TiB,
-and none past 4 PiB, so the 4 PiB machine has 2.27 GiB less; the last column says how much
-RAM each has):
+For every node count and RAM size (bench/make_server.py servers with that much RAM, what
+does not fit below 4 GiB from 4 GiB up: half the nodes hot-pluggable with movable_node, or
+--layout plain / risers; 5-level paging where the addresses pass 64 TiB, and none past
+4 PiB, so the 4 PiB machine has 2.27 GiB less; the last column says how much RAM each has):
 the model (setup.boot), best of --repeat rounds in which one process boots the machines of
 the node count in turn, so that a slow spell of a shared machine falls on all of them
 alike; then one process per machine for the text and JSON outputs apart from it and the

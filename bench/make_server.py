@@ -64,20 +64,19 @@ def server(nodes: int, tib: float, cpus_per_node: int = 4, cmdline: str = "movab
     hot = set(range(nodes // 2, nodes)) if hotplug is None else hotplug
     if riser:
         hot = set()
-    low_end = LOW_END
     e820 = (
         E820Entry(0, 0x9D000, E820_USABLE),
         E820Entry(0x9D000, 0xA0000, E820_RESERVED),
         E820Entry(0xE0000, 0x100000, E820_RESERVED),
-        E820Entry(0x100000, low_end, E820_USABLE),
-        E820Entry(low_end, 0x6F800000, E820_ACPI),
+        E820Entry(0x100000, LOW_END, E820_USABLE),
+        E820Entry(LOW_END, 0x6F800000, E820_ACPI),
         E820Entry(0x6F800000, 0x70000000, E820_NVS),
         E820Entry(0x70000000, 0x90000000, E820_RESERVED),
         E820Entry(0xFE000000, 1 << 32, E820_RESERVED),
         E820Entry(1 << 32, total, E820_USABLE),
     )
     tables = []
-    addr = low_end
+    addr = LOW_END
     for sig, length in (("FACP", 0x114), ("DSDT", 0x3A000), ("FACS", 0x40), ("APIC", 0x1000),
                         ("HPET", 0x38), ("MCFG", 0x3C), ("SLIT", 0x1010), ("SRAT", 0x3000)):
         tables.append(AcpiTable(sig, addr, length, 1, "SERVER", "MEMHPSRV"))
@@ -87,7 +86,7 @@ def server(nodes: int, tib: float, cpus_per_node: int = 4, cmdline: str = "movab
         for c in range(cpus_per_node):
             entries.append(SratCpu(pxm=n, apic_id=n * cpus_per_node + c, x2apic=True))
     hp = SRAT_MEM_ENABLED | SRAT_MEM_HOT_PLUGGABLE
-    low_ram = low_end - 0x100000
+    low_ram = LOW_END - 0x100000
     share = (low_ram + max(0, total - (1 << 32))) // nodes
     align = G if share >= G else 2 << 20
 
@@ -96,7 +95,7 @@ def server(nodes: int, tib: float, cpus_per_node: int = 4, cmdline: str = "movab
         return (0x100000 + c if c < low_ram else (1 << 32) + c - low_ram) // align * align
 
     for n in range(nodes):
-        base, end = bound(n), bound(n + 1) if n < nodes - 1 else max(total, low_end)
+        base, end = bound(n), bound(n + 1) if n < nodes - 1 else max(total, LOW_END)
         flags = hp if n in hot else SRAT_MEM_ENABLED
         if n == 0:
             entries.append(SratMemory(0, 0, 0xA0000, SRAT_MEM_ENABLED))
