@@ -11,7 +11,9 @@ the node count in turn, so that a slow spell of a shared machine falls on all of
 alike; then one process per machine for the text and JSON outputs apart from it and the
 process' peak memory (max RSS).  Times are CPU time (time.process_time), so that other work
 on a shared machine does not count.  Prints each and its ratio to the smallest machine of
-the same node count, all measured in this one run.
+the same node count, all measured in this one run; and what the model works through:
+``runs`` of memory blocks and of their offline verdicts, and ``events``, the memblock calls
+it writes down (a cycle written in closed form counts once).
 usage: bench/bench_scale.py [--nodes 4,64] [--ram 4G,64G,1T,32T,1P,4P] [--layout hotplug]
 """
 
@@ -77,7 +79,7 @@ def measure_one(nodes: int, ram: int, layout: str) -> dict[str, float]:
     json_facts.render(b)
     t2 = time.process_time()
     return {"text": t1 - t0, "json": t2 - t1, "blocks": len(b.blocks),
-            "runs": len(b.blocks.runs) + len(b.offline.runs),
+            "runs": len(b.blocks.runs) + len(b.offline.runs), "events": len(b.memblock.events),
             "ram": sum(e.end - e.start for e in m.e820 if e.type == E820_USABLE)}
 
 
@@ -120,7 +122,7 @@ def main(argv: list[str]) -> int:
     args = ap.parse_args(argv)
     print(f"layout {args.layout}; load average {os.getloadavg()[0]:.2f}")
     print(f"{'nodes':>5} {'RAM':>8} {'blocks':>8} {'runs':>5} {'model s':>8} {'x model':>8} "
-          f"{'text s':>7} {'json s':>7} {'peak MiB':>9} {'x mem':>6} {'RAM GiB':>12}")
+          f"{'text s':>7} {'json s':>7} {'peak MiB':>9} {'x mem':>6} {'events':>6} {'RAM GiB':>12}")
     rams = [ram_bytes(r) for r in args.ram.split(",")]
     for nodes in map(int, args.nodes.split(",")):
         models, _ = run("--models", str(nodes), ",".join(map(str, rams)), args.layout,
@@ -132,7 +134,7 @@ def main(argv: list[str]) -> int:
             print(f"{nodes:5d} {human(ram):>8} {r['blocks']:8d} {r['runs']:5d} "
                   f"{model:8.4f} {model / models[0]:8.2f} {r['text']:7.3f} "
                   f"{r['json']:7.3f} {peak / 2**20:9.0f} {peak / base_peak:6.2f} "
-                  f"{r['ram'] / 2**30:12.2f}", flush=True)
+                  f"{r['events']:6d} {r['ram'] / 2**30:12.2f}", flush=True)
     return 0
 
 
