@@ -13,7 +13,7 @@ process' peak memory (max RSS).  Times are CPU time (time.process_time), so that
 on a shared machine does not count.  Prints each and its ratio to the smallest machine of
 the same node count, all measured in this one run; and what the model works through:
 ``runs`` of memory blocks and of their offline verdicts, and ``events``, the memblock calls
-it writes down (a cycle written in closed form counts once).
+it writes down (a run of alike calls, or a cycle written in closed form, counts once).
 usage: bench/bench_scale.py [--nodes 4,64] [--ram 4G,64G,1T,32T,1P,4P] [--layout hotplug]
 """
 
