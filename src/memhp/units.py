@@ -21,9 +21,11 @@ def id_ranges(ids: Iterable[int]) -> str:
     """[0, 1, 2, 5] -> '0-2, 5'.  (Its lists are a machine's CPUs, hundreds of them: the
     breaks between runs are found in one pass.)"""
     s = sorted(set(ids))
+    if not s:
+        return ""
     gaps = [(a, b) for a, b in zip(s, s[1:], strict=False) if b != a + 1]  # a run ends at a
-    return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in zip(
-        s[:1] + [b for _, b in gaps], [a for a, _ in gaps] + s[-1:], strict=True))
+    return id_spans(zip([s[0], *(b for _, b in gaps)], [*(a + 1 for a, _ in gaps), s[-1] + 1],
+                        strict=True))
 
 
 def id_spans(spans: Iterable[tuple[int, int]]) -> str:
