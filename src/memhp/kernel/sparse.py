@@ -138,8 +138,6 @@ def _levels(prof: KernelProfile) -> tuple[tuple[str, int], ...]:
     return LEVEL_SHIFTS if prof.pgtable_levels == 5 else LEVEL_SHIFTS[1:]
 
 
-
-
 def new_tables(prof: KernelProfile, tables: dict[str, int], first: int, end: int,
                make: bool = True) -> int:
     """vmemmap_{p4d,pud,pmd}_populate(): how many page-table pages the vmemmap of sections

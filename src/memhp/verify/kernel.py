@@ -38,8 +38,7 @@ from memhp.errors import InputError
 from memhp.kernel.profile import all_profiles, load_profile, profile_for_kernel
 
 __all__ = ["BUSYBOX_PACKAGE", "META_PACKAGE", "SYSTEM_BUSYBOX", "BootTimeout", "GuestPanic",
-           "VerifyError",
-           "cache_dir", "cached_kernels", "elf_static_x86_64", "fetch_kernel",
+           "VerifyError", "cache_dir", "cached_kernels", "elf_static_x86_64", "fetch_kernel",
            "fetch_kernel_package", "find_busybox", "find_kernel", "image_package", "main",
            "versioned_kernel_package"]
 
