@@ -36,6 +36,11 @@ CMDLINES = ("", "movable_node", "kernelcore=50%", "movablecore=25%", "movable_no
 SERVERS = ((2, 0.0625), (2, 0.25), (4, 0.5), (8, 1.0), (4, 2.0), (8, 4.0))
 
 
+def _with_cmdline(text: str, cmd: str) -> str:
+    """The log ``text`` with its first ``Command line:`` saying ``cmd``."""
+    return re.sub(r"(?m)^(.*Command line: ).*$", lambda m: m.group(1) + cmd, text, count=1)
+
+
 def write_logs(out: Path, count: int) -> list[str]:
     """COUNT logs under ``out``, one directory per source machine; their paths."""
     sources: list[tuple[str, str, bytes]] = []  # name, log text, SRAT
@@ -57,8 +62,7 @@ def write_logs(out: Path, count: int) -> list[str]:
             (folder / "srat.bin").write_bytes(srat)
         for k in range(min(per, count - len(paths))):
             cmd = f"{BASE} {CMDLINES[k % len(CMDLINES)]} variant={k}".strip()
-            log = re.sub(r"(?m)^(.*Command line: ).*$", lambda m, c=cmd: m.group(1) + c, text,
-                         count=1)
+            log = _with_cmdline(text, cmd)
             path = folder / f"boot{k:04d}.log"
             path.write_text(log)
             paths.append(str(path))

@@ -42,7 +42,7 @@ def ram_bytes(text: str) -> int:
 
 
 def machine(nodes: int, ram: int, layout: str) -> Machine:
-    hot = set() if layout == "plain" else None
+    hot: set[int] | None = set() if layout == "plain" else None
     end = end_for_ram(ram, 1 << 52)  # 52-bit physical addresses at most
     m = server(nodes, end / (1 << 40), hotplug=hot, riser_gib=16 if layout == "risers" else 0)
     return dataclasses.replace(m, la57=end > 1 << 46)

@@ -49,6 +49,7 @@ import time
 import traceback
 from collections import Counter
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
@@ -617,8 +618,9 @@ def run_one(job: Job, index: int, stats: Stats, saved: Counter[tuple[str, str, s
 def _crash(job: Job, target: Target, index: int, files: Files, error: BaseException,
            tb: TracebackType | None, stats: Stats,
            saved: Counter[tuple[str, str, str]]) -> None:
-    if isinstance(error, FuzzTimeout) and error.__context__ is not None:
-        error, tb = error.__context__, error.__context__.__traceback__  # the alarm came late
+    late = error.__context__ if isinstance(error, FuzzTimeout) else None
+    if late is not None:
+        error, tb = late, late.__traceback__  # the alarm came late
     sig = crash_signature(error, tb)
     stats.crashes[target.name] += 1
     stats.signatures[sig] += 1
@@ -687,9 +689,10 @@ def _model_failure(machine: Machine, timeout: float) -> tuple[str, str] | None:
     except InputError:
         return None
     except (Exception, FuzzTimeout) as error:
+        cause: BaseException = error
         if isinstance(error, FuzzTimeout) and error.__context__ is not None:
-            error = error.__context__
-        where, kind, frame = crash_signature(error, error.__traceback__)
+            cause = error.__context__
+        where, kind, frame = crash_signature(cause, cause.__traceback__)
         return (kind, "" if kind == "FuzzTimeout" else frame.split(":")[0] + " "
                 + frame.rsplit(" ", 1)[-1])
     return None
@@ -712,6 +715,26 @@ def _ddmin(items: tuple[T, ...], fails: Callable[[tuple[T, ...]], bool]) -> tupl
     return items
 
 
+def _fails_with(fails: Callable[[Machine], bool], m: Machine, name: str,
+                items: tuple[object, ...]) -> bool:
+    """Whether ``m`` with field ``name`` set to ``items`` still fails (a machine file
+    needs one e820 entry at least)."""
+    if name == "e820" and not items:
+        return False
+    return fails(dataclasses.replace(m, **{name: items}))  # type: ignore[arg-type]
+
+
+def _fails_with_srat(fails: Callable[[Machine], bool], m: Machine, srat: Srat,
+                     entries: tuple[object, ...]) -> bool:
+    return fails(dataclasses.replace(m, srat=dataclasses.replace(
+        srat, entries=entries)))  # type: ignore[arg-type]
+
+
+def _fails_with_words(fails: Callable[[Machine], bool], m: Machine,
+                      words: tuple[str, ...]) -> bool:
+    return fails(dataclasses.replace(m, cmdline=cmdline.parse_cmdline(" ".join(words))))
+
+
 def shrink_machine(m: Machine, fails: Callable[[Machine], bool]) -> Machine:
     """A machine with as little as possible left in it for which ``fails`` still holds."""
     def replace(machine: Machine, **changes: object) -> Machine:
@@ -724,16 +747,14 @@ def shrink_machine(m: Machine, fails: Callable[[Machine], bool]) -> Machine:
             candidate = replace(m, **change)
             if candidate != m and fails(candidate):
                 m = candidate
-        # a machine file needs one e820 entry at least
-        m = replace(m, e820=_ddmin(m.e820, lambda e, m=m: bool(e) and fails(replace(m, e820=e))))
-        m = replace(m, acpi_tables=_ddmin(
-            m.acpi_tables, lambda t, m=m: fails(replace(m, acpi_tables=t))))
+        m = replace(m, e820=_ddmin(m.e820, partial(_fails_with, fails, m, "e820")))
+        m = replace(m, acpi_tables=_ddmin(m.acpi_tables,
+                                          partial(_fails_with, fails, m, "acpi_tables")))
         if m.srat is not None:
-            entries = _ddmin(m.srat.entries, lambda e, m=m, srat=m.srat: fails(replace(
-                m, srat=dataclasses.replace(srat, entries=e))))
-            m = replace(m, srat=dataclasses.replace(m.srat, entries=entries))
-        words = _ddmin(tuple(m.cmdline.raw.split()), lambda w, m=m: fails(replace(
-            m, cmdline=cmdline.parse_cmdline(" ".join(w)))))
+            srat = m.srat
+            entries = _ddmin(srat.entries, partial(_fails_with_srat, fails, m, srat))
+            m = replace(m, srat=dataclasses.replace(srat, entries=entries))
+        words = _ddmin(tuple(m.cmdline.raw.split()), partial(_fails_with_words, fails, m))
         m = replace(m, cmdline=cmdline.parse_cmdline(" ".join(words)))
         if m == before:
             break

@@ -52,9 +52,6 @@ __all__ = ["AddResult", "BOOT_OFFLINE_CAUSES", "HotBlock", "HotplugConfig", "Mem
            "state_after_boot",
            "try_remove_memory", "vmemmap_pages_per_block", "zone_for_pfn_range"]
 
-
-
-
 BOOT_OFFLINE_CAUSES = {  # why a block can (not) go offline right after boot
     "spans_zones": "the block spans zones or nodes (valid_zones none)",
     "memory_holes": "not all of the block is System RAM",
