@@ -12,8 +12,10 @@ alike; then one process per machine for the text and JSON outputs apart from it 
 process' peak memory (max RSS).  Times are CPU time (time.process_time), so that other work
 on a shared machine does not count.  Prints each and its ratio to the smallest machine of
 the same node count, all measured in this one run; and what the model works through:
-``runs`` of memory blocks and of their offline verdicts, and ``events``, the memblock calls
-it writes down (a run of alike calls, or a cycle written in closed form, counts once).
+``runs`` of memory blocks and of their offline verdicts, ``events``, the memblock calls
+it writes down (a run of alike calls, or a cycle written in closed form, counts once), and
+``mapped``, the nodes that own a memory section and so get a memory map of their own (on a
+machine whose nodes are smaller than a section, not all of them).
 usage: bench/bench_scale.py [--nodes 4,64] [--ram 4G,64G,1T,32T,1P,4P] [--layout hotplug]
 """
 
@@ -80,6 +82,7 @@ def measure_one(nodes: int, ram: int, layout: str) -> dict[str, float]:
     t2 = time.process_time()
     return {"text": t1 - t0, "json": t2 - t1, "blocks": len(b.blocks),
             "runs": len(b.blocks.runs) + len(b.offline.runs), "events": len(b.memblock.events),
+            "mapped": len({nid for _, _, nid in b.sparse.runs}) if b.sparse else 0,
             "ram": sum(e.end - e.start for e in m.e820 if e.type == E820_USABLE)}
 
 
@@ -122,7 +125,8 @@ def main(argv: list[str]) -> int:
     args = ap.parse_args(argv)
     print(f"layout {args.layout}; load average {os.getloadavg()[0]:.2f}")
     print(f"{'nodes':>5} {'RAM':>8} {'blocks':>8} {'runs':>5} {'model s':>8} {'x model':>8} "
-          f"{'text s':>7} {'json s':>7} {'peak MiB':>9} {'x mem':>6} {'events':>6} {'RAM GiB':>12}")
+          f"{'text s':>7} {'json s':>7} {'peak MiB':>9} {'x mem':>6} {'events':>6} {'mapped':>6} "
+          f"{'RAM GiB':>12}")
     rams = [ram_bytes(r) for r in args.ram.split(",")]
     for nodes in map(int, args.nodes.split(",")):
         models, _ = run("--models", str(nodes), ",".join(map(str, rams)), args.layout,
@@ -134,7 +138,7 @@ def main(argv: list[str]) -> int:
             print(f"{nodes:5d} {human(ram):>8} {r['blocks']:8d} {r['runs']:5d} "
                   f"{model:8.4f} {model / models[0]:8.2f} {r['text']:7.3f} "
                   f"{r['json']:7.3f} {peak / 2**20:9.0f} {peak / base_peak:6.2f} "
-                  f"{r['events']:6d} {r['ram'] / 2**30:12.2f}", flush=True)
+                  f"{r['events']:6d} {r['mapped']:6d} {r['ram'] / 2**30:12.2f}", flush=True)
     return 0
 
 
