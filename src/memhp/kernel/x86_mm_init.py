@@ -230,11 +230,14 @@ def memory_map_top_down(dm: DirectMap, mb: mbk.Memblock, map_start: int, map_end
             start = max(round_down(last_start - 1, step_size), map_start)
         else:
             start = map_start
-        mapped += init_range_memory_mapping(dm, mb, start, last_start, page_size)
+        got = init_range_memory_mapping(dm, mb, start, last_start, page_size)
+        mapped += got
         last_start = start
-        dm.min_pfn_mapped = last_start // page_size
         if mapped >= step_size:
             step_size = get_new_step_size(step_size)
+        elif not got and last_start > map_start:
+            last_start = _skip_down(mb, last_start, step_size, map_start, page_size)
+        dm.min_pfn_mapped = last_start // page_size
     if real_end < map_end:
         init_range_memory_mapping(dm, mb, real_end, map_end, page_size)
 
@@ -251,10 +254,41 @@ def memory_map_bottom_up(dm: DirectMap, mb: mbk.Memblock, map_start: int, map_en
             nxt = min(round_up(start + 1, step_size), map_end)
         else:
             nxt = map_end
-        mapped += init_range_memory_mapping(dm, mb, start, nxt, page_size)
+        got = init_range_memory_mapping(dm, mb, start, nxt, page_size)
+        mapped += got
         start = nxt
         if mapped >= step_size:
             step_size = get_new_step_size(step_size)
+        elif not got and start < map_end:
+            start = _skip_up(mb, start, step_size, map_end, page_size)
+
+
+def _skip_up(mb: mbk.Memblock, start: int, step_size: int, map_end: int,
+             page_size: int) -> int:
+    """Where memory_map_bottom_up() next maps RAM, from a step that mapped none at
+    ``start``: the steps in between are as large (the step grows only with what is mapped)
+    and map nothing, so they are passed in one go, to the step that holds the next RAM
+    (``map_end`` when there is none).  The kernel walks them one by one, each a look at the
+    RAM ranges; over a hole of many TiB that is millions of steps."""
+    for spfn, epfn, _ in mbk.mem_pfn_ranges(mb):
+        if epfn * page_size > start:
+            return max(start, min(round_down(spfn * page_size, step_size), map_end))
+    return map_end
+
+
+def _skip_down(mb: mbk.Memblock, last_start: int, step_size: int, map_start: int,
+               page_size: int) -> int:
+    """memory_map_top_down()'s _skip_up(): from a step down to ``last_start`` that mapped
+    no RAM, the top of the step that holds the next RAM below (``map_start`` when there is
+    none above it)."""
+    below = 0
+    for spfn, epfn, _ in mbk.mem_pfn_ranges(mb):
+        if spfn * page_size >= last_start:
+            break
+        below = min(epfn * page_size, last_start)
+    if below <= map_start:
+        return map_start
+    return min(last_start, round_up(below, step_size))
 
 
 def init_mem_mapping(mb: mbk.Memblock, prof: KernelProfile, max_pfn: int) -> DirectMap:
