@@ -614,6 +614,13 @@ MODEL_REPRODUCERS["no_free_page"] = (
     '[[srat.memory]]\npxm = 0\nbase = "0x8000000"\nlength = "0x1000"\n')
 
 
+# a third run's (--with-model, bootlog): a minute in x86_mm_init.memory_map_bottom_up.  With
+# movable_node the direct map is made upwards from the kernel in 2M steps that grow only with
+# what they map; no RAM from 640K to 48 TiB: 24 million steps that map nothing
+MODEL_REPRODUCERS["direct_map_over_a_hole"] = (
+    'cmdline = "movable_node"\n' + _E820_LOW
+    + '[[e820]]\nstart = "0x300000000000"\nend = "0x400000000000"\ntype = "usable"\n')
+
 @pytest.mark.parametrize("name", sorted(MODEL_REPRODUCERS))
 def test_model_reproducers(name: str, tmp_path: Path,
                            capsys: pytest.CaptureFixture[str]) -> None:

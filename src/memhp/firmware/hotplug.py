@@ -84,7 +84,8 @@ def guest_command(e: Event) -> str | None:
     return None
 
 
-_QEMU_SIZE = re.compile(r"([0-9]+)([bkmgtpe]?)", re.IGNORECASE)
+# at most 20 digits: a QEMU size is 64 bits (and int() refuses thousands of digits)
+_QEMU_SIZE = re.compile(r"([0-9]{1,20})([bkmgtpe]?)", re.IGNORECASE)
 _QEMU_SHIFT = {"": 0, "b": 0, "k": 10, "m": 20, "g": 30, "t": 40, "p": 50, "e": 60}
 
 
@@ -228,7 +229,7 @@ def parse_steps(steps: object, source: str, qemu_args: list[object] | None = Non
     return events, notes
 
 
-_RANGE = re.compile(r"(\d+)(?:-(\d+))?")
+_RANGE = re.compile(r"(\d{1,19})(?:-(\d{1,19}))?")
 
 
 def block_range(text: str, source: str, field: str) -> tuple[int, int]:
@@ -245,7 +246,8 @@ def block_range(text: str, source: str, field: str) -> tuple[int, int]:
 
 def parse_add(text: str, source: str, field: str, n: int) -> DimmAdd:
     """``SIZE@NODE`` or ``SIZE@NODE:ADDR`` (for ``--add``)."""
-    m = re.fullmatch(r"([0-9]+[kmgtKMGT]?)@(\d+)(?::(0x[0-9a-fA-F]+|\d+))?", text.strip())
+    m = re.fullmatch(r"([0-9]{1,20}[kmgtKMGT]?)@(\d{1,10})(?::(0x[0-9a-fA-F]{1,16}|\d{1,20}))?",
+                     text.strip())
     if not m:
         raise InputError(source, field, text, "want SIZE@NODE or SIZE@NODE:ADDR, like 1G@1")
     addr = int(m.group(3), 0) if m.group(3) else None

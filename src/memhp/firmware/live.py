@@ -50,7 +50,7 @@ _EXT_RAMDISK_IMAGE, _EXT_RAMDISK_SIZE = 0x0C0, 0x0C4
 _E820_ENTRIES = 0x1E8
 _RAMDISK_IMAGE, _RAMDISK_SIZE = 0x218, 0x21C
 _E820_TABLE, _E820_MAX_ZEROPAGE, _E820_ENTRY = 0x2D0, 128, 20
-_KMSG_RECORD = re.compile(r"^(\d+),(\d+),(\d+),[^;]*;(.*)$")
+_KMSG_RECORD = re.compile(r"^(\d{1,20}),(\d{1,20}),(\d{1,20}),[^;]*;(.*)$")
 _PAGE = 4096
 
 
