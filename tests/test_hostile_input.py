@@ -38,7 +38,7 @@ from hypothesis import strategies as st
 
 from memhp.cli import main
 from memhp.errors import InputError
-from memhp.firmware import acpi, bootlog, cmdline, e820, machine_file
+from memhp.firmware import acpi, bootlog, cmdline, e820, hotplug, machine_file
 from memhp.firmware.types import (
     E820_TYPES,
     AcpiTable,
@@ -493,6 +493,20 @@ def test_cmdline_percentage_too_long_to_print() -> None:
     assert cmdline.parse_cmdline(f"movablecore={1 << 64}%").movablecore == \
         cmdline.parse_cmdline("movablecore=0%").movablecore
 
+
+
+@pytest.mark.parametrize(("call", "field"), [
+    (lambda: hotplug.parse_mem("9" * 5000, "m.toml"), "mem"),  # bench/fuzz.py: ValueError
+    (lambda: hotplug.parse_mem("1G,maxmem=" + "9" * 5000, "m.toml"), "mem.maxmem"),
+    (lambda: hotplug.block_range("1" * 5000, "s.toml", "offline"), "offline"),
+    (lambda: hotplug.parse_add("1G@1:" + "9" * 5000, "cli", "--add", 0), "--add"),
+])
+def test_hotplug_numbers_of_thousands_of_digits(call: Callable[[], object], field: str) -> None:
+    """int() refuses decimal strings of thousands of digits (a ValueError); the patterns
+    take no more digits than a 64-bit value has."""
+    with pytest.raises(InputError) as err:
+        call()
+    assert err.value.field == field
 
 def test_load_srat_unreadable_names(tmp_path: Path) -> None:
     with pytest.raises(InputError) as err:
