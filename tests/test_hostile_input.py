@@ -508,6 +508,13 @@ def test_hotplug_numbers_of_thousands_of_digits(call: Callable[[], object], fiel
         call()
     assert err.value.field == field
 
+
+def test_qemu_slots_int_refuses_are_no_slots() -> None:
+    assert hotplug.parse_mem("4G,slots=" + "9" * 5000, "m.toml").slots == 0
+    assert hotplug.parse_mem("4G,slots=\u00b2", "m.toml").slots == 0  # str.isdigit() is True
+    assert hotplug.parse_mem("4G,slots=4,maxmem=8G", "m.toml") == hotplug.MemSpec(4 << 30, 4,
+                                                                                 8 << 30)
+
 def test_load_srat_unreadable_names(tmp_path: Path) -> None:
     with pytest.raises(InputError) as err:
         acpi.load_srat(str(tmp_path / "a\0b"))

@@ -133,9 +133,10 @@ def parse_mem(value: object, source: str) -> MemSpec:
     parts = value.split(",")
     ram = qemu_size(parts[0], source, "mem", 20)
     props = _props(",".join(parts[1:]))
-    slots = int(props["slots"]) if props.get("slots", "").isdigit() else 0
+    slots = props.get("slots", "")
+    slots_n = int(slots) if re.fullmatch(r"[0-9]{1,10}", slots) else 0  # not str.isdigit: "²"
     maxmem = qemu_size(props["maxmem"], source, "mem.maxmem", 20) if "maxmem" in props else 0
-    return MemSpec(ram, slots, maxmem)
+    return MemSpec(ram, slots_n, maxmem)
 
 
 def _backend_size(backends: dict[str, int], memdev: object, source: str, field: str) -> int:

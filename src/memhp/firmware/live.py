@@ -50,6 +50,7 @@ _EXT_RAMDISK_IMAGE, _EXT_RAMDISK_SIZE = 0x0C0, 0x0C4
 _E820_ENTRIES = 0x1E8
 _RAMDISK_IMAGE, _RAMDISK_SIZE = 0x218, 0x21C
 _E820_TABLE, _E820_MAX_ZEROPAGE, _E820_ENTRY = 0x2D0, 128, 20
+_CPU_ID = re.compile(r"[0-9]{1,10}")  # not str.isdigit(): int() refuses "²"
 _KMSG_RECORD = re.compile(r"^(\d{1,20}),(\d{1,20}),(\d{1,20}),[^;]*;(.*)$")
 _PAGE = 4096
 
@@ -227,7 +228,7 @@ def _possible_cpus(text: str) -> int | None:
     count = 0
     for part in text.strip().split(","):
         lo, _, hi = part.partition("-")
-        if not lo.isdigit() or (hi and not hi.isdigit()):
+        if not _CPU_ID.fullmatch(lo) or (hi and not _CPU_ID.fullmatch(hi)):
             return None
         count += int(hi or lo) - int(lo) + 1
     return count or None
