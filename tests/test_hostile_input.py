@@ -500,10 +500,15 @@ def test_cmdline_percentage_too_long_to_print() -> None:
     (lambda: hotplug.parse_mem("1G,maxmem=" + "9" * 5000, "m.toml"), "mem.maxmem"),
     (lambda: hotplug.block_range("1" * 5000, "s.toml", "offline"), "offline"),
     (lambda: hotplug.parse_add("1G@1:" + "9" * 5000, "cli", "--add", 0), "--add"),
+    # 2^64 bytes or more: QEMU's sizes are 64-bit (the machine file wrote back 23 digits)
+    (lambda: hotplug.parse_mem("18446744072635809792G", "m.toml"), "mem"),
+    (lambda: hotplug.parse_mem("16E", "m.toml"), "mem"),
+    (lambda: hotplug.parse_mem(1 << 44, "m.toml"), "mem"),  # MiB
+    (lambda: hotplug.parse_mem(-1, "m.toml"), "mem"),
 ])
 def test_hotplug_numbers_of_thousands_of_digits(call: Callable[[], object], field: str) -> None:
     """int() refuses decimal strings of thousands of digits (a ValueError); the patterns
-    take no more digits than a 64-bit value has."""
+    take no more digits than a 64-bit value has, and a size must fit in 64 bits."""
     with pytest.raises(InputError) as err:
         call()
     assert err.value.field == field

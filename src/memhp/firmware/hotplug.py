@@ -92,14 +92,19 @@ _QEMU_SHIFT = {"": 0, "b": 0, "k": 10, "m": 20, "g": 30, "t": 40, "p": 50, "e": 
 def qemu_size(value: object, source: str, field: str, default_shift: int = 0) -> int:
     """A QEMU size (``qemu_strtosz``): an integer, or digits with a B/K/M/G/T/P/E suffix;
     ``default_shift`` is the unit of a bare number (MiB for ``-m``)."""
+    size = -1
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value << default_shift
-    if isinstance(value, str):
+        size = value << default_shift
+    elif isinstance(value, str):
         m = _QEMU_SIZE.fullmatch(value.strip())
         if m:
             shift = _QEMU_SHIFT[m.group(2).lower()] if m.group(2) else default_shift
-            return int(m.group(1)) << shift
-    raise InputError(source, field, value, "want a size like 1073741824 or \"1G\"")
+            size = int(m.group(1)) << shift
+    if size < 0:
+        raise InputError(source, field, value, "want a size like 1073741824 or \"1G\"")
+    if size >> 64:
+        raise InputError(source, field, value, "QEMU sizes are 64-bit: want less than 16E")
+    return size
 
 
 def _props(text: str) -> dict[str, str]:
@@ -126,7 +131,7 @@ class MemSpec:
 def parse_mem(value: object, source: str) -> MemSpec:
     """``-m`` (a bare number is MiB)."""
     if isinstance(value, int) and not isinstance(value, bool):
-        return MemSpec(value << 20)
+        return MemSpec(qemu_size(value, source, "mem", 20))
     if not isinstance(value, str):
         raise InputError(source, "mem", value,
                          "want a QEMU -m value like \"4G,slots=4,maxmem=16G\"")
