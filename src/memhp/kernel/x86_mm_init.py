@@ -278,9 +278,9 @@ def _skip_up(mb: mbk.Memblock, start: int, step_size: int, map_end: int,
 
 def _skip_down(mb: mbk.Memblock, last_start: int, step_size: int, map_start: int,
                page_size: int) -> int:
-    """memory_map_top_down()'s _skip_up(): from a step down to ``last_start`` that mapped
-    no RAM, the top of the step that holds the next RAM below (``map_start`` when there is
-    none above it)."""
+    """The same for memory_map_top_down(), which goes down: from a step down to
+    ``last_start`` that mapped no RAM, the top of the step that holds the next RAM below
+    (``map_start`` when none lies above it)."""
     below = 0
     for spfn, epfn, _ in mbk.mem_pfn_ranges(mb):
         if spfn * page_size >= last_start:
