@@ -17,6 +17,7 @@ from memhp.firmware.acpi import load_srat
 from memhp.firmware.bootlog import machine_from_boot_log
 from memhp.firmware.cmdline import parse_cmdline
 from memhp.firmware.e820 import e820_type_name
+from memhp.firmware.hotplug import MemSpec
 from memhp.firmware.machine_file import dump_machine, load_machine
 from memhp.firmware.types import (
     E820_TYPES,
@@ -258,6 +259,10 @@ _MACHINE = st.builds(
     description=_TEXT,
     qemu_machine=st.sampled_from([None, "pc", "q35"]),
     hypervisor=st.booleans(),
+    # QEMU -m: sizes of 64 bits, whole MiB or not (written back in bytes then)
+    qemu_mem=st.one_of(st.none(), st.builds(
+        MemSpec, st.one_of(_U64, _U64.map(lambda n: n >> 20 << 20)), st.integers(0, 9999),
+        st.one_of(_U64, _U64.map(lambda n: n >> 20 << 20)))),
 )
 
 

@@ -503,6 +503,11 @@ def _kind(entry: SratEntry) -> str:
         "memory" if isinstance(entry, SratMemory) else "unknown")
 
 
+def _qemu_size(size: int) -> str:
+    """A QEMU size as ``qemu_mem`` reads it back: whole MiB, else bytes."""
+    return f"{size >> 20}M" if not size % (1 << 20) else f"{size}B"
+
+
 def dump_machine(m: Machine) -> str:
     """A machine file that :func:`load_machine` reads back to ``m``, addresses in hex.
 
@@ -523,7 +528,8 @@ def dump_machine(m: Machine) -> str:
     lines.append(f"cmdline = {_quote(m.cmdline.raw)}")
     if m.qemu_mem is not None:
         q = m.qemu_mem
-        lines.append(f'qemu_mem = "{q.ram >> 20}M,slots={q.slots},maxmem={q.maxmem >> 20}M"')
+        lines.append(f'qemu_mem = "{_qemu_size(q.ram)},slots={q.slots},'
+                     f'maxmem={_qemu_size(q.maxmem)}"')
     if m.initrd is not None:
         lines.append(f'initrd = {{ start = "{m.initrd[0]:#x}", end = "{m.initrd[1]:#x}" }}')
     if m.kernel_load is not None:
