@@ -494,7 +494,6 @@ def test_cmdline_percentage_too_long_to_print() -> None:
         cmdline.parse_cmdline("movablecore=0%").movablecore
 
 
-
 @pytest.mark.parametrize(("call", "field"), [
     (lambda: hotplug.parse_mem("9" * 5000, "m.toml"), "mem"),  # bench/fuzz.py: ValueError
     (lambda: hotplug.parse_mem("1G,maxmem=" + "9" * 5000, "m.toml"), "mem.maxmem"),
@@ -519,6 +518,7 @@ def test_qemu_slots_int_refuses_are_no_slots() -> None:
     assert hotplug.parse_mem("4G,slots=\u00b2", "m.toml").slots == 0  # str.isdigit() is True
     assert hotplug.parse_mem("4G,slots=4,maxmem=8G", "m.toml") == hotplug.MemSpec(4 << 30, 4,
                                                                                  8 << 30)
+
 
 def test_load_srat_unreadable_names(tmp_path: Path) -> None:
     with pytest.raises(InputError) as err:
@@ -642,10 +642,11 @@ MODEL_REPRODUCERS["no_free_page"] = (
 
 # a third run's (--with-model, bootlog): a minute in x86_mm_init.memory_map_bottom_up.  With
 # movable_node the direct map is made upwards from the kernel in 2M steps that grow only with
-# what they map; no RAM from 640K to 48 TiB: 24 million steps that map nothing
+# what they map; no RAM from 640K to 48 TiB: 25 million steps that map nothing
 MODEL_REPRODUCERS["direct_map_over_a_hole"] = (
     'cmdline = "movable_node"\n' + _E820_LOW
     + '[[e820]]\nstart = "0x300000000000"\nend = "0x400000000000"\ntype = "usable"\n')
+
 
 @pytest.mark.parametrize("name", sorted(MODEL_REPRODUCERS))
 def test_model_reproducers(name: str, tmp_path: Path,

@@ -134,7 +134,6 @@ def test_ram_up_to_the_physical_address_limit_is_modelled(
     assert (facts["memory_blocks"] is None) == (bits == 52)
 
 
-
 # Direct-map steps over a hole (memory_map_bottom_up/top_down, arch/x86/mm/init.c): a step
 # grows only once as much RAM is mapped, so a hole met while steps are small is walked in
 # small steps that map nothing (a hole of 77 TiB: 40 million of them, a minute of model time;
@@ -174,6 +173,7 @@ def test_direct_map_passes_a_hole_as_walking_it_would(
     *walked, every = outcome()
     assert passed == walked
     assert every - fewer == (31 if "movable_node" in cmdline else 123)
+
 
 def test_overlapping_e820_entries_are_sanitized_like_the_kernel() -> None:
     m = machine(low())

@@ -315,7 +315,6 @@ def test_what_cannot_be_read_is_named(tmp_path: Path) -> None:
     assert "  - the input was incomplete: " + lm.machine.notes[-1] in out
 
 
-
 @pytest.mark.parametrize("possible", ["0-" + "9" * 5000, "\u00b2", "0-3,x"])
 def test_a_cpu_list_int_refuses_is_no_cpu_count(possible: str, tmp_path: Path) -> None:
     """/sys/devices/system/cpu/possible of a copied tree (--root) that is not a cpulist:
@@ -326,6 +325,7 @@ def test_a_cpu_list_int_refuses_is_no_cpu_count(possible: str, tmp_path: Path) -
     assert live.read_live_machine(str(root)).machine.cpus == 2
     (root / "sys/devices/system/cpu/possible").write_text("0-3\n")  # read when it is one
     assert live.read_live_machine(str(root)).machine.cpus == 4
+
 
 def test_boot_params_reader() -> None:
     data = boot_params([(0, 0x9FC00, 1), (0x100000, 0xC0000000, 1), (0x100000000,
